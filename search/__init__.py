@@ -1,0 +1,1 @@
+"""search: the mtl-search harness (space files, Optuna studies, MLflow tracking, CLI)."""

@@ -1,0 +1,92 @@
+"""One trial, engine-agnostic: sample -> train -> track. Returns the objective or raises on failure."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+
+from mtl.data import Splits
+from mtl.errors import TrialFailed
+from mtl.training import TrainConfig, TrainResult, train
+from search.sampling import Sampled, Suggest, sample
+from search.space import Space
+from search.tracking import EpochLogger, Tracker
+
+
+@dataclass(frozen=True)
+class TrialContext:
+    """What a trial needs besides its sampled values: the data, the space and where to log."""
+
+    space: Space
+    splits: Splits
+    tracker: Tracker
+    parent_run_id: str
+    study_name: str
+    engine: str = "optuna"
+
+
+def fixed_params(space: Space) -> dict[str, Any]:
+    """Settings every trial shares, logged beside the sampled ones."""
+    return {
+        "data.source": space.data.source,
+        "epochs": space.training.epochs,
+        "patience": space.training.patience,
+        "seed": space.study.seed,
+        "objective": "normalized_loss" if space.objective.metrics is None else "metrics",
+        "direction": space.objective.direction,
+    }
+
+
+def run_trial(
+    ctx: TrialContext,
+    number: int,
+    suggest: Suggest,
+    on_run: Callable[[str], None] = lambda run_id: None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+) -> tuple[TrainResult, Sampled]:
+    """Sample, train and log trial ``number``; ``on_run`` receives the MLflow run id as soon as it exists.
+
+    The MLflow run always ends: FINISHED on success, FAILED if training failed, KILLED on
+    interruption; the exception is re-raised for the engine to record.
+    """
+    tasks = ctx.splits.tasks
+    sampled = sample(ctx.space, tasks, suggest)
+    tags = {
+        "study": ctx.study_name,
+        "engine": ctx.engine,
+        "strategy": sampled.model.strategy,
+        "weighting": "fixed",
+        "trial_number": str(number),
+        "state": "RUNNING",
+    }
+    run_id = ctx.tracker.start_trial(ctx.parent_run_id, f"trial-{number:03d}", {**sampled.params, **fixed_params(ctx.space)}, tags)
+    on_run(run_id)
+    train_config = TrainConfig(
+        learning_rate=sampled.learning_rate,
+        batch_size=sampled.batch_size,
+        epochs=ctx.space.training.epochs,
+        patience=ctx.space.training.patience,
+        loss_weights=sampled.loss_weights,
+        seed=ctx.space.study.seed + number,
+    )
+    try:
+        result = train(sampled.model, ctx.splits, train_config, ctx.space.objective,
+                       callbacks=[EpochLogger(ctx.tracker, run_id, tasks), *callbacks])
+        ctx.tracker.log_result(run_id, result, tasks)
+    except TrialFailed as exc:
+        ctx.tracker.end(run_id, "FAILED", "FAIL", str(exc))
+        raise
+    except BaseException as exc:
+        interrupted = isinstance(exc, KeyboardInterrupt)
+        ctx.tracker.end(run_id, "KILLED" if interrupted else "FAILED", "FAIL", "interrupted" if interrupted else repr(exc))
+        raise
+    ctx.tracker.end(run_id, "FINISHED", "COMPLETE")
+    return result, sampled
+
+
+def task_summary(result: TrainResult) -> Mapping[str, Mapping[str, Mapping[str, float]]]:
+    """Per-split, per-task metrics of a finished trial, for storage with the engine's trial."""
+    return {"val": result.val, "test": result.test}

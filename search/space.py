@@ -1,0 +1,274 @@
+"""Space files (``spaces/*.toml``) loaded into a typed, validated, immutable :class:`Space`.
+
+Every key is documented in the README's space-file reference. Unknown keys, wrong types and
+impossible ranges raise :class:`SpaceError` naming the file, the key and the problem.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from mtl.data import DATASETS
+from mtl.errors import ConfigError, MtlError
+from mtl.models import STRATEGIES, check_tying
+from mtl.objective import Objective
+from mtl.tasks import KINDS, Task
+from search.errors import SpaceError
+from search.params import Check, Param, above, at_least, in_unit, one_of, parse_param
+
+ACTIVATIONS = ("relu", "gelu", "elu", "selu", "tanh", "swish", "leaky_relu", "sigmoid")
+SAMPLERS = ("tpe", "random")
+
+# name -> (type, check, default) for every searchable setting except the per-task loss weights
+SEARCH: dict[str, tuple[type, Check | None, Any]] = {
+    "strategy": (str, one_of(tuple(sorted(STRATEGIES))), "hard"),
+    "shared_depth": (int, at_least(0), 1),
+    "shared_width": (int, at_least(1), 64),
+    "tower_depth": (int, at_least(0), 1),
+    "tower_width": (int, at_least(1), 32),
+    "tie_outputs": (bool, None, False),
+    "activation": (str, one_of(ACTIVATIONS), "relu"),
+    "dropout": (float, in_unit, 0.0),
+    "learning_rate": (float, above(0), 1e-3),
+    "batch_size": (int, at_least(1), 64),
+}
+LOSS_WEIGHT = "loss_weight"
+SECTIONS = ("study", "data", "training", "objective", "search")
+
+
+@dataclass(frozen=True)
+class StudySettings:
+    """``[study]``: name, budget (trials and/or timeout), sampler and the seed."""
+
+    name: str
+    trials: int = 20
+    timeout: float | None = None
+    sampler: str = "tpe"
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    """``[data]``: a built-in data set (with ``options``) or a table path with features and tasks."""
+
+    source: str
+    options: dict[str, Any] = field(default_factory=dict)
+    features: tuple[str, ...] | None = None
+    tasks: tuple[dict[str, str], ...] = ()
+    val_fraction: float = 0.2
+    test_fraction: float = 0.2
+
+    @property
+    def is_builtin(self) -> bool:
+        """True when ``source`` names a registered data set rather than a file."""
+        return self.source in DATASETS
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """``[training]``: fixed settings of every trial."""
+
+    epochs: int = 30
+    patience: int = 5
+
+
+@dataclass(frozen=True)
+class Space:
+    """A validated space file."""
+
+    path: str
+    text: str
+    study: StudySettings
+    data: DataSettings
+    training: TrainingSettings
+    objective: Objective
+    params: dict[str, Param]
+    loss_weights: Param | dict[str, Param]
+
+    def fingerprint(self) -> str:
+        """Hash of everything that must not change when a study is resumed (all but ``[study]`` budget)."""
+        doc = tomllib.loads(self.text)
+        doc["study"] = {"seed": self.study.seed}
+        return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    def loss_weight_for(self, task: str) -> Param:
+        """The loss-weight setting of ``task`` (1.0 where a per-task table leaves it out)."""
+        if isinstance(self.loss_weights, Param):
+            return replace(self.loss_weights, name=f"{LOSS_WEIGHT}.{task}")
+        return self.loss_weights.get(task, Param(f"{LOSS_WEIGHT}.{task}", "fixed", value=1.0))
+
+    def check_tasks(self, tasks: tuple[Task, ...]) -> None:
+        """Validate the parts of the space that depend on the data's tasks."""
+        names = {t.name for t in tasks}
+        if isinstance(self.loss_weights, dict):
+            for name in self.loss_weights:
+                if name not in names:
+                    raise SpaceError(self.path, f"search.{LOSS_WEIGHT}.{name}", f"no task {name!r} (tasks: {', '.join(sorted(names))})")
+        if self.params["tie_outputs"].can_be(True):
+            try:
+                check_tying(tasks)
+            except ConfigError as exc:
+                raise SpaceError(self.path, "search.tie_outputs", f"cannot be true: {exc}") from None
+        try:
+            self.objective.check(tasks)
+        except ConfigError as exc:
+            raise SpaceError(self.path, "objective", str(exc)) from None
+
+    def with_seed(self, seed: int) -> "Space":
+        """This space with another seed (the CLI's ``--seed``)."""
+        return replace(self, study=replace(self.study, seed=seed))
+
+
+class _Section:
+    """Reads one TOML table, checking types and remembering which keys were used."""
+
+    def __init__(self, path: str, name: str, table: Any) -> None:
+        if not isinstance(table, dict):
+            raise SpaceError(path, name, "must be a table")
+        self.path, self.name, self.table = path, name, table
+
+    def key(self, key: str) -> str:
+        return f"{self.name}.{key}"
+
+    def get(self, key: str, typ: type | tuple[type, ...], default: Any = None, check: Check | None = None) -> Any:
+        if key not in self.table:
+            return default
+        value = self.table[key]
+        if typ is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, typ) or (isinstance(value, bool) and typ is not bool):
+            expected = typ.__name__ if isinstance(typ, type) else " or ".join(t.__name__ for t in typ)
+            raise SpaceError(self.path, self.key(key), f"expected {expected}, got {type(value).__name__} {value!r}")
+        problem = check(value) if check else None
+        if problem:
+            raise SpaceError(self.path, self.key(key), f"{value!r}: {problem}")
+        return value
+
+    def reject_unknown(self, known: tuple[str, ...] | set[str]) -> None:
+        for key in self.table:
+            if key not in known:
+                raise SpaceError(self.path, self.key(key), f"unknown key (known: {', '.join(sorted(known))})")
+
+
+def load_space(path: str | Path) -> Space:
+    """Read and validate a space file."""
+    path = Path(path)
+    where = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SpaceError(where, "", f"cannot read space file: {exc.strerror}") from None
+    return parse_space(text, where, base=path.parent)
+
+
+def parse_space(text: str, where: str, base: Path = Path(".")) -> Space:
+    """Validate the TOML ``text`` of a space file named ``where``; relative data paths resolve from ``base``."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SpaceError(where, "", f"not valid TOML: {exc}") from None
+    _Section(where, "top level", doc).reject_unknown(SECTIONS)
+    study = _study(_Section(where, "study", doc.get("study", {})), default_name=Path(where).stem)
+    data = _data(_Section(where, "data", doc.get("data", {})), base)
+    training = _training(_Section(where, "training", doc.get("training", {})))
+    objective = _objective(_Section(where, "objective", doc.get("objective", {})))
+    params, loss_weights = _search(_Section(where, "search", doc.get("search", {})))
+    return Space(where, text, study, data, training, objective, params, loss_weights)
+
+
+def _study(s: _Section, default_name: str) -> StudySettings:
+    s.reject_unknown(("name", "trials", "timeout", "sampler", "seed"))
+    return StudySettings(
+        name=s.get("name", str, default_name, lambda v: None if v.strip() else "must not be empty"),
+        trials=s.get("trials", int, 20, at_least(1)),
+        timeout=s.get("timeout", float, None, above(0)),
+        sampler=s.get("sampler", str, "tpe", one_of(SAMPLERS)),
+        seed=s.get("seed", int, 0, at_least(0)),
+    )
+
+
+def _data(s: _Section, base: Path) -> DataSettings:
+    s.reject_unknown(("source", "options", "features", "tasks", "val_fraction", "test_fraction"))
+    source = s.get("source", str)
+    if source is None:
+        raise SpaceError(s.path, "data.source", f"required: a built-in data set ({', '.join(DATASETS)}) or a table file")
+    val = s.get("val_fraction", float, 0.2, lambda v: None if 0 < v < 1 else "must lie in (0, 1)")
+    test = s.get("test_fraction", float, 0.2, lambda v: None if 0 < v < 1 else "must lie in (0, 1)")
+    if val + test >= 1:
+        raise SpaceError(s.path, "data", f"val_fraction + test_fraction = {val + test} leaves no training rows")
+    options = s.get("options", dict, {})
+    if source in DATASETS:
+        if "features" in s.table or "tasks" in s.table:
+            raise SpaceError(s.path, "data", f"built-in data set {source!r} defines its own features and tasks")
+        accepted = set(inspect.signature(DATASETS[source]).parameters) - {"seed"}
+        for key in options:
+            if key not in accepted:
+                raise SpaceError(s.path, f"data.options.{key}", f"unknown option of {source!r} (known: {', '.join(sorted(accepted))})")
+        return DataSettings(source, dict(options), None, (), val, test)
+    if options:
+        raise SpaceError(s.path, "data.options", "options apply only to built-in data sets")
+    features = s.get("features", list)
+    if features is not None and not all(isinstance(f, str) for f in features):
+        raise SpaceError(s.path, "data.features", "must be a list of column names")
+    tasks = tuple(_table_task(s, i, t) for i, t in enumerate(s.get("tasks", list, [])))
+    if not tasks:
+        raise SpaceError(s.path, "data.tasks", "a table source needs at least one [[data.tasks]] entry")
+    names = [t["name"] for t in tasks]
+    if len(set(names)) != len(names):
+        raise SpaceError(s.path, "data.tasks", f"task names repeat: {names}")
+    resolved = source if Path(source).is_absolute() else str(base / source)
+    return DataSettings(resolved, {}, tuple(features) if features is not None else None, tasks, val, test)
+
+
+def _table_task(s: _Section, index: int, raw: Any) -> dict[str, str]:
+    t = _Section(s.path, f"data.tasks[{index}]", raw)
+    t.reject_unknown(("name", "kind", "column"))
+    name = t.get("name", str)
+    if name is None:
+        raise SpaceError(s.path, t.key("name"), "required")
+    kind = t.get("kind", str, "regression", one_of(KINDS))
+    try:
+        Task(name, kind, 2)
+    except MtlError as exc:
+        raise SpaceError(s.path, t.key("name"), str(exc)) from None
+    return {"name": name, "kind": kind, "column": t.get("column", str, name)}
+
+
+def _training(s: _Section) -> TrainingSettings:
+    s.reject_unknown(("epochs", "patience"))
+    return TrainingSettings(epochs=s.get("epochs", int, 30, at_least(1)), patience=s.get("patience", int, 5, at_least(1)))
+
+
+def _objective(s: _Section) -> Objective:
+    s.reject_unknown(("metrics", "direction"))
+    metrics = s.get("metrics", dict)
+    if metrics is not None and not all(isinstance(v, str) for v in metrics.values()):
+        raise SpaceError(s.path, "objective.metrics", "must map task names to metric names")
+    default = "minimize" if metrics is None else None
+    direction = s.get("direction", str, default, one_of(("minimize", "maximize")))
+    if direction is None:
+        raise SpaceError(s.path, "objective.direction", "required when objective.metrics is given")
+    return Objective(metrics, direction)
+
+
+def _search(s: _Section) -> tuple[dict[str, Param], Param | dict[str, Param]]:
+    s.reject_unknown((*SEARCH, LOSS_WEIGHT))
+    params = {}
+    for name, (typ, check, default) in SEARCH.items():
+        params[name] = parse_param(s.table.get(name, default), name, typ, s.path, s.key(name), check)
+    raw_weights = s.table.get(LOSS_WEIGHT, 1.0)
+    positive = above(0)
+    if isinstance(raw_weights, dict) and not ({"low", "high"} & set(raw_weights)):
+        weights: Param | dict[str, Param] = {
+            task: parse_param(raw, f"{LOSS_WEIGHT}.{task}", float, s.path, f"{s.key(LOSS_WEIGHT)}.{task}", positive)
+            for task, raw in raw_weights.items()
+        }
+    else:
+        weights = parse_param(raw_weights, LOSS_WEIGHT, float, s.path, s.key(LOSS_WEIGHT), positive)
+    return params, weights

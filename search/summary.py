@@ -1,0 +1,37 @@
+"""The plain-text summary printed at the end of a sweep: trial counts and the best trial per task."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import optuna
+from optuna.trial import FrozenTrial
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in [header, *rows]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def state_counts(study: optuna.Study) -> dict[str, int]:
+    """Number of trials in each state, e.g. ``{"COMPLETE": 20, "FAIL": 1}``."""
+    return dict(Counter(t.state.name for t in study.get_trials(deepcopy=False)))
+
+
+def format_summary(study: optuna.Study, best: FrozenTrial | None) -> str:
+    """Counts by state, then the best trial's parameters and per-task validation and test metrics."""
+    counts = ", ".join(f"{n} {state.lower()}" for state, n in sorted(state_counts(study).items()))
+    lines = [f"study {study.study_name!r}: {counts or 'no trials'}"]
+    if best is None:
+        lines.append("no trial completed")
+        return "\n".join(lines)
+    lines.append(f"best trial {best.number}: objective {best.value:.4f}  (MLflow run {best.user_attrs.get('mlflow_run_id', '?')})")
+    lines.append("  " + "  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in best.params.items()))
+    val, test = best.user_attrs.get("val", {}), best.user_attrs.get("test", {})
+    metrics = sorted({m for per_task in val.values() for m in per_task}, key=lambda m: (m != "normalized_loss", m))
+    rows = [[task, split, *(f"{values[task][m]:.4f}" if m in values[task] else "" for m in metrics)]
+            for task in val for split, values in (("val", val), ("test", test))]
+    lines.append(_table(["task", "split", *metrics], rows))
+    return "\n".join(lines)

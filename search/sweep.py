@@ -1,0 +1,125 @@
+"""A sweep with the Optuna engine: data first, then the study and the MLflow parent run, then trials."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import optuna
+from optuna.study import MaxTrialsCallback
+from optuna.trial import FrozenTrial, TrialState
+
+from mtl.data import Splits, load_dataset, split
+from mtl.errors import ConfigError, TrialFailed
+from search.objective import TrialContext, run_trial
+from search.sampling import optuna_suggest
+from search.space import Space
+from search.study import COUNTED, PARENT_ATTR, counted_trials, default_storage, default_tracking_uri, local_artifact_root, open_study, redact
+from search.tracking import Tracker
+
+RUN_ID_ATTR = "mlflow_run_id"
+Printer = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """The study after the sweep, its parent MLflow run, and its best trial (None if none completed)."""
+
+    study: optuna.Study
+    parent_run_id: str
+    best: FrozenTrial | None
+
+
+def prepare_data(space: Space) -> Splits:
+    """Load and split the space's data with its seed, and check the space against the tasks."""
+    options = dict(space.data.options)
+    if not space.data.is_builtin:
+        options = {"targets": space.data.tasks, "features": space.data.features}
+    data = load_dataset(space.data.source, options, seed=space.study.seed)
+    space.check_tasks(data.tasks)
+    return split(data, space.data.val_fraction, space.data.test_fraction, seed=space.study.seed)
+
+
+def best_trial(study: optuna.Study) -> FrozenTrial | None:
+    """The best complete trial, or None."""
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    return study.best_trial if complete else None
+
+
+class Progress:
+    """Prints one line per finished trial: its state and value, the best so far, and the budget used."""
+
+    def __init__(self, budget: int, printer: Printer) -> None:
+        self.budget, self.printer, self.started = budget, printer, time.monotonic()
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        """Optuna callback, run after each trial."""
+        if trial.state == TrialState.COMPLETE:
+            what = f"objective {trial.value:.4f}"
+        else:
+            what = trial.system_attrs.get("fail_reason", "").splitlines()[-1:] or [""]
+            what = what[0][:100]
+        best = best_trial(study)
+        best_text = f"best {best.value:.4f} (trial {best.number})" if best else "no complete trial yet"
+        elapsed = time.monotonic() - self.started
+        self.printer(f"[{counted_trials(study):>3}/{self.budget}] trial {trial.number:>3} {trial.state.name:<8} "
+                     f"{what:<22} | {best_text} | {elapsed:6.1f} s")
+
+
+def run_sweep(
+    space: Space,
+    study_name: str | None = None,
+    storage: str | None = None,
+    tracking_uri: str | None = None,
+    trials: int | None = None,
+    timeout: float | None = None,
+    printer: Printer = print,
+) -> SweepResult:
+    """Run (or resume) the study until ``trials`` trials count in total or ``timeout`` seconds pass."""
+    study_name = study_name or space.study.name
+    storage = storage or default_storage()
+    tracking_uri = tracking_uri or default_tracking_uri()
+    budget = trials or space.study.trials
+    timeout = timeout or space.study.timeout
+    splits = prepare_data(space)
+    study = open_study(space, study_name, storage)
+    tracker = Tracker(tracking_uri, study_name, local_artifact_root(tracking_uri))
+    parent_params = {"space": space.path, "trials": budget, "sampler": space.study.sampler, "seed": space.study.seed,
+                     "data.source": space.data.source, "tasks": ",".join(t.name for t in splits.tasks)}
+    parent = tracker.open_parent(study.user_attrs.get(PARENT_ATTR), f"sweep-{study_name}", parent_params,
+                                 {"study": study_name, "engine": "optuna", "kind": "sweep"})
+    study.set_user_attr(PARENT_ATTR, parent)
+    ctx = TrialContext(space, splits, tracker, parent, study_name)
+
+    def objective(trial: optuna.Trial) -> float:
+        result, _ = run_trial(ctx, trial.number, optuna_suggest(trial),
+                              on_run=lambda run_id: trial.set_user_attr(RUN_ID_ATTR, run_id))
+        trial.set_user_attr("val", result.val)
+        trial.set_user_attr("test", result.test)
+        return result.objective
+
+    remaining = budget - counted_trials(study)
+    printer(f"study {study_name!r}: {counted_trials(study)}/{budget} trials done; storage {redact(storage)}, "
+            f"tracking {redact(tracking_uri)}")
+    try:
+        if remaining > 0:
+            study.optimize(
+                objective,
+                n_trials=remaining,
+                timeout=timeout,
+                catch=(TrialFailed, ConfigError),
+                callbacks=[MaxTrialsCallback(budget, states=COUNTED), Progress(budget, printer)],
+            )
+    except KeyboardInterrupt:
+        tracker.end(parent, "KILLED", "INTERRUPTED")
+        raise
+    except BaseException as exc:
+        tracker.end(parent, "FAILED", "FAIL", repr(exc))
+        raise
+    best = best_trial(study)
+    if best is not None:
+        tracker.set_tags(parent, {"best_trial": best.number, "best_run_id": best.user_attrs.get(RUN_ID_ATTR, "")})
+        tracker.log_metrics(parent, {"best_objective": best.value, "trials_counted": counted_trials(study)})
+    tracker.end(parent, "FINISHED", "COMPLETE")
+    return SweepResult(study, parent, best)

@@ -1,0 +1,144 @@
+"""MLflow tracking: one parent run per sweep, one nested child run per trial, stable metric names.
+
+Names (documented in the README):
+  params   every space key with its sampled or fixed value (``loss_weight.<task>`` per task)
+  metrics  per epoch  ``epoch/train/<task>/<metric>``, ``epoch/val/<task>/<metric>``, ``epoch/val/objective``
+           final      ``val/<task>/<metric>``, ``test/<task>/<metric>``, ``objective``, ``best_epoch``
+  tags     ``study``, ``engine``, ``strategy``, ``weighting``, ``trial_number``, ``state``
+Nesting uses the ``mlflow.parentRunId`` tag with an explicit id, so it works across processes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import keras
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from mtl.tasks import Task
+from mtl.training import VAL_OBJECTIVE, TrainResult
+from search import plots
+from search.errors import StorageError
+
+PARENT_TAG = "mlflow.parentRunId"
+logging.getLogger("alembic").setLevel(logging.WARNING)
+logging.getLogger("mlflow").setLevel(logging.WARNING)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _metric_batches(metrics: list[Metric], size: int = 900) -> list[list[Metric]]:
+    return [metrics[i : i + size] for i in range(0, len(metrics), size)] or [[]]
+
+
+class Tracker:
+    """Writes runs of one experiment (named after the study) to one tracking store."""
+
+    def __init__(self, tracking_uri: str, experiment: str, artifact_root: str | None = None) -> None:
+        self.client = MlflowClient(tracking_uri)
+        try:
+            found = self.client.get_experiment_by_name(experiment)
+            if found is None:
+                self.experiment_id = self.client.create_experiment(experiment, artifact_location=artifact_root)
+            elif found.lifecycle_stage == "deleted":
+                raise StorageError(f"MLflow experiment {experiment!r} is deleted; restore it or use another --study")
+            else:
+                self.experiment_id = found.experiment_id
+        except MlflowException as exc:
+            raise StorageError(f"MLflow tracking store {tracking_uri!r}: {exc.message.splitlines()[0]}") from None
+
+    def open_parent(self, run_id: str | None, name: str, params: Mapping[str, Any], tags: Mapping[str, str]) -> str:
+        """Reopen the sweep's parent run ``run_id`` if it exists here, else create one; return its id."""
+        if run_id:
+            try:
+                run = self.client.get_run(run_id)
+                if run.info.experiment_id == self.experiment_id and run.info.lifecycle_stage == "active":
+                    self.client.update_run(run_id, status="RUNNING")
+                    return run_id
+            except MlflowException:
+                pass
+        run = self.client.create_run(self.experiment_id, tags=dict(tags), run_name=name)
+        self.client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
+        return run.info.run_id
+
+    def start_trial(self, parent_id: str, name: str, params: Mapping[str, Any], tags: Mapping[str, str]) -> str:
+        """Create a child run nested under ``parent_id`` with the trial's parameters."""
+        run = self.client.create_run(self.experiment_id, tags={**tags, PARENT_TAG: parent_id}, run_name=name)
+        self.client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
+        return run.info.run_id
+
+    def log_metrics(self, run_id: str, values: Mapping[str, float], step: int = 0) -> None:
+        """Log many metrics in as few calls as MLflow allows."""
+        now = _now_ms()
+        metrics = [Metric(k, float(v), now, step) for k, v in values.items()]
+        for batch in _metric_batches(metrics):
+            self.client.log_batch(run_id, metrics=batch)
+
+    def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
+        """Set several tags in one call."""
+        self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def log_result(self, run_id: str, result: TrainResult, tasks: tuple[Task, ...]) -> None:
+        """Final per-task val/test metrics, the objective, and the trial's artifacts."""
+        final = {"objective": result.objective, "best_epoch": result.best_epoch}
+        for split, values in (("val", result.val), ("test", result.test)):
+            final.update({f"{split}/{task}/{m}": v for task, metrics in values.items() for m, v in metrics.items()})
+        self.log_metrics(run_id, final)
+        lines: list[str] = []
+        result.model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line))
+        self.client.log_text(run_id, "\n".join(lines), "model_summary.txt")
+        figure = plots.learning_curves(result.history, tasks, result.best_epoch)
+        try:
+            self.client.log_figure(run_id, figure, "learning_curves.png")
+        finally:
+            plots.close(figure)
+        self.client.log_dict(run_id, result.history, "history.json")
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "model.keras"
+            result.model.save(path)
+            self.client.log_artifact(run_id, str(path), "model")
+
+    def end(self, run_id: str, status: str, state: str, error: str | None = None) -> None:
+        """Close a run: ``status`` is MLflow's (FINISHED/FAILED/KILLED), ``state`` the trial's."""
+        tags = {"state": state}
+        if error:
+            tags["error"] = error[:5000]
+        self.set_tags(run_id, tags)
+        self.client.set_terminated(run_id, status=status, end_time=_now_ms())
+
+
+class EpochLogger(keras.callbacks.Callback):
+    """Logs every epoch's per-task train/val metrics and the validation objective in one batch."""
+
+    def __init__(self, tracker: Tracker, run_id: str, tasks: tuple[Task, ...]) -> None:
+        super().__init__()
+        self.tracker, self.run_id, self.tasks = tracker, run_id, tasks
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        """Send this epoch's metrics."""
+        logs = logs or {}
+        values: dict[str, float] = {}
+        for task in self.tasks:
+            for metric in ("loss", *task.metric_names):
+                for prefix, split in (("", "train"), ("val_", "val")):
+                    key = f"{prefix}{task.name}_{metric}"
+                    if key in logs:
+                        values[f"epoch/{split}/{task.name}/{metric}"] = logs[key]
+        if VAL_OBJECTIVE in logs:
+            values["epoch/val/objective"] = logs[VAL_OBJECTIVE]
+        self.tracker.log_metrics(self.run_id, values, step=epoch)
+
+
+def params_json(params: Mapping[str, Any]) -> str:
+    """Parameters as stable JSON (for tags and reports)."""
+    return json.dumps(dict(params), sort_keys=True, default=str)

@@ -1,0 +1,26 @@
+"""Data sets: a registry of built-in generators plus user tables, and seeded splits."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from mtl.data.dataset import Dataset, Splits, split
+from mtl.data.synthetic import make_synthetic
+from mtl.data.tables import load_table
+from mtl.errors import DataError
+
+DATASETS: dict[str, Callable[..., Dataset]] = {"synthetic": make_synthetic}
+
+
+def load_dataset(source: str, options: Mapping[str, Any], seed: int) -> Dataset:
+    """A built-in data set by name (``options`` are its parameters) or a table file by path."""
+    if source in DATASETS:
+        try:
+            return DATASETS[source](**options, seed=seed)
+        except TypeError as exc:
+            raise DataError(f"data set {source!r}: {exc}") from None
+    return load_table(source, options.get("targets", ()), options.get("features"))
+
+
+__all__ = ["DATASETS", "Dataset", "DataError", "Splits", "load_dataset", "load_table", "make_synthetic", "split"]

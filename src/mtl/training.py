@@ -1,0 +1,143 @@
+"""Joint training of a multi-task model: one ``fit`` over all tasks, early stopping on the objective."""
+
+from __future__ import annotations
+
+import gc
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+
+from mtl.data import Dataset, Splits
+from mtl.errors import TrialFailed
+from mtl.models import ModelConfig, build_model
+from mtl.objective import Objective, baseline_losses, per_task_metrics
+
+VAL_OBJECTIVE = "val_objective"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings of one trial; ``loss_weights`` default to 1.0 per task."""
+
+    learning_rate: float = 1e-3
+    batch_size: int = 64
+    epochs: int = 30
+    patience: int = 5
+    loss_weights: Mapping[str, float] = field(default_factory=dict)
+    seed: int = 0
+    verbose: int = 0
+
+
+@dataclass
+class TrainResult:
+    """A trained model with its per-epoch history and final per-task metrics on val and test."""
+
+    model: keras.Model
+    history: dict[str, list[float]]
+    best_epoch: int
+    val: dict[str, dict[str, float]]
+    test: dict[str, dict[str, float]]
+    objective: float
+    task_scores: dict[str, float]
+
+
+class ObjectiveLogger(keras.callbacks.Callback):
+    """Adds ``val_objective`` to the epoch logs so early stopping and pruning can watch it."""
+
+    def __init__(self, objective: Objective, tasks, baselines: Mapping[str, float]) -> None:
+        super().__init__()
+        self.objective, self.tasks, self.baselines = objective, tasks, baselines
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        """Compute the objective from this epoch's validation logs."""
+        if logs is None:
+            return
+        per_task = per_task_metrics(logs, self.tasks, self.baselines, prefix="val_")
+        logs[VAL_OBJECTIVE] = self.objective.value(per_task, self.tasks)
+        if not math.isfinite(logs[VAL_OBJECTIVE]):
+            self.model.stop_training = True
+
+
+def _targets(data: Dataset) -> dict[str, np.ndarray]:
+    return {t.name: data.y[t.name] for t in data.tasks}
+
+
+def compile_model(model: keras.Model, splits: Splits, train: TrainConfig) -> None:
+    """Compile with per-task losses, metrics and ``loss_weights`` (all keyed by task name)."""
+    tasks = splits.tasks
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=train.learning_rate),
+        loss={t.name: t.loss for t in tasks},
+        loss_weights={t.name: float(train.loss_weights.get(t.name, 1.0)) for t in tasks},
+        metrics={t.name: t.metrics() for t in tasks},
+    )
+
+
+def evaluate(model: keras.Model, data: Dataset, baselines: Mapping[str, float], batch_size: int = 1024) -> dict[str, dict[str, float]]:
+    """Per-task loss, metrics and normalised loss of ``model`` on ``data``."""
+    flat = model.evaluate(data.x, _targets(data), batch_size=batch_size, verbose=0, return_dict=True)
+    return per_task_metrics(flat, data.tasks, baselines)
+
+
+def train(
+    config: ModelConfig,
+    splits: Splits,
+    train_config: TrainConfig,
+    objective: Objective | None = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+) -> TrainResult:
+    """Build, compile and fit one model; raise :class:`TrialFailed` if the loss diverges or memory runs out.
+
+    ``callbacks`` run after the objective logger, so they see ``val_objective`` in the logs.
+    """
+    objective = objective or Objective()
+    tasks = splits.tasks
+    objective.check(tasks)
+    keras.backend.clear_session()
+    gc.collect()
+    x_train = splits.train.x
+    model = build_model(config, tasks, x_train.mean(axis=0), x_train.var(axis=0), seed=train_config.seed)
+    compile_model(model, splits, train_config)
+    val_baselines, test_baselines = baseline_losses(splits, "val"), baseline_losses(splits, "test")
+    stopper = keras.callbacks.EarlyStopping(
+        monitor=VAL_OBJECTIVE,
+        mode="min" if objective.direction == "minimize" else "max",
+        patience=train_config.patience,
+        restore_best_weights=True,
+    )
+    try:
+        fitted = model.fit(
+            x_train,
+            _targets(splits.train),
+            validation_data=(splits.val.x, _targets(splits.val)),
+            batch_size=train_config.batch_size,
+            epochs=train_config.epochs,
+            shuffle=True,
+            verbose=train_config.verbose,
+            callbacks=[keras.callbacks.TerminateOnNaN(), ObjectiveLogger(objective, tasks, val_baselines), stopper, *callbacks],
+        )
+    except MemoryError as exc:
+        raise TrialFailed(f"out of memory: {exc}") from None
+    except Exception as exc:
+        if type(exc).__name__ == "ResourceExhaustedError":
+            raise TrialFailed(f"out of memory: {exc}") from None
+        raise
+    history = {k: [float(v) for v in values] for k, values in fitted.history.items()}
+    bad = [k for k in ("loss", VAL_OBJECTIVE) if k in history and not all(map(math.isfinite, history[k]))]
+    if bad or not history.get(VAL_OBJECTIVE):
+        epoch = len(history.get("loss", [])) or 1
+        raise TrialFailed(f"training diverged: non-finite loss by epoch {epoch}")
+    val = evaluate(model, splits.val, val_baselines)
+    test = evaluate(model, splits.test, test_baselines)
+    return TrainResult(
+        model=model,
+        history=history,
+        best_epoch=int(stopper.best_epoch),
+        val=val,
+        test=test,
+        objective=objective.value(val, tasks),
+        task_scores=objective.task_scores(val, tasks),
+    )
