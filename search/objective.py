@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+import logging
 from typing import Any
 
 import keras
@@ -14,6 +15,9 @@ from mtl.training import TrainConfig, TrainResult, train
 from search.sampling import Sampled, Suggest, sample
 from search.space import Space
 from search.tracking import EpochLogger, Tracker
+
+# Each trial builds a new model, so tf.function retracing across trials is expected, not a problem.
+logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
 @dataclass(frozen=True)

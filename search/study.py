@@ -17,7 +17,7 @@ STORE_DIR = Path("mlruns")
 SPACE_ATTR, FINGERPRINT_ATTR, PARENT_ATTR = "space_toml", "space_fingerprint", "mlflow_parent_run_id"
 COUNTED = (TrialState.COMPLETE, TrialState.PRUNED)
 
-optuna.logging.set_verbosity(optuna.logging.WARNING)
+optuna.logging.set_verbosity(optuna.logging.ERROR)  # the harness prints its own progress lines
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
@@ -67,7 +67,7 @@ def open_study(space: Space, study_name: str, storage: str) -> optuna.Study:
             load_if_exists=True,
         )
     except (ImportError, ModuleNotFoundError) as exc:
-        raise StorageError(f"Optuna storage {redact(storage)!r}: missing database driver ({exc.name})") from None
+        raise StorageError(f"Optuna storage {redact(storage)!r}: missing database driver: {exc}") from None
     except Exception as exc:  # sqlalchemy/driver errors for unreachable or malformed URLs
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise StorageError(f"cannot open Optuna storage {redact(storage)!r}: {reason}") from None

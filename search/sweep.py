@@ -19,6 +19,9 @@ from search.study import COUNTED, PARENT_ATTR, counted_trials, default_storage, 
 from search.tracking import Tracker
 
 RUN_ID_ATTR = "mlflow_run_id"
+FAIL_ATTR = "fail_reason"
+MAX_CONSECUTIVE_FAILURES = 5
+CAUGHT = (TrialFailed, ConfigError)  # a trial failing this way is recorded FAIL and the sweep goes on
 Printer = Callable[[str], None]
 
 
@@ -58,13 +61,26 @@ class Progress:
         if trial.state == TrialState.COMPLETE:
             what = f"objective {trial.value:.4f}"
         else:
-            what = trial.system_attrs.get("fail_reason", "").splitlines()[-1:] or [""]
-            what = what[0][:100]
+            what = trial.user_attrs.get(FAIL_ATTR, "")[:100]
         best = best_trial(study)
         best_text = f"best {best.value:.4f} (trial {best.number})" if best else "no complete trial yet"
         elapsed = time.monotonic() - self.started
         self.printer(f"[{counted_trials(study):>3}/{self.budget}] trial {trial.number:>3} {trial.state.name:<8} "
                      f"{what:<22} | {best_text} | {elapsed:6.1f} s")
+
+
+class FailureGuard:
+    """Stops the sweep after ``limit`` consecutive failed trials: the space itself is likely broken."""
+
+    def __init__(self, limit: int, printer: Printer) -> None:
+        self.limit, self.printer, self.streak = limit, printer, 0
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        """Optuna callback, run after each trial."""
+        self.streak = self.streak + 1 if trial.state == TrialState.FAIL else 0
+        if self.streak >= self.limit:
+            self.printer(f"stopping: {self.limit} trials in a row failed; check the space's ranges")
+            study.stop()
 
 
 def run_sweep(
@@ -76,7 +92,11 @@ def run_sweep(
     timeout: float | None = None,
     printer: Printer = print,
 ) -> SweepResult:
-    """Run (or resume) the study until ``trials`` trials count in total or ``timeout`` seconds pass."""
+    """Run (or resume) the study until ``trials`` trials count in total or ``timeout`` seconds pass.
+
+    Failed trials do not count towards the budget, so they are replaced; five failures in a row
+    stop the sweep.
+    """
     study_name = study_name or space.study.name
     storage = storage or default_storage()
     tracking_uri = tracking_uri or default_tracking_uri()
@@ -93,8 +113,12 @@ def run_sweep(
     ctx = TrialContext(space, splits, tracker, parent, study_name)
 
     def objective(trial: optuna.Trial) -> float:
-        result, _ = run_trial(ctx, trial.number, optuna_suggest(trial),
-                              on_run=lambda run_id: trial.set_user_attr(RUN_ID_ATTR, run_id))
+        try:
+            result, _ = run_trial(ctx, trial.number, optuna_suggest(trial),
+                                  on_run=lambda run_id: trial.set_user_attr(RUN_ID_ATTR, run_id))
+        except CAUGHT as exc:
+            trial.set_user_attr(FAIL_ATTR, str(exc))
+            raise
         trial.set_user_attr("val", result.val)
         trial.set_user_attr("test", result.test)
         return result.objective
@@ -106,10 +130,10 @@ def run_sweep(
         if remaining > 0:
             study.optimize(
                 objective,
-                n_trials=remaining,
                 timeout=timeout,
-                catch=(TrialFailed, ConfigError),
-                callbacks=[MaxTrialsCallback(budget, states=COUNTED), Progress(budget, printer)],
+                catch=CAUGHT,
+                callbacks=[MaxTrialsCallback(budget, states=COUNTED), Progress(budget, printer),
+                           FailureGuard(MAX_CONSECUTIVE_FAILURES, printer)],
             )
     except KeyboardInterrupt:
         tracker.end(parent, "KILLED", "INTERRUPTED")

@@ -16,6 +16,7 @@ from mtl.models import ModelConfig, build_model
 from mtl.objective import Objective, baseline_losses, per_task_metrics
 
 VAL_OBJECTIVE = "val_objective"
+MAX_EVAL_BATCH = 65536
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,25 @@ class ObjectiveLogger(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class StopOnNonFinite(keras.callbacks.Callback):
+    """Stops training quietly at the first batch whose loss is NaN or infinite."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.diverged_at: int | None = None
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        """Remember the epoch, for the failure message."""
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        """Check the running loss."""
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.diverged_at = self.epoch + 1
+            self.model.stop_training = True
+
+
 def _targets(data: Dataset) -> dict[str, np.ndarray]:
     return {t.name: data.y[t.name] for t in data.tasks}
 
@@ -76,9 +96,15 @@ def compile_model(model: keras.Model, splits: Splits, train: TrainConfig) -> Non
     )
 
 
-def evaluate(model: keras.Model, data: Dataset, baselines: Mapping[str, float], batch_size: int = 1024) -> dict[str, dict[str, float]]:
+def eval_batch_size(data: Dataset) -> int:
+    """One batch for the whole split where it fits: Keras averages per-output losses per batch,
+    so a ragged last batch would bias them; evaluating in one batch gives the exact mean."""
+    return max(1, min(len(data), MAX_EVAL_BATCH))
+
+
+def evaluate(model: keras.Model, data: Dataset, baselines: Mapping[str, float]) -> dict[str, dict[str, float]]:
     """Per-task loss, metrics and normalised loss of ``model`` on ``data``."""
-    flat = model.evaluate(data.x, _targets(data), batch_size=batch_size, verbose=0, return_dict=True)
+    flat = model.evaluate(data.x, _targets(data), batch_size=eval_batch_size(data), verbose=0, return_dict=True)
     return per_task_metrics(flat, data.tasks, baselines)
 
 
@@ -108,16 +134,18 @@ def train(
         patience=train_config.patience,
         restore_best_weights=True,
     )
+    guard = StopOnNonFinite()
     try:
         fitted = model.fit(
             x_train,
             _targets(splits.train),
             validation_data=(splits.val.x, _targets(splits.val)),
             batch_size=train_config.batch_size,
+            validation_batch_size=eval_batch_size(splits.val),
             epochs=train_config.epochs,
             shuffle=True,
             verbose=train_config.verbose,
-            callbacks=[keras.callbacks.TerminateOnNaN(), ObjectiveLogger(objective, tasks, val_baselines), stopper, *callbacks],
+            callbacks=[guard, ObjectiveLogger(objective, tasks, val_baselines), stopper, *callbacks],
         )
     except MemoryError as exc:
         raise TrialFailed(f"out of memory: {exc}") from None
@@ -126,10 +154,10 @@ def train(
             raise TrialFailed(f"out of memory: {exc}") from None
         raise
     history = {k: [float(v) for v in values] for k, values in fitted.history.items()}
-    bad = [k for k in ("loss", VAL_OBJECTIVE) if k in history and not all(map(math.isfinite, history[k]))]
-    if bad or not history.get(VAL_OBJECTIVE):
-        epoch = len(history.get("loss", [])) or 1
-        raise TrialFailed(f"training diverged: non-finite loss by epoch {epoch}")
+    finite = all(math.isfinite(v) for k in ("loss", VAL_OBJECTIVE) for v in history.get(k, [math.nan]))
+    if guard.diverged_at is not None or not finite:
+        epoch = guard.diverged_at or len(history.get("loss", [])) or 1
+        raise TrialFailed(f"training diverged: non-finite loss in epoch {epoch}")
     val = evaluate(model, splits.val, val_baselines)
     test = evaluate(model, splits.test, test_baselines)
     return TrainResult(

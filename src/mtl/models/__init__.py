@@ -9,13 +9,35 @@ import numpy as np
 
 from mtl.errors import ConfigError
 from mtl.models.config import ModelConfig
+from mtl.models.cross_stitch import CROSS_STITCH_OPTIONS, cross_stitch_body
 from mtl.models.hard import hard_body
 from mtl.models.heads import add_heads, check_tying
+from mtl.models.independent import independent_body
+from mtl.models.mmoe import MMOE_OPTIONS, mmoe_body
+from mtl.models.ple import CGC_OPTIONS, PLE_OPTIONS, cgc_body, ple_body
 from mtl.tasks import Task
 
 Body = Callable[[keras.KerasTensor, ModelConfig, tuple[Task, ...]], dict[str, keras.KerasTensor]]
 
-STRATEGIES: dict[str, Body] = {"hard": hard_body}
+STRATEGIES: dict[str, Body] = {
+    "hard": hard_body,
+    "independent": independent_body,
+    "mmoe": mmoe_body,
+    "cgc": cgc_body,
+    "ple": ple_body,
+    "cross_stitch": cross_stitch_body,
+}
+
+# Per strategy, its ``ModelConfig.options`` as name -> (type, default); the space loader makes them searchable.
+# (MMoE/PLE's ``expert_width`` falls back to ``shared_width`` when that is non-zero, else to the 32 listed here.)
+STRATEGY_OPTIONS: dict[str, dict[str, tuple[type, object]]] = {
+    "hard": {},
+    "independent": {},
+    "mmoe": MMOE_OPTIONS,
+    "cgc": CGC_OPTIONS,
+    "ple": PLE_OPTIONS,
+    "cross_stitch": CROSS_STITCH_OPTIONS,
+}
 
 
 def build_model(
@@ -40,4 +62,4 @@ def build_model(
     return keras.Model(inputs, outputs, name=f"mtl_{config.strategy}")
 
 
-__all__ = ["STRATEGIES", "ModelConfig", "build_model", "check_tying"]
+__all__ = ["STRATEGIES", "STRATEGY_OPTIONS", "ModelConfig", "build_model", "check_tying"]

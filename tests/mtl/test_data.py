@@ -1,0 +1,111 @@
+"""Data: the synthetic generator, seeded splits, and user tables with their errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mtl.data import load_dataset, load_table, make_synthetic, split
+from mtl.errors import DataError
+
+TARGETS = [{"name": "price", "kind": "regression"}, {"name": "sold", "kind": "binary"}]
+
+
+def _frame(rows: int = 50) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    return pd.DataFrame({"a": rng.normal(size=rows), "b": rng.normal(size=rows),
+                         "price": rng.normal(size=rows), "sold": rng.integers(0, 2, rows)})
+
+
+def test_synthetic_correlation_controls_task_similarity() -> None:
+    def label_corr(p: float) -> float:
+        data = make_synthetic(n_samples=4000, n_features=8, n_tasks=2, correlation=p, noise=0.01, seed=0)
+        return float(np.corrcoef(data.y["task1"], data.y["task2"])[0, 1])
+
+    low, high = label_corr(0.0), label_corr(0.9)
+    assert high > low + 0.4
+    assert label_corr(1.0) > 0.99
+
+
+def test_synthetic_is_seeded_and_shaped() -> None:
+    a, b = make_synthetic(n_samples=100, n_features=5, n_tasks=3, seed=7), make_synthetic(n_samples=100, n_features=5, n_tasks=3, seed=7)
+    assert a.x.shape == (100, 5) and [t.name for t in a.tasks] == ["task1", "task2", "task3"]
+    np.testing.assert_array_equal(a.x, b.x)
+    np.testing.assert_array_equal(a.y["task3"], b.y["task3"])
+    assert not np.array_equal(a.x, make_synthetic(n_samples=100, n_features=5, n_tasks=3, seed=8).x)
+
+
+def test_split_is_seeded_disjoint_and_complete() -> None:
+    data = make_synthetic(n_samples=200, n_features=4, seed=0)
+    s1, s2 = split(data, 0.2, 0.1, seed=5), split(data, 0.2, 0.1, seed=5)
+    assert (len(s1.train), len(s1.val), len(s1.test)) == (140, 40, 20)
+    np.testing.assert_array_equal(s1.val.x, s2.val.x)
+    rows = np.concatenate([s1.train.x, s1.val.x, s1.test.x])
+    assert len(np.unique(rows, axis=0)) == 200
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet", "npz"])
+def test_tables_load_in_every_format(tmp_path, suffix: str) -> None:
+    frame, path = _frame(), tmp_path / f"t.{suffix}"
+    if suffix == "csv":
+        frame.to_csv(path, index=False)
+    elif suffix == "parquet":
+        frame.to_parquet(path)
+    else:
+        np.savez(path, **{c: frame[c].to_numpy() for c in frame.columns})
+    data = load_table(path, TARGETS, features=["a", "b"])
+    assert data.feature_names == ("a", "b") and data.x.shape == (50, 2)
+    assert [t.kind for t in data.tasks] == ["regression", "binary"]
+    np.testing.assert_allclose(data.y["price"], frame["price"].to_numpy(), rtol=1e-6)
+
+
+def test_npz_matrix_expands_to_columns(tmp_path) -> None:
+    path = tmp_path / "m.npz"
+    np.savez(path, x=np.ones((10, 3)), y=np.arange(10.0))
+    data = load_table(path, [{"name": "y", "kind": "regression"}], features=["x"])
+    assert data.feature_names == ("x_0", "x_1", "x_2")
+
+
+def test_features_default_to_all_non_target_columns(tmp_path) -> None:
+    path = tmp_path / "t.csv"
+    _frame().to_csv(path, index=False)
+    assert load_table(path, TARGETS).feature_names == ("a", "b")
+
+
+@pytest.mark.parametrize(
+    ("mutate", "targets", "message"),
+    [
+        (lambda f: f, [{"name": "nope", "kind": "regression"}], "target column 'nope' not found"),
+        (lambda f: f.assign(a=["x"] * len(f)), TARGETS, "feature column 'a' is not numeric"),
+        (lambda f: f.assign(b=[np.nan] + [0.0] * (len(f) - 1)), TARGETS, "'b' holds NaN or infinite"),
+        (lambda f: f.assign(price=[np.inf] + [0.0] * (len(f) - 1)), TARGETS, "'price' holds missing, non-numeric or infinite"),
+        (lambda f: f.assign(sold=2), TARGETS, "binary target 'sold' must hold only 0 and 1"),
+        (lambda f: f.assign(sold=1), TARGETS, "single class"),
+    ],
+)
+def test_bad_tables_raise_one_clear_error(tmp_path, mutate, targets, message: str) -> None:
+    path = tmp_path / "bad.csv"
+    mutate(_frame()).to_csv(path, index=False)
+    with pytest.raises(DataError, match=message):
+        load_table(path, targets)
+
+
+def test_missing_feature_column_and_bad_files(tmp_path) -> None:
+    good = tmp_path / "t.csv"
+    _frame().to_csv(good, index=False)
+    with pytest.raises(DataError, match="column 'zzz' not found"):
+        load_table(good, TARGETS, features=["zzz"])
+    with pytest.raises(DataError, match="does not exist"):
+        load_table(tmp_path / "missing.csv", TARGETS)
+    garbage = tmp_path / "g.parquet"
+    garbage.write_bytes(b"\x00not parquet at all")
+    with pytest.raises(DataError, match="not a readable table"):
+        load_table(garbage, TARGETS)
+    with pytest.raises(DataError, match="unknown format"):
+        load_table(good.rename(tmp_path / "t.xlsx"), TARGETS)
+
+
+def test_unknown_generator_option_is_a_data_error() -> None:
+    with pytest.raises(DataError, match="synthetic"):
+        load_dataset("synthetic", {"n_rows": 5}, seed=0)

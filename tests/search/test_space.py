@@ -1,0 +1,119 @@
+"""Space files: the shipped ones load; every malformed one fails naming file, key and problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from search.errors import SpaceError
+from search.space import load_space, parse_space
+from mtl.tasks import Task
+
+from tests.conftest import TINY_SPACE
+
+SPACES = sorted(Path(__file__).resolve().parents[2].joinpath("spaces").glob("*.toml"))
+
+
+@pytest.mark.parametrize("path", SPACES, ids=lambda p: p.name)
+def test_shipped_spaces_load(path: Path) -> None:
+    space = load_space(path)
+    assert space.study.trials >= 1 and space.params
+
+
+def test_tiny_space_parses_ranges_choices_and_fixed_values() -> None:
+    space = parse_space(TINY_SPACE, "tiny.toml")
+    assert space.params["shared_depth"].kind == "int" and space.params["shared_depth"].high == 2
+    assert space.params["tie_outputs"].choices == (False, True)
+    assert space.params["tower_width"].value == 8
+    assert space.loss_weight_for("task2").name == "loss_weight.task2"
+    assert space.study.sampler == "random" and space.training.epochs == 3
+
+
+def _with(section_line: str, after: str = "[search]") -> str:
+    return TINY_SPACE.replace(after, f"{after}\n{section_line}", 1)
+
+
+BAD = [
+    ("[study\nname='x'", "", "not valid TOML"),
+    ("[extra]\nx = 1", "top level.extra", "unknown key"),
+    (_with("widths = 3"), "search.widths", "unknown key"),
+    (_with("dropout = { low = 0.3, high = 0.1 }"), "search.dropout", "impossible range: low 0.3 > high 0.1"),
+    (_with("dropout = { low = 0.0, high = 0.2, log = true }"), "search.dropout", "log range needs low > 0"),
+    (_with("learning_rate = { low = 0.0, high = 0.1, log = true }").replace("learning_rate = 0.01\n", ""), "search.learning_rate.low", "must be > 0"),
+    (TINY_SPACE.replace("shared_depth = { low = 0, high = 2 }", "shared_depth = { low = -1, high = 2 }"), "search.shared_depth.low", "must be >= 0"),
+    (TINY_SPACE.replace("tower_width = 8", "tower_width = { low = 4, high = 16, log = true, step = 2 }"), "search.tower_width", "both log = true and a step"),
+    (TINY_SPACE.replace("tower_width = 8", "tower_width = 'wide'"), "search.tower_width", "expected int"),
+    (TINY_SPACE.replace("tower_width = 8", "tower_width = { low = 4 }"), "search.tower_width", "needs both low and high"),
+    (TINY_SPACE.replace("tower_width = 8", "tower_width = []"), "search.tower_width", "must not be empty"),
+    (_with("activation = ['relu', 'sparkle']"), "search.activation", "must be one of"),
+    (TINY_SPACE.replace('sampler = "random"', 'sampler = "magic"'), "study.sampler", "must be one of"),
+    (TINY_SPACE.replace('source = "synthetic"', ""), "data.source", "required"),
+    (TINY_SPACE.replace("n_tasks = 2", "n_jobs = 2"), "data.options.n_jobs", "unknown option"),
+    (TINY_SPACE.replace("epochs = 3", "epochs = 0"), "training.epochs", "must be >= 1"),
+    (TINY_SPACE.replace("[search]", "[data.x]\n[search]"), "data.x", "unknown key"),
+    (_with("val_fraction = 0.6\ntest_fraction = 0.5", after="[data]"), "data", "leaves no training rows"),
+    (TINY_SPACE + "\n[objective]\nmetrics = { task1 = 'rmse' }\n", "objective.direction", "required"),
+]
+
+
+@pytest.mark.parametrize(("text", "key", "problem"), BAD, ids=[b[1] or "toml" for b in BAD])
+def test_bad_spaces_name_file_key_and_problem(text: str, key: str, problem: str) -> None:
+    with pytest.raises(SpaceError) as caught:
+        parse_space(text, "bad.toml")
+    assert caught.value.path == "bad.toml"
+    assert caught.value.key == key
+    assert problem in caught.value.problem
+    assert str(caught.value).startswith("bad.toml")
+
+
+def test_missing_file_is_a_space_error(tmp_path) -> None:
+    with pytest.raises(SpaceError, match="cannot read space file"):
+        load_space(tmp_path / "nope.toml")
+
+
+TABLE_SPACE = """
+[data]
+source = "t.csv"
+[[data.tasks]]
+name = "price"
+kind = "regression"
+[[data.tasks]]
+name = "kind"
+kind = "multiclass"
+[search]
+tie_outputs = [false, true]
+"""
+
+
+def test_tying_unlike_tasks_is_a_space_error() -> None:
+    space = parse_space(TABLE_SPACE, "table.toml")
+    tasks = (Task("price", "regression"), Task("kind", "multiclass", 3))
+    with pytest.raises(SpaceError) as caught:
+        space.check_tasks(tasks)
+    assert caught.value.key == "search.tie_outputs" and "cannot be true" in caught.value.problem
+    parse_space(TABLE_SPACE.replace("[false, true]", "false"), "table.toml").check_tasks(tasks)
+
+
+def test_table_paths_resolve_from_the_space_file_and_tasks_are_checked() -> None:
+    space = parse_space(TABLE_SPACE, "spaces/table.toml", base=Path("spaces"))
+    assert space.data.source == str(Path("spaces") / "t.csv")
+    weights = TABLE_SPACE + "\n[search.loss_weight]\nprice = 2.0\nghost = 1.0\n"
+    with pytest.raises(SpaceError) as caught:
+        parse_space(weights.replace("tie_outputs = [false, true]\n", ""), "t.toml").check_tasks(
+            (Task("price", "regression"), Task("kind", "multiclass", 3)))
+    assert caught.value.key == "search.loss_weight.ghost"
+
+
+def test_objective_metric_must_exist_for_its_task() -> None:
+    text = TINY_SPACE + "\n[objective]\nmetrics = { task1 = 'rmse', task2 = 'auc' }\ndirection = 'minimize'\n"
+    space = parse_space(text, "o.toml")
+    with pytest.raises(SpaceError, match="no metric 'auc'"):
+        space.check_tasks((Task("task1", "regression"), Task("task2", "regression")))
+
+
+def test_fingerprint_ignores_budget_but_not_search_or_seed() -> None:
+    base = parse_space(TINY_SPACE, "a.toml")
+    assert base.fingerprint() == parse_space(TINY_SPACE.replace("trials = 3", "trials = 9"), "a.toml").fingerprint()
+    assert base.fingerprint() != parse_space(TINY_SPACE.replace("tower_width = 8", "tower_width = 9"), "a.toml").fingerprint()
+    assert base.fingerprint() != base.with_seed(99).fingerprint()

@@ -1,0 +1,104 @@
+"""Real sweeps in-process: Optuna study and MLflow store read back, resume, a failing trial."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import optuna
+import pytest
+from mlflow.tracking import MlflowClient
+
+from search.errors import SpaceError
+from search.space import load_space
+from search.study import PARENT_ATTR, open_study
+from search.sweep import RUN_ID_ATTR, prepare_data, run_sweep
+
+
+def _runs(tracking_uri: str, study: str):
+    client = MlflowClient(tracking_uri)
+    experiment = client.get_experiment_by_name(study)
+    runs = client.search_runs([experiment.experiment_id], max_results=1000)
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    return client, parents, children
+
+
+def test_sweep_logs_one_child_run_per_trial_with_metrics_and_artifacts(write_space, stores, tmp_path) -> None:
+    space = load_space(write_space())
+    result = run_sweep(space, printer=lambda line: None, **stores)
+    trials = result.study.get_trials()
+    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 3
+
+    client, parents, children = _runs(stores["tracking_uri"], "tiny")
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    assert parents[0].info.run_id == result.parent_run_id == result.study.user_attrs[PARENT_ATTR]
+    assert len(children) == 3
+    by_id = {r.info.run_id: r for r in children}
+    for trial in trials:
+        run = by_id[trial.user_attrs[RUN_ID_ATTR]]  # the trial knows its run...
+        assert run.data.tags["trial_number"] == str(trial.number)  # ...and the run its trial
+        assert run.data.tags["mlflow.parentRunId"] == result.parent_run_id
+        assert run.info.status == "FINISHED" and run.data.tags["state"] == "COMPLETE"
+        assert run.data.tags["strategy"] == "hard" and run.data.tags["engine"] == "optuna"
+        assert run.data.metrics["objective"] == pytest.approx(trial.value)
+        for task in ("task1", "task2"):
+            for split in ("val", "test"):
+                assert {f"{split}/{task}/{m}" for m in ("loss", "rmse", "mae", "normalized_loss")} <= set(run.data.metrics)
+            assert run.data.params[f"loss_weight.{task}"] == str(trial.params[f"loss_weight.{task}"])
+            epochs = client.get_metric_history(run.info.run_id, f"epoch/val/{task}/loss")
+            assert 1 <= len(epochs) <= 3 and sorted(m.step for m in epochs) == list(range(len(epochs)))
+        assert run.data.params["epochs"] == "3" and run.data.params["batch_size"] == "64"
+        assert ("tower_width" in run.data.params) == (trial.params["tower_depth"] > 0)  # conditional
+        artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert {"model_summary.txt", "learning_curves.png", "history.json", "model"} <= artifacts
+
+    best = by_id[result.best.user_attrs[RUN_ID_ATTR]]
+    local = client.download_artifacts(best.info.run_id, "model/model.keras", str(tmp_path))
+    model = keras.models.load_model(local)
+    splits = prepare_data(space)
+    predictions = model.predict(splits.val.x, verbose=0)
+    mse = float(np.mean((predictions["task1"][:, 0] - splits.val.y["task1"]) ** 2))
+    assert mse == pytest.approx(best.data.metrics["val/task1/loss"], rel=1e-3)
+
+
+def test_rerun_resumes_the_study_and_its_parent_run(write_space, stores) -> None:
+    space = load_space(write_space())
+    first = run_sweep(space, trials=2, printer=lambda line: None, **stores)
+    second = run_sweep(space, trials=4, printer=lambda line: None, **stores)
+    assert second.parent_run_id == first.parent_run_id
+    assert len(second.study.get_trials()) == 4
+    third = run_sweep(space, trials=4, printer=lambda line: None, **stores)  # budget met: nothing runs
+    assert len(third.study.get_trials()) == 4
+    _, parents, children = _runs(stores["tracking_uri"], "tiny")
+    assert len(parents) == 1 and len(children) == 4
+    assert sorted(int(r.data.tags["trial_number"]) for r in children) == [0, 1, 2, 3]
+
+
+def test_resuming_with_a_changed_space_is_refused(write_space, stores) -> None:
+    from tests.conftest import TINY_SPACE
+
+    run_sweep(load_space(write_space()), trials=1, printer=lambda line: None, **stores)
+    changed = load_space(write_space(TINY_SPACE.replace("tower_width = 8", "tower_width = 12"), "changed.toml"))
+    with pytest.raises(SpaceError, match="different space"):
+        run_sweep(changed, study_name="tiny", printer=lambda line: None, **stores)
+    assert len(optuna.load_study(study_name="tiny", storage=stores["storage"]).get_trials()) == 1
+
+
+def test_a_diverging_trial_is_recorded_failed_and_the_sweep_goes_on(write_space, stores) -> None:
+    from tests.conftest import TINY_SPACE
+
+    space = load_space(write_space(TINY_SPACE.replace("learning_rate = 0.01", "learning_rate = [0.01, 1e9]")))
+    study = open_study(space, "tiny", stores["storage"])
+    study.enqueue_trial({"learning_rate": 1e9})
+    study.enqueue_trial({"learning_rate": 0.01})
+    lines: list[str] = []
+    result = run_sweep(space, trials=2, printer=lines.append, **stores)
+    states = [t.state.name for t in result.study.get_trials()]
+    assert states[0] == "FAIL" and states.count("COMPLETE") == 2
+    assert "diverged" in result.study.get_trials()[0].user_attrs["fail_reason"]
+    assert any("FAIL" in line and "diverged" in line for line in lines)
+    _, _, children = _runs(stores["tracking_uri"], "tiny")
+    failed = [r for r in children if r.data.tags["trial_number"] == "0"][0]
+    assert failed.info.status == "FAILED" and failed.data.tags["state"] == "FAIL"
+    assert "diverged" in failed.data.tags["error"]
+    assert not [r for r in children if r.info.status == "RUNNING"]
