@@ -13,7 +13,7 @@ from typing import Any
 
 import optuna
 
-from mtl.models import ModelConfig
+from mtl.models import STRATEGY_OPTIONS, USES_SHARED_STACK, ModelConfig
 from mtl.tasks import Task
 from search.params import Param
 from search.space import Space
@@ -56,8 +56,9 @@ def sample(space: Space, tasks: tuple[Task, ...], suggest: Suggest) -> Sampled:
         return values[name]
 
     strategy = draw("strategy")
-    shared_depth = draw("shared_depth")
+    shared_depth = draw("shared_depth") if strategy in USES_SHARED_STACK else 0
     shared_width = draw("shared_width") if shared_depth > 0 else 0
+    options = {name: draw(name) for name in STRATEGY_OPTIONS[strategy] if name in space.params}
     tower_depth = draw("tower_depth")
     tower_width = draw("tower_width") if tower_depth > 0 else 0
     model = ModelConfig(
@@ -69,6 +70,7 @@ def sample(space: Space, tasks: tuple[Task, ...], suggest: Suggest) -> Sampled:
         tie_outputs=draw("tie_outputs"),
         activation=draw("activation"),
         dropout=draw("dropout"),
+        options=options,
     )
     learning_rate, batch_size = draw("learning_rate"), draw("batch_size")
     weights = {}

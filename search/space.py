@@ -16,7 +16,7 @@ from typing import Any
 
 from mtl.data import DATASETS
 from mtl.errors import ConfigError, MtlError
-from mtl.models import STRATEGIES, check_tying
+from mtl.models import STRATEGIES, STRATEGY_OPTIONS, check_tying
 from mtl.objective import Objective
 from mtl.tasks import KINDS, Task
 from search.errors import SpaceError
@@ -39,6 +39,12 @@ SEARCH: dict[str, tuple[type, Check | None, Any]] = {
     "batch_size": (int, at_least(1), 64),
 }
 LOSS_WEIGHT = "loss_weight"
+# strategy options (searchable like any setting; drawn only for the strategies that use them)
+OPTION_CHECKS: dict[str, Check] = {"task_experts": at_least(0), "cross_stitch_self": lambda v: None if 0 <= v <= 1 else "must lie in [0, 1]"}
+OPTIONS: dict[str, tuple[type, tuple[str, ...]]] = {
+    name: (typ, tuple(s for s, opts in STRATEGY_OPTIONS.items() if name in opts))
+    for opts in STRATEGY_OPTIONS.values() for name, (typ, _) in opts.items()
+}
 SECTIONS = ("study", "data", "training", "objective", "search")
 
 
@@ -88,7 +94,7 @@ class Space:
     data: DataSettings
     training: TrainingSettings
     objective: Objective
-    params: dict[str, Param]
+    params: dict[str, Param]  # every SEARCH key, plus the strategy options the file sets
     loss_weights: Param | dict[str, Param]
 
     def fingerprint(self) -> str:
@@ -258,10 +264,15 @@ def _objective(s: _Section) -> Objective:
 
 
 def _search(s: _Section) -> tuple[dict[str, Param], Param | dict[str, Param]]:
-    s.reject_unknown((*SEARCH, LOSS_WEIGHT))
+    s.reject_unknown((*SEARCH, *OPTIONS, LOSS_WEIGHT))
     params = {}
     for name, (typ, check, default) in SEARCH.items():
         params[name] = parse_param(s.table.get(name, default), name, typ, s.path, s.key(name), check)
+    for name, (typ, users) in OPTIONS.items():
+        if name in s.table:
+            if not any(params["strategy"].can_be(u) for u in users):
+                raise SpaceError(s.path, s.key(name), f"applies only to strategy {' / '.join(users)}, which search.strategy never takes")
+            params[name] = parse_param(s.table[name], name, typ, s.path, s.key(name), OPTION_CHECKS.get(name, at_least(1)))
     raw_weights = s.table.get(LOSS_WEIGHT, 1.0)
     positive = above(0)
     if isinstance(raw_weights, dict) and not ({"low", "high"} & set(raw_weights)):

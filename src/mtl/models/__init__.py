@@ -39,6 +39,10 @@ STRATEGY_OPTIONS: dict[str, dict[str, tuple[type, object]]] = {
     "cross_stitch": CROSS_STITCH_OPTIONS,
 }
 
+# Strategies built from the shared Dense stack (shared_depth x shared_width); the expert-based
+# ones (mmoe, cgc, ple) size their experts with their own options instead.
+USES_SHARED_STACK = frozenset({"hard", "independent", "cross_stitch"})
+
 
 def build_model(
     config: ModelConfig,
@@ -62,4 +66,4 @@ def build_model(
     return keras.Model(inputs, outputs, name=f"mtl_{config.strategy}")
 
 
-__all__ = ["STRATEGIES", "STRATEGY_OPTIONS", "ModelConfig", "build_model", "check_tying"]
+__all__ = ["STRATEGIES", "STRATEGY_OPTIONS", "USES_SHARED_STACK", "ModelConfig", "build_model", "check_tying"]

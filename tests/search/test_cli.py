@@ -1,0 +1,113 @@
+"""The command line as a user meets it: exit codes, one-line errors, progress, Ctrl-C and resume."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.conftest import TINY_SPACE
+
+pytestmark = pytest.mark.slow
+
+
+def cli(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "search", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *needles: str) -> None:
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.stderr
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def test_help_lists_the_run_flags(tmp_path) -> None:
+    result = cli("run", "--help", cwd=tmp_path)
+    assert result.returncode == 0
+    for flag in ("--space", "--study", "--trials", "--timeout", "--storage", "--tracking-uri", "--seed"):
+        assert flag in result.stdout
+
+
+def test_a_short_sweep_on_the_embedded_default_stores(tmp_path, write_space) -> None:
+    result = cli("run", "--space", str(write_space()), "--trials", "2", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "[  2/2] trial" in result.stdout and "best trial" in result.stdout
+    assert "task1  val" in result.stdout and "task2  test" in result.stdout
+    assert (tmp_path / "mlruns" / "optuna.db").is_file() and (tmp_path / "mlruns" / "mlflow.db").is_file()
+    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{tmp_path / 'mlruns' / 'optuna.db'}")
+    assert len(study.trials) == 2
+    assert "Traceback" not in result.stderr and "oneDNN" not in result.stderr
+
+
+def test_bad_inputs_exit_2_with_one_line(tmp_path, write_space) -> None:
+    broken = write_space(TINY_SPACE.replace("shared_depth = { low = 0, high = 2 }", "shared_depth = { low = 3, high = 2 }"), "broken.toml")
+    assert_one_line_error(cli("run", "--space", str(broken), cwd=tmp_path), "broken.toml", "search.shared_depth", "low 3 > high 2")
+    assert_one_line_error(cli("run", "--space", str(tmp_path / "absent.toml"), cwd=tmp_path), "absent.toml")
+
+    table = tmp_path / "t.csv"
+    frame = pd.DataFrame({"a": np.arange(40.0), "b": np.ones(40), "y": np.arange(40.0)})
+    frame.loc[3, "a"] = np.nan
+    frame.to_csv(table, index=False)
+    nan_space = write_space('[data]\nsource = "t.csv"\nfeatures = ["a", "b"]\n[[data.tasks]]\nname = "y"\n', "nan.toml")
+    assert_one_line_error(cli("run", "--space", str(nan_space), cwd=tmp_path), "'a' holds NaN")
+    missing = write_space('[data]\nsource = "t.csv"\nfeatures = ["a", "zz"]\n[[data.tasks]]\nname = "y"\n', "missing.toml")
+    assert_one_line_error(cli("run", "--space", str(missing), cwd=tmp_path), "column 'zz' not found")
+    assert not (tmp_path / "mlruns").exists() or not list((tmp_path / "mlruns").glob("*.db"))  # nothing was written
+
+
+def test_unreachable_storage_is_one_line_and_hides_the_password(tmp_path, write_space) -> None:
+    result = cli("run", "--space", str(write_space()), "--storage", "postgresql://bob:hunter2@127.0.0.1:1/db",
+                 "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}", cwd=tmp_path)
+    assert_one_line_error(result, "cannot open Optuna storage", "bob:***@127.0.0.1:1")
+    assert "hunter2" not in result.stderr + result.stdout
+
+
+def test_ctrl_c_marks_the_running_trial_failed_and_a_rerun_resumes(tmp_path, write_space) -> None:
+    slow = TINY_SPACE.replace("epochs = 3", "epochs = 40").replace("patience = 2", "patience = 40")
+    space = write_space(slow.replace("n_samples = 400", "n_samples = 2000").replace("batch_size = 64", "batch_size = 16"))
+    storage, tracking = f"sqlite:///{tmp_path / 'o.db'}", f"sqlite:///{tmp_path / 'm.db'}"
+    args = [sys.executable, "-m", "search", "run", "--space", str(space), "--storage", storage, "--tracking-uri", tracking]
+    process = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # wait until a trial is running
+            time.sleep(1)
+            try:
+                running = optuna.load_study(study_name="tiny", storage=storage).get_trials(states=(optuna.trial.TrialState.RUNNING,))
+            except Exception:
+                continue
+            if running and running[0].user_attrs.get("mlflow_run_id"):
+                break
+        time.sleep(2)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    study = optuna.load_study(study_name="tiny", storage=storage)
+    assert [t.state.name for t in study.trials] == ["FAIL"]
+    client = MlflowClient(tracking)
+    runs = client.search_runs([client.get_experiment_by_name("tiny").experiment_id])
+    statuses = sorted((r.data.tags.get("mlflow.parentRunId") is None, r.info.status) for r in runs)
+    assert statuses == [(False, "KILLED"), (True, "KILLED")]  # the trial's run and the sweep's parent run
+
+    result = cli("run", "--space", str(space), "--storage", storage, "--tracking-uri", tracking, "--trials", "1", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    study = optuna.load_study(study_name="tiny", storage=storage)
+    assert [t.state.name for t in study.trials] == ["FAIL", "COMPLETE"]
+    runs = client.search_runs([client.get_experiment_by_name("tiny").experiment_id])
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
