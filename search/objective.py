@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 import logging
-from typing import Any
-
-import keras
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from mtl.data import Splits
 from mtl.errors import TrialFailed
@@ -32,6 +30,21 @@ class TrialContext:
     engine: str = "optuna"
 
 
+class Pruning(Protocol):
+    """A Keras callback that may stop training early for the engine; ``pruned_at`` is that epoch."""
+
+    pruned_at: int | None
+
+
+@dataclass(frozen=True)
+class TrialOutcome:
+    """A trained trial: its result, its sampled values, and the epoch it was pruned at (None if not)."""
+
+    result: TrainResult
+    sampled: Sampled
+    pruned_at: int | None = None
+
+
 def fixed_params(space: Space) -> dict[str, Any]:
     """Settings every trial shares, logged beside the sampled ones."""
     return {
@@ -49,12 +62,13 @@ def run_trial(
     number: int,
     suggest: Suggest,
     on_run: Callable[[str], None] = lambda run_id: None,
-    callbacks: Sequence[keras.callbacks.Callback] = (),
-) -> tuple[TrainResult, Sampled]:
+    pruning: Pruning | None = None,
+) -> TrialOutcome:
     """Sample, train and log trial ``number``; ``on_run`` receives the MLflow run id as soon as it exists.
 
-    The MLflow run always ends: FINISHED on success, FAILED if training failed, KILLED on
-    interruption; the exception is re-raised for the engine to record.
+    The MLflow run always ends: FINISHED on success or pruning (tag ``state`` says which), FAILED
+    if training failed, KILLED on interruption; exceptions are re-raised for the engine to record.
+    A pruned trial still logs the metrics it reached.
     """
     tasks = ctx.splits.tasks
     sampled = sample(ctx.space, tasks, suggest)
@@ -77,8 +91,8 @@ def run_trial(
         seed=ctx.space.study.seed + number,
     )
     try:
-        result = train(sampled.model, ctx.splits, train_config, ctx.space.objective,
-                       callbacks=[EpochLogger(ctx.tracker, run_id, tasks), *callbacks])
+        callbacks = [EpochLogger(ctx.tracker, run_id, tasks)] + ([pruning] if pruning is not None else [])
+        result = train(sampled.model, ctx.splits, train_config, ctx.space.objective, callbacks=callbacks)
         ctx.tracker.log_result(run_id, result, tasks)
     except TrialFailed as exc:
         ctx.tracker.end(run_id, "FAILED", "FAIL", str(exc))
@@ -87,10 +101,8 @@ def run_trial(
         interrupted = isinstance(exc, KeyboardInterrupt)
         ctx.tracker.end(run_id, "KILLED" if interrupted else "FAILED", "FAIL", "interrupted" if interrupted else repr(exc))
         raise
-    ctx.tracker.end(run_id, "FINISHED", "COMPLETE")
-    return result, sampled
-
-
-def task_summary(result: TrainResult) -> Mapping[str, Mapping[str, Mapping[str, float]]]:
-    """Per-split, per-task metrics of a finished trial, for storage with the engine's trial."""
-    return {"val": result.val, "test": result.test}
+    pruned_at = pruning.pruned_at if pruning is not None else None
+    if pruned_at is not None:
+        ctx.tracker.set_tags(run_id, {"pruned_at_epoch": pruned_at})
+    ctx.tracker.end(run_id, "FINISHED", "COMPLETE" if pruned_at is None else "PRUNED")
+    return TrialOutcome(result, sampled, pruned_at)

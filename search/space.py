@@ -20,6 +20,7 @@ from mtl.models import STRATEGIES, STRATEGY_OPTIONS, check_tying
 from mtl.objective import Objective
 from mtl.tasks import KINDS, Task
 from search.errors import SpaceError
+from search.pruning import PRUNERS, pruner_options
 from search.params import Check, Param, above, at_least, in_unit, one_of, parse_param
 
 ACTIVATIONS = ("relu", "gelu", "elu", "selu", "tanh", "swish", "leaky_relu", "sigmoid")
@@ -57,6 +58,8 @@ class StudySettings:
     timeout: float | None = None
     sampler: str = "tpe"
     seed: int = 0
+    pruner: str = "none"
+    pruner_options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -98,7 +101,7 @@ class Space:
     loss_weights: Param | dict[str, Param]
 
     def fingerprint(self) -> str:
-        """Hash of everything that must not change when a study is resumed (all but ``[study]`` budget)."""
+        """Hash of everything that must not change when a study is resumed: all but ``[study]`` (bar the seed)."""
         doc = tomllib.loads(self.text)
         doc["study"] = {"seed": self.study.seed}
         return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -189,14 +192,33 @@ def parse_space(text: str, where: str, base: Path = Path(".")) -> Space:
 
 
 def _study(s: _Section, default_name: str) -> StudySettings:
-    s.reject_unknown(("name", "trials", "timeout", "sampler", "seed"))
+    s.reject_unknown(("name", "trials", "timeout", "sampler", "seed", "pruner"))
+    pruner, options = _pruner(s)
     return StudySettings(
         name=s.get("name", str, default_name, lambda v: None if v.strip() else "must not be empty"),
         trials=s.get("trials", int, 20, at_least(1)),
         timeout=s.get("timeout", float, None, above(0)),
         sampler=s.get("sampler", str, "tpe", one_of(SAMPLERS)),
         seed=s.get("seed", int, 0, at_least(0)),
+        pruner=pruner,
+        pruner_options=options,
     )
+
+
+def _pruner(s: _Section) -> tuple[str, dict[str, Any]]:
+    """``pruner = "median"`` or ``pruner = { name = "median", n_startup_trials = 5, ... }``."""
+    raw = s.get("pruner", (str, dict), "none")
+    options = dict(raw) if isinstance(raw, dict) else {"name": raw}
+    name = options.pop("name", None)
+    if name not in PRUNERS:
+        raise SpaceError(s.path, "study.pruner", f"{name!r} must be one of {', '.join(PRUNERS)}")
+    accepted = pruner_options(name)
+    for key, value in options.items():
+        if key not in accepted:
+            raise SpaceError(s.path, f"study.pruner.{key}", f"unknown option of the {name} pruner (known: {', '.join(accepted) or 'none'})")
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise SpaceError(s.path, f"study.pruner.{key}", f"expected a non-negative number, got {value!r}")
+    return name, options
 
 
 def _data(s: _Section, base: Path) -> DataSettings:

@@ -11,6 +11,7 @@ from optuna.trial import TrialState
 from sqlalchemy.engine import make_url
 
 from search.errors import SpaceError, StorageError
+from search.pruning import make_pruner
 from search.space import Space
 
 STORE_DIR = Path("mlruns")
@@ -63,6 +64,7 @@ def open_study(space: Space, study_name: str, storage: str) -> optuna.Study:
             study_name=study_name,
             storage=storage,
             sampler=make_sampler(space.study.sampler, space.study.seed),
+            pruner=make_pruner(space.study.pruner, space.study.pruner_options, space.training.epochs),
             direction=space.objective.direction,
             load_if_exists=True,
         )

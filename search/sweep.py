@@ -13,6 +13,7 @@ from optuna.trial import FrozenTrial, TrialState
 from mtl.data import Splits, load_dataset, split
 from mtl.errors import ConfigError, TrialFailed
 from search.objective import TrialContext, run_trial
+from search.pruning import PruneOnObjective
 from search.sampling import optuna_suggest
 from search.space import Space
 from search.study import COUNTED, PARENT_ATTR, counted_trials, default_storage, default_tracking_uri, local_artifact_root, open_study, redact
@@ -60,6 +61,8 @@ class Progress:
         """Optuna callback, run after each trial."""
         if trial.state == TrialState.COMPLETE:
             what = f"objective {trial.value:.4f}"
+        elif trial.state == TrialState.PRUNED:
+            what = f"at epoch {max(trial.intermediate_values, default=0) + 1}"
         else:
             what = trial.user_attrs.get(FAIL_ATTR, "")[:100]
         best = best_trial(study)
@@ -114,14 +117,17 @@ def run_sweep(
 
     def objective(trial: optuna.Trial) -> float:
         try:
-            result, _ = run_trial(ctx, trial.number, optuna_suggest(trial),
-                                  on_run=lambda run_id: trial.set_user_attr(RUN_ID_ATTR, run_id))
+            outcome = run_trial(ctx, trial.number, optuna_suggest(trial),
+                                on_run=lambda run_id: trial.set_user_attr(RUN_ID_ATTR, run_id),
+                                pruning=PruneOnObjective(trial))
         except CAUGHT as exc:
             trial.set_user_attr(FAIL_ATTR, str(exc))
             raise
-        trial.set_user_attr("val", result.val)
-        trial.set_user_attr("test", result.test)
-        return result.objective
+        trial.set_user_attr("val", outcome.result.val)
+        trial.set_user_attr("test", outcome.result.test)
+        if outcome.pruned_at is not None:
+            raise optuna.TrialPruned(f"pruned after epoch {outcome.pruned_at + 1}")
+        return outcome.result.objective
 
     remaining = budget - counted_trials(study)
     printer(f"study {study_name!r}: {counted_trials(study)}/{budget} trials done; storage {redact(storage)}, "
