@@ -7,6 +7,7 @@ impossible ranges raise :class:`SpaceError` naming the file, the key and the pro
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import inspect
 import json
 import tomllib
@@ -24,7 +25,7 @@ from search.pruning import PRUNERS, pruner_options
 from search.params import Check, Param, above, at_least, in_unit, one_of, parse_param
 
 ACTIVATIONS = ("relu", "gelu", "elu", "selu", "tanh", "swish", "leaky_relu", "sigmoid")
-SAMPLERS = ("tpe", "random")
+SAMPLERS = ("tpe", "random", "cmaes", "gp")
 
 # name -> (type, check, default) for every searchable setting except the per-task loss weights
 SEARCH: dict[str, tuple[type, Check | None, Any]] = {
@@ -198,11 +199,20 @@ def _study(s: _Section, default_name: str) -> StudySettings:
         name=s.get("name", str, default_name, lambda v: None if v.strip() else "must not be empty"),
         trials=s.get("trials", int, 20, at_least(1)),
         timeout=s.get("timeout", float, None, above(0)),
-        sampler=s.get("sampler", str, "tpe", one_of(SAMPLERS)),
+        sampler=s.get("sampler", str, "tpe", _sampler_available),
         seed=s.get("seed", int, 0, at_least(0)),
         pruner=pruner,
         pruner_options=options,
     )
+
+
+def _sampler_available(name: str) -> str | None:
+    """A check that the sampler exists and its optional dependency is installed."""
+    if name not in SAMPLERS:
+        return f"must be one of {', '.join(SAMPLERS)}"
+    if name == "gp" and importlib.util.find_spec("torch") is None:
+        return "the Gaussian-process sampler needs PyTorch (pip install torch)"
+    return None
 
 
 def _pruner(s: _Section) -> tuple[str, dict[str, Any]]:

@@ -51,9 +51,17 @@ def redact(url: str) -> str:
 
 
 def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
-    """A seeded sampler; TPE is multivariate and grouped so conditional parameters are modelled jointly."""
+    """A seeded sampler by its space-file name (see ``search.space.SAMPLERS``).
+
+    TPE is multivariate and grouped so conditional parameters are modelled jointly; CMA-ES and the
+    Gaussian process sample categorical and conditional parameters independently (at random).
+    """
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
+    if name == "cmaes":
+        return optuna.samplers.CmaEsSampler(seed=seed, n_startup_trials=5, warn_independent_sampling=False)
+    if name == "gp":
+        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=5, warn_independent_sampling=False)
     return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, n_startup_trials=5)
 
 
