@@ -76,7 +76,7 @@ def run_trial(
         "study": ctx.study_name,
         "engine": ctx.engine,
         "strategy": sampled.model.strategy,
-        "weighting": "fixed",
+        "weighting": sampled.weighting,
         "trial_number": str(number),
         "state": "RUNNING",
     }
@@ -88,6 +88,7 @@ def run_trial(
         epochs=ctx.space.training.epochs,
         patience=ctx.space.training.patience,
         loss_weights=sampled.loss_weights,
+        weighting=sampled.weighting,
         seed=ctx.space.study.seed + number,
     )
     try:

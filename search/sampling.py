@@ -28,6 +28,7 @@ class Sampled:
     model: ModelConfig
     learning_rate: float
     batch_size: int
+    weighting: str
     loss_weights: dict[str, float]
     params: dict[str, Any]
 
@@ -72,9 +73,9 @@ def sample(space: Space, tasks: tuple[Task, ...], suggest: Suggest) -> Sampled:
         dropout=draw("dropout"),
         options=options,
     )
-    learning_rate, batch_size = draw("learning_rate"), draw("batch_size")
+    learning_rate, batch_size, weighting = draw("learning_rate"), draw("batch_size"), draw("weighting")
     weights = {}
     for task in tasks:
         param = space.loss_weight_for(task.name)
         weights[task.name] = values[param.name] = float(suggest(param))
-    return Sampled(model, learning_rate, batch_size, weights, values)
+    return Sampled(model, learning_rate, batch_size, weighting, weights, values)

@@ -20,6 +20,7 @@ from mtl.errors import ConfigError, MtlError
 from mtl.models import STRATEGIES, STRATEGY_OPTIONS, check_tying
 from mtl.objective import Objective
 from mtl.tasks import KINDS, Task
+from mtl.weighting import WEIGHTINGS
 from search.errors import SpaceError
 from search.pruning import PRUNERS, pruner_options
 from search.params import Check, Param, above, at_least, in_unit, one_of, parse_param
@@ -39,6 +40,7 @@ SEARCH: dict[str, tuple[type, Check | None, Any]] = {
     "dropout": (float, in_unit, 0.0),
     "learning_rate": (float, above(0), 1e-3),
     "batch_size": (int, at_least(1), 64),
+    "weighting": (str, one_of(tuple(WEIGHTINGS)), "fixed"),
 }
 LOSS_WEIGHT = "loss_weight"
 # strategy options (searchable like any setting; drawn only for the strategies that use them)

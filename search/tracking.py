@@ -2,7 +2,8 @@
 
 Names (documented in the README):
   params   every space key with its sampled or fixed value (``loss_weight.<task>`` per task)
-  metrics  per epoch  ``epoch/train/<task>/<metric>``, ``epoch/val/<task>/<metric>``, ``epoch/val/objective``
+  metrics  per epoch  ``epoch/train/<task>/<metric>``, ``epoch/val/<task>/<metric>``, ``epoch/val/objective``,
+                      ``epoch/weight/<task>`` (the task's effective loss weight in that epoch)
            final      ``val/<task>/<metric>``, ``test/<task>/<metric>``, ``objective``, ``best_epoch``
   tags     ``study``, ``engine``, ``strategy``, ``weighting``, ``trial_number``, ``state``
 Nesting uses the ``mlflow.parentRunId`` tag with an explicit id, so it works across processes.
@@ -10,7 +11,6 @@ Nesting uses the ``mlflow.parentRunId`` tag with an explicit id, so it works acr
 
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
 import time
@@ -134,11 +134,9 @@ class EpochLogger(keras.callbacks.Callback):
                     key = f"{prefix}{task.name}_{metric}"
                     if key in logs:
                         values[f"epoch/{split}/{task.name}/{metric}"] = logs[key]
+            if f"weight_{task.name}" in logs:
+                values[f"epoch/weight/{task.name}"] = logs[f"weight_{task.name}"]
         if VAL_OBJECTIVE in logs:
             values["epoch/val/objective"] = logs[VAL_OBJECTIVE]
         self.tracker.log_metrics(self.run_id, values, step=epoch)
 
-
-def params_json(params: Mapping[str, Any]) -> str:
-    """Parameters as stable JSON (for tags and reports)."""
-    return json.dumps(dict(params), sort_keys=True, default=str)

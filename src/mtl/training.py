@@ -1,4 +1,8 @@
-"""Joint training of a multi-task model: one ``fit`` over all tasks, early stopping on the objective."""
+"""Joint training of a multi-task model: one ``fit`` over all tasks, early stopping on the objective.
+
+The tasks' losses are combined by a weighting scheme (:mod:`mtl.weighting`); the objective
+never sees those weights.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from mtl.data import Dataset, Splits
 from mtl.errors import TrialFailed
 from mtl.models import ModelConfig, build_model
 from mtl.objective import Objective, baseline_losses, per_task_metrics
+from mtl.weighting import WEIGHT_PREFIX, WeightedTrainer, WeightLogger, check_weighting, make_weighting
 
 VAL_OBJECTIVE = "val_objective"
 MAX_EVAL_BATCH = 65536
@@ -21,7 +26,13 @@ MAX_EVAL_BATCH = 65536
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation settings of one trial; ``loss_weights`` default to 1.0 per task."""
+    """Optimisation settings of one trial; ``loss_weights`` default to 1.0 per task.
+
+    ``weighting`` names a scheme of :data:`mtl.weighting.WEIGHTINGS`: ``fixed`` uses the
+    ``loss_weights`` as they are, ``uncertainty`` and ``dwa`` scale their adaptive weights by
+    them, ``gradnorm`` starts from them. ``weighting_options`` are the scheme's settings, for
+    example ``{"temperature": 2.0}`` for ``dwa``.
+    """
 
     learning_rate: float = 1e-3
     batch_size: int = 64
@@ -30,11 +41,21 @@ class TrainConfig:
     loss_weights: Mapping[str, float] = field(default_factory=dict)
     seed: int = 0
     verbose: int = 0
+    weighting: str = "fixed"
+    weighting_options: Mapping[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        """Reject an unknown weighting or options it does not take (:class:`ConfigError`)."""
+        check_weighting(self.weighting, self.weighting_options)
 
 
 @dataclass
 class TrainResult:
-    """A trained model with its per-epoch history and final per-task metrics on val and test."""
+    """A trained model with its per-epoch history and final per-task metrics on val and test.
+
+    ``weights`` holds each task's effective loss weight per epoch (also in ``history`` as
+    ``weight_<task>``).
+    """
 
     model: keras.Model
     history: dict[str, list[float]]
@@ -43,6 +64,7 @@ class TrainResult:
     test: dict[str, dict[str, float]]
     objective: float
     task_scores: dict[str, float]
+    weights: dict[str, list[float]] = field(default_factory=dict)
 
 
 class ObjectiveLogger(keras.callbacks.Callback):
@@ -117,7 +139,10 @@ def train(
 ) -> TrainResult:
     """Build, compile and fit one model; raise :class:`TrialFailed` if the loss diverges or memory runs out.
 
-    ``callbacks`` run after the objective logger, so they see ``val_objective`` in the logs.
+    The model trains inside a :class:`~mtl.weighting.WeightedTrainer` with the configured
+    weighting; the returned model is the plain functional one, compiled by :func:`compile_model`.
+    ``callbacks`` run after the weight and objective loggers, so they see ``weight_<task>`` and
+    ``val_objective`` in the logs.
     """
     objective = objective or Objective()
     tasks = splits.tasks
@@ -126,7 +151,13 @@ def train(
     gc.collect()
     x_train = splits.train.x
     model = build_model(config, tasks, x_train.mean(axis=0), x_train.var(axis=0), seed=train_config.seed)
-    compile_model(model, splits, train_config)
+    weighting = make_weighting(train_config.weighting, tasks, train_config.loss_weights, train_config.weighting_options)
+    weighting.setup(model, x_train)
+    trainer = WeightedTrainer(model, tasks, weighting)
+    trainer.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=train_config.learning_rate),
+        metrics={t.name: t.metrics() for t in tasks},
+    )
     val_baselines, test_baselines = baseline_losses(splits, "val"), baseline_losses(splits, "test")
     stopper = keras.callbacks.EarlyStopping(
         monitor=VAL_OBJECTIVE,
@@ -136,7 +167,7 @@ def train(
     )
     guard = StopOnNonFinite()
     try:
-        fitted = model.fit(
+        fitted = trainer.fit(
             x_train,
             _targets(splits.train),
             validation_data=(splits.val.x, _targets(splits.val)),
@@ -145,7 +176,7 @@ def train(
             epochs=train_config.epochs,
             shuffle=True,
             verbose=train_config.verbose,
-            callbacks=[guard, ObjectiveLogger(objective, tasks, val_baselines), stopper, *callbacks],
+            callbacks=[guard, WeightLogger(weighting), ObjectiveLogger(objective, tasks, val_baselines), stopper, *callbacks],
         )
     except MemoryError as exc:
         raise TrialFailed(f"out of memory: {exc}") from None
@@ -158,6 +189,8 @@ def train(
     if guard.diverged_at is not None or not finite:
         epoch = guard.diverged_at or len(history.get("loss", [])) or 1
         raise TrialFailed(f"training diverged: non-finite loss in epoch {epoch}")
+    compile_model(model, splits, train_config)
+    model.optimizer.build(model.trainable_variables)  # so a saved model's optimizer matches the one loading builds
     val = evaluate(model, splits.val, val_baselines)
     test = evaluate(model, splits.test, test_baselines)
     return TrainResult(
@@ -168,4 +201,5 @@ def train(
         test=test,
         objective=objective.value(val, tasks),
         task_scores=objective.task_scores(val, tasks),
+        weights={t.name: history[f"{WEIGHT_PREFIX}{t.name}"] for t in tasks},
     )

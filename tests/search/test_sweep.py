@@ -102,3 +102,24 @@ def test_a_diverging_trial_is_recorded_failed_and_the_sweep_goes_on(write_space,
     assert failed.info.status == "FAILED" and failed.data.tags["state"] == "FAIL"
     assert "diverged" in failed.data.tags["error"]
     assert not [r for r in children if r.info.status == "RUNNING"]
+
+
+def test_one_study_pits_strategies_and_weightings_and_tags_them(write_space, stores) -> None:
+    from tests.conftest import TINY_SPACE
+
+    text = TINY_SPACE.replace("[search]", '[search]\nstrategy = ["hard", "independent", "mmoe", "cgc", "ple", "cross_stitch"]\n'
+                              'weighting = ["fixed", "uncertainty", "dwa", "gradnorm"]\nn_experts = { low = 2, high = 3 }\n'
+                              "expert_width = 4\nlevels = [1, 2]\n").replace("epochs = 3", "epochs = 2")
+    space = load_space(write_space(text))
+    result = run_sweep(space, trials=6, printer=lambda line: None, **stores)
+    client, _, children = _runs(stores["tracking_uri"], "tiny")
+    assert len(children) == 6
+    by_number = {int(r.data.tags["trial_number"]): r for r in children}
+    for trial in result.study.get_trials():
+        run = by_number[trial.number]
+        assert run.data.tags["strategy"] == trial.params["strategy"]
+        assert run.data.tags["weighting"] == trial.params["weighting"]
+        assert ("n_experts" in trial.params) == (trial.params["strategy"] == "mmoe")
+        weights = client.get_metric_history(run.info.run_id, "epoch/weight/task1")
+        assert len(weights) == len(client.get_metric_history(run.info.run_id, "epoch/val/objective")) >= 1
+    assert len({t.params["strategy"] for t in result.study.get_trials()}) >= 3

@@ -1,0 +1,56 @@
+"""Multi-task loss weighting: a registry of schemes, the training wrapper and its epoch callback."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from mtl.errors import ConfigError
+from mtl.tasks import Task
+from mtl.weighting.base import Weighting
+from mtl.weighting.callback import WEIGHT_PREFIX, WeightLogger
+from mtl.weighting.dwa import DwaWeighting, dwa_weights
+from mtl.weighting.fixed import FixedWeighting
+from mtl.weighting.gradnorm import GradNormWeighting
+from mtl.weighting.shared import last_shared_kernel, shared_variables
+from mtl.weighting.trainer import WeightedTrainer
+from mtl.weighting.uncertainty import UncertaintyWeighting
+
+WEIGHTINGS: dict[str, type[Weighting]] = {
+    "fixed": FixedWeighting,
+    "uncertainty": UncertaintyWeighting,
+    "dwa": DwaWeighting,
+    "gradnorm": GradNormWeighting,
+}
+
+
+def check_weighting(name: str, options: Mapping[str, float]) -> None:
+    """Raise :class:`ConfigError` for an unknown scheme, or an option it lacks or a value out of range."""
+    if name not in WEIGHTINGS:
+        raise ConfigError(f"unknown weighting {name!r} (known: {', '.join(WEIGHTINGS)})")
+    WEIGHTINGS[name].resolve_options(options)
+
+
+def make_weighting(
+    name: str, tasks: tuple[Task, ...], constants: Mapping[str, float], options: Mapping[str, float]
+) -> Weighting:
+    """A fresh weighting ``name`` over ``tasks`` with constants c_t and its options (defaults filled in)."""
+    check_weighting(name, options)
+    return WEIGHTINGS[name](tasks, constants, options)
+
+
+__all__ = [
+    "WEIGHTINGS",
+    "WEIGHT_PREFIX",
+    "DwaWeighting",
+    "FixedWeighting",
+    "GradNormWeighting",
+    "UncertaintyWeighting",
+    "WeightLogger",
+    "WeightedTrainer",
+    "Weighting",
+    "check_weighting",
+    "dwa_weights",
+    "last_shared_kernel",
+    "make_weighting",
+    "shared_variables",
+]

@@ -1,0 +1,90 @@
+"""The interface every loss-weighting scheme implements, and the checks they share."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from mtl.errors import ConfigError
+from mtl.tasks import Task
+
+
+class Weighting(keras.layers.Layer):
+    """Turns per-task losses into one training loss; holds whatever state the scheme adapts.
+
+    ``constants`` (task -> c_t, from ``TrainConfig.loss_weights``, 1.0 where absent) scale the
+    scheme's weights. A subclass names itself in ``SCHEME``, lists its options with defaults in
+    ``OPTIONS`` and implements :meth:`effective` (the weights as a tensor in task order) and,
+    where it differs, :meth:`combine`; ``persistent_tape`` asks for a tape :meth:`update` can reuse.
+    Being a Layer, its variables (trainable or not) travel with the training wrapper.
+    """
+
+    SCHEME = ""
+    OPTIONS: dict[str, float] = {}
+    persistent_tape = False
+
+    def __init__(self, tasks: tuple[Task, ...], constants: Mapping[str, float], options: Mapping[str, float], **kwargs) -> None:
+        super().__init__(name=f"weighting_{self.SCHEME}", **kwargs)
+        self.task_names = tuple(t.name for t in tasks)
+        self.constants = np.array([float(constants.get(n, 1.0)) for n in self.task_names], dtype="float32")
+        self.options = self.resolve_options(options)
+        self.built = True
+
+    @classmethod
+    def resolve_options(cls, given: Mapping[str, float]) -> dict[str, float]:
+        """``OPTIONS`` overridden by ``given``; :class:`ConfigError` for unknown names or non-numbers."""
+        return {**cls.OPTIONS, **check_options(cls.SCHEME, cls.OPTIONS, given)}
+
+    def effective(self) -> tf.Tensor:
+        """The current effective weight of each task, in task order."""
+        raise NotImplementedError
+
+    def combine(self, losses: Mapping[str, tf.Tensor]) -> tf.Tensor:
+        """The training loss: ``sum_t w_t * L_t`` with the effective weights."""
+        return tf.reduce_sum(self.effective() * stack(losses, self.task_names))
+
+    def setup(self, net: keras.Model, x: np.ndarray) -> None:
+        """Inspect the model (and a few training rows) before training; nothing by default."""
+
+    def update(self, tape: tf.GradientTape, losses: Mapping[str, tf.Tensor], net: keras.Model) -> None:
+        """Adapt after each training step, inside the step's graph; nothing by default."""
+
+    def end_epoch(self, epoch: int, logs: Mapping[str, float]) -> None:
+        """Adapt between epochs from the epoch's logs; nothing by default."""
+
+    def weights_now(self) -> dict[str, float]:
+        """The current effective weights by task name."""
+        return dict(zip(self.task_names, (float(w) for w in keras.ops.convert_to_numpy(self.effective()))))
+
+    def extra_logs(self) -> dict[str, float]:
+        """Scheme-specific values worth logging each epoch; none by default."""
+        return {}
+
+
+def stack(losses: Mapping[str, tf.Tensor], names: tuple[str, ...]) -> tf.Tensor:
+    """The per-task losses as one float32 vector in task order."""
+    return tf.stack([tf.cast(losses[n], "float32") for n in names])
+
+
+def check_options(scheme: str, known: Mapping[str, float], given: Mapping[str, float]) -> dict[str, float]:
+    """``given`` as floats; :class:`ConfigError` for names not in ``known`` or values that are not numbers."""
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        allowed = ", ".join(sorted(known)) or "none"
+        raise ConfigError(f"{scheme}: unknown weighting option(s) {', '.join(unknown)} (known: {allowed})")
+    checked = {}
+    for name, value in given.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+            raise ConfigError(f"{scheme}: weighting option {name!r} must be a number, got {value!r}")
+        checked[name] = float(value)
+    return checked
+
+
+def at_least(scheme: str, options: Mapping[str, float], name: str, minimum: float, strict: bool = False) -> None:
+    """:class:`ConfigError` unless ``options[name]`` is >= ``minimum`` (> where ``strict``)."""
+    value = options[name]
+    if not (value > minimum if strict else value >= minimum):
+        raise ConfigError(f"{scheme}: weighting option {name!r} must be {'>' if strict else '>='} {minimum:g}, got {value!r}")

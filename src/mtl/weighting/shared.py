@@ -1,0 +1,39 @@
+"""Which variable is the last one every task output depends on (the "last shared layer")."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+TIED_HEAD = "head_tied"  # the one output layer all tasks share under ``tie_outputs`` (see mtl.models.heads)
+
+
+def shared_variables(net: keras.Model, x: np.ndarray) -> list[keras.Variable]:
+    """The trainable variables that every output of ``net`` depends on, in the model's variable order.
+
+    Dependence is structural: the gradient of the output's sum on a few rows of ``x`` exists.
+    Tied output heads count as shared, like trunk layers.
+    """
+    variables = net.trainable_variables
+    with tf.GradientTape(persistent=True) as tape:
+        outputs = net(tf.convert_to_tensor(x[:8], dtype="float32"), training=False)
+        totals = {name: tf.reduce_sum(out) for name, out in outputs.items()}
+    reached = [
+        {i for i, g in enumerate(tape.gradient(total, variables)) if g is not None} for total in totals.values()
+    ]
+    del tape
+    return [variables[i] for i in sorted(set.intersection(*reached))]
+
+
+def last_shared_kernel(net: keras.Model, x: np.ndarray) -> keras.Variable | None:
+    """The last shared variable of the body, else of a tied output head; None if nothing is shared.
+
+    Weight matrices come before other variables (biases, for example) within each group.
+    """
+    shared = shared_variables(net, x)
+    head = {v.path for layer in net.layers if layer.name == TIED_HEAD for v in layer.trainable_variables}
+    for group in ([v for v in shared if v.path not in head], shared):
+        if group:
+            return ([v for v in group if len(v.shape) >= 2] or group)[-1]
+    return None

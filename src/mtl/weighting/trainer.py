@@ -1,0 +1,69 @@
+"""The training wrapper: fits a plain functional model on the weighted sum of its per-task losses."""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from mtl.tasks import Task
+from mtl.weighting.base import Weighting
+
+
+def loss_object(name: str) -> keras.losses.Loss:
+    """The Keras loss class behind a loss function name (``mean_squared_error`` -> ``MeanSquaredError``).
+
+    It reduces and aligns ranks exactly as ``compile`` does with the name.
+    """
+    return keras.losses.get("".join(part.title() for part in name.split("_")))
+
+
+class WeightedTrainer(keras.Model):
+    """Wraps ``net`` (whose outputs are keyed by task name) and trains it with ``weighting``.
+
+    Logs each task's unweighted loss as ``<task>_loss`` (Keras' own names) and the weighted
+    training loss as ``loss``. Only ``net`` is meant to be saved: the wrapper and the
+    weighting's variables exist for training alone.
+    """
+
+    def __init__(self, net: keras.Model, tasks: tuple[Task, ...], weighting: Weighting, **kwargs) -> None:
+        super().__init__(name=f"{net.name}_trainer", **kwargs)
+        self.net = net
+        self.weighting = weighting
+        self.task_names = tuple(t.name for t in tasks)
+        self.task_losses = [loss_object(t.loss) for t in tasks]
+        self.loss_trackers = [keras.metrics.Mean(name=f"{t.name}_loss") for t in tasks]
+
+    def call(self, x: tf.Tensor, training: bool = False) -> dict[str, tf.Tensor]:
+        """The wrapped model's predictions."""
+        return self.net(x, training=training)
+
+    def per_task_losses(self, y: dict, y_pred: dict, sample_weight: dict | None) -> dict[str, tf.Tensor]:
+        """Each task's unweighted loss on the batch; also feeds the ``<task>_loss`` trackers."""
+        losses = {}
+        for name, loss_fn, tracker in zip(self.task_names, self.task_losses, self.loss_trackers):
+            weight = sample_weight[name] if isinstance(sample_weight, dict) else sample_weight
+            losses[name] = loss_fn(y[name], y_pred[name], weight)
+            tracker.update_state(losses[name], sample_weight=tf.shape(y_pred[name])[0])
+        return losses
+
+    def train_step(self, data: tuple) -> dict[str, tf.Tensor]:
+        """Forward, weight, step the optimiser, then let the weighting adapt."""
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        with tf.GradientTape(persistent=self.weighting.persistent_tape) as tape:
+            y_pred = self(x, training=True)
+            losses = self.per_task_losses(y, y_pred, sample_weight)
+            total = self.weighting.combine(losses)
+        self._loss_tracker.update_state(total, sample_weight=tf.shape(x)[0])
+        variables = self.trainable_variables
+        self.optimizer.apply_gradients(zip(tape.gradient(total, variables), variables))
+        self.weighting.update(tape, losses, self.net)
+        del tape
+        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+
+    def test_step(self, data: tuple) -> dict[str, tf.Tensor]:
+        """Per-task and weighted losses plus metrics, without any update."""
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        y_pred = self(x, training=False)
+        total = self.weighting.combine(self.per_task_losses(y, y_pred, sample_weight))
+        self._loss_tracker.update_state(total, sample_weight=tf.shape(x)[0])
+        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
