@@ -65,3 +65,11 @@ def test_classification_tasks_train_with_their_metrics() -> None:
     result = train(CONFIG, split(data, 0.2, 0.2, seed=0), TrainConfig(epochs=8, learning_rate=0.02, batch_size=32))
     assert set(result.val["b"]) == {"loss", "auc", "accuracy", "normalized_loss"}
     assert result.val["b"]["normalized_loss"] < 0.9 and result.val["m"]["normalized_loss"] < 0.9
+
+
+def test_repeated_trials_do_not_accumulate_keras_graphs(tiny_splits) -> None:
+    names = []
+    for _ in range(3):
+        model = train(CONFIG, tiny_splits, TrainConfig(epochs=1)).model
+        names.append(sorted([layer.name for layer in model.layers] + [v.path for v in model.variables + model.optimizer.variables]))
+    assert names[0] == names[1] == names[2]  # no "_1", "_2" suffixes piling up across trials
