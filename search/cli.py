@@ -6,11 +6,13 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from search.quiet import import_quietly
 
 EXIT_BAD_INPUT, EXIT_INTERRUPTED = 2, 130
 DEFAULT_SPACE = "spaces/default.toml"
+REPORTS = "reports"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,17 +21,29 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = commands.add_parser("run", help="run or resume a sweep of a space file",
                               description="Run a sweep: sample architectures with Optuna, train them jointly, log to MLflow. "
-                                          "Running the same --study again resumes it.")
+                                          "Running the same --study again resumes it. Ends with the strategy report.")
     run.add_argument("--space", default=DEFAULT_SPACE, help=f"space file (default: {DEFAULT_SPACE})")
     run.add_argument("--study", help="study name (default: [study] name in the space file); also the MLflow experiment")
     run.add_argument("--trials", type=int, help="total trials the study should count (complete + pruned), across resumes")
     run.add_argument("--timeout", type=float, help="stop starting new trials after this many seconds")
-    run.add_argument("--storage", default=os.environ.get("MTL_STORAGE"),
-                     help="Optuna storage URL (env MTL_STORAGE; default: sqlite:///mlruns/optuna.db)")
-    run.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI"),
-                     help="MLflow tracking URI (env MLFLOW_TRACKING_URI; default: sqlite:///mlruns/mlflow.db)")
+    _add_stores(run)
     run.add_argument("--seed", type=int, help="seed for data split, sampling and weight initialisation (default: the space's)")
+    run.add_argument("--no-report", action="store_true", help="skip the strategy report at the end")
+    report = commands.add_parser("report", help="compare the strategies of a study (HTML, Markdown, plots)",
+                                 description="Report one row per strategy and weighting: best trial, per-task metrics, "
+                                             "trial counts, time; optionally retrain each best configuration with more seeds.")
+    report.add_argument("--study", required=True, help="study name")
+    _add_stores(report)
+    report.add_argument("--repeats", type=int, default=0, help="retrain each group's best configuration with K further seeds")
+    report.add_argument("--out", help=f"output folder (default: {REPORTS}/<study>)")
     return parser
+
+
+def _add_stores(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--storage", default=os.environ.get("MTL_STORAGE"),
+                         help="Optuna storage URL (env MTL_STORAGE; default: sqlite:///mlruns/optuna.db)")
+    command.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI"),
+                         help="MLflow tracking URI (env MLFLOW_TRACKING_URI; default: sqlite:///mlruns/mlflow.db)")
 
 
 def _positive(parser: argparse.ArgumentParser, name: str, value: float | None) -> None:
@@ -48,6 +62,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         space = space.with_seed(args.seed)
     result = run_sweep(space, args.study, args.storage, args.tracking_uri, args.trials, args.timeout)
     print(format_summary(result.study, result.best))
+    if not args.no_report:
+        args.study, args.repeats, args.out = result.study.study_name, 0, None
+        return cmd_report(args)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write (and log to the sweep's parent run) the strategy report of a study."""
+    from search.report import run_report
+    from search.study import default_storage, default_tracking_uri
+
+    out = Path(args.out or Path(REPORTS) / args.study)
+    path = run_report(args.study, args.storage or default_storage(), args.tracking_uri or default_tracking_uri(), out, args.repeats)
+    print(f"report: {path} (and {path.with_suffix('.html').name}); logged to the sweep's parent run under report/")
     return 0
 
 
@@ -57,13 +85,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _positive(parser, "trials", getattr(args, "trials", None))
     _positive(parser, "timeout", getattr(args, "timeout", None))
+    if getattr(args, "repeats", 0) < 0:
+        parser.error(f"--repeats must be >= 0, got {args.repeats}")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
     import_quietly()
     from mtl.errors import MtlError
 
     try:
-        return {"run": cmd_run}[args.command](args)
+        return {"run": cmd_run, "report": cmd_report}[args.command](args)
     except MtlError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

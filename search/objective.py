@@ -74,6 +74,7 @@ def run_trial(
     sampled = sample(ctx.space, tasks, suggest)
     tags = {
         "study": ctx.study_name,
+        "kind": "trial",
         "engine": ctx.engine,
         "strategy": sampled.model.strategy,
         "weighting": sampled.weighting,

@@ -26,7 +26,8 @@ from search.pruning import PRUNERS, pruner_options
 from search.params import Check, Param, above, at_least, in_unit, one_of, parse_param
 
 ACTIVATIONS = ("relu", "gelu", "elu", "selu", "tanh", "swish", "leaky_relu", "sigmoid")
-SAMPLERS = ("tpe", "random", "cmaes", "gp")
+SAMPLERS = ("tpe", "random", "cmaes", "gp", "nsga2")
+MULTI_OBJECTIVE_SAMPLERS = ("tpe", "random", "nsga2")
 
 # name -> (type, check, default) for every searchable setting except the per-task loss weights
 SEARCH: dict[str, tuple[type, Check | None, Any]] = {
@@ -100,6 +101,7 @@ class Space:
     data: DataSettings
     training: TrainingSettings
     objective: Objective
+    per_task: bool  # one objective per task (multi-objective study) instead of their mean
     params: dict[str, Param]  # every SEARCH key, plus the strategy options the file sets
     loss_weights: Param | dict[str, Param]
 
@@ -189,9 +191,13 @@ def parse_space(text: str, where: str, base: Path = Path(".")) -> Space:
     study = _study(_Section(where, "study", doc.get("study", {})), default_name=Path(where).stem)
     data = _data(_Section(where, "data", doc.get("data", {})), base)
     training = _training(_Section(where, "training", doc.get("training", {})))
-    objective = _objective(_Section(where, "objective", doc.get("objective", {})))
+    objective, per_task = _objective(_Section(where, "objective", doc.get("objective", {})))
+    if per_task and study.sampler not in MULTI_OBJECTIVE_SAMPLERS:
+        raise SpaceError(where, "study.sampler", f"{study.sampler!r} cannot drive one objective per task (use {', '.join(MULTI_OBJECTIVE_SAMPLERS)})")
+    if per_task and study.pruner != "none":
+        raise SpaceError(where, "study.pruner", "Optuna cannot prune a study with one objective per task; use pruner = \"none\"")
     params, loss_weights = _search(_Section(where, "search", doc.get("search", {})))
-    return Space(where, text, study, data, training, objective, params, loss_weights)
+    return Space(where, text, study, data, training, objective, per_task, params, loss_weights)
 
 
 def _study(s: _Section, default_name: str) -> StudySettings:
@@ -285,8 +291,8 @@ def _training(s: _Section) -> TrainingSettings:
     return TrainingSettings(epochs=s.get("epochs", int, 30, at_least(1)), patience=s.get("patience", int, 5, at_least(1)))
 
 
-def _objective(s: _Section) -> Objective:
-    s.reject_unknown(("metrics", "direction"))
+def _objective(s: _Section) -> tuple[Objective, bool]:
+    s.reject_unknown(("metrics", "direction", "per_task"))
     metrics = s.get("metrics", dict)
     if metrics is not None and not all(isinstance(v, str) for v in metrics.values()):
         raise SpaceError(s.path, "objective.metrics", "must map task names to metric names")
@@ -294,7 +300,7 @@ def _objective(s: _Section) -> Objective:
     direction = s.get("direction", str, default, one_of(("minimize", "maximize")))
     if direction is None:
         raise SpaceError(s.path, "objective.direction", "required when objective.metrics is given")
-    return Objective(metrics, direction)
+    return Objective(metrics, direction), s.get("per_task", bool, False)
 
 
 def _search(s: _Section) -> tuple[dict[str, Param], Param | dict[str, Param]]:

@@ -60,20 +60,25 @@ def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "cmaes":
         return optuna.samplers.CmaEsSampler(seed=seed, n_startup_trials=5, warn_independent_sampling=False)
+    if name == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed)
     if name == "gp":
         return optuna.samplers.GPSampler(seed=seed, n_startup_trials=5, warn_independent_sampling=False)
     return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, n_startup_trials=5)
 
 
-def open_study(space: Space, study_name: str, storage: str) -> optuna.Study:
-    """Create the study or resume it; a study made from a different space is refused."""
+def open_study(space: Space, study_name: str, storage: str, n_tasks: int = 1) -> optuna.Study:
+    """Create the study or resume it; a study made from a different space is refused.
+
+    With ``[objective] per_task`` the study has one objective per task (``n_tasks`` of them).
+    """
     try:
         study = optuna.create_study(
             study_name=study_name,
             storage=storage,
             sampler=make_sampler(space.study.sampler, space.study.seed),
             pruner=make_pruner(space.study.pruner, space.study.pruner_options, space.training.epochs),
-            direction=space.objective.direction,
+            directions=[space.objective.direction] * (n_tasks if space.per_task else 1),
             load_if_exists=True,
         )
     except (ImportError, ModuleNotFoundError) as exc:
@@ -88,8 +93,6 @@ def open_study(space: Space, study_name: str, storage: str) -> optuna.Study:
     elif stored != space.fingerprint():
         raise SpaceError(space.path, "", f"study {study_name!r} was created from a different space or seed; "
                          "resume it with the same space file and seed, or choose another --study")
-    if study.direction.name.lower() != space.objective.direction:
-        raise SpaceError(space.path, "objective.direction", f"study {study_name!r} is to {study.direction.name.lower()}")
     return study
 
 

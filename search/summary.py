@@ -27,7 +27,13 @@ def format_summary(study: optuna.Study, best: FrozenTrial | None) -> str:
     if best is None:
         lines.append("no trial completed")
         return "\n".join(lines)
-    lines.append(f"best trial {best.number}: objective {best.value:.4f}  (MLflow run {best.user_attrs.get('mlflow_run_id', '?')})")
+    if len(study.directions) > 1:
+        front = sorted(study.best_trials, key=lambda t: t.number)
+        lines.append(f"Pareto front ({len(front)} trials, one objective per task):")
+        lines.append(_table(["trial", "strategy", *[f"objective {i + 1}" for i in range(len(study.directions))]],
+                            [[str(t.number), str(t.params.get("strategy", "-")), *(f"{v:.4f}" for v in t.values)] for t in front]))
+    mean = best.user_attrs.get("objective", best.values[0])
+    lines.append(f"best trial {best.number}: objective {mean:.4f}  (MLflow run {best.user_attrs.get('mlflow_run_id', '?')})")
     lines.append("  " + "  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in best.params.items()))
     val, test = best.user_attrs.get("val", {}), best.user_attrs.get("test", {})
     metrics = sorted({m for per_task in val.values() for m in per_task}, key=lambda m: (m != "normalized_loss", m))

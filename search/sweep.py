@@ -21,6 +21,7 @@ from search.tracking import Tracker
 
 RUN_ID_ATTR = "mlflow_run_id"
 FAIL_ATTR = "fail_reason"
+MEAN_ATTR = "objective"
 MAX_CONSECUTIVE_FAILURES = 5
 CAUGHT = (TrialFailed, ConfigError)  # a trial failing this way is recorded FAIL and the sweep goes on
 Printer = Callable[[str], None]
@@ -34,6 +35,11 @@ class SweepResult:
     parent_run_id: str
     best: FrozenTrial | None
 
+    @property
+    def pareto(self) -> list[FrozenTrial]:
+        """The non-dominated trials of a study with one objective per task (empty otherwise)."""
+        return pareto_trials(self.study)
+
 
 def prepare_data(space: Space) -> Splits:
     """Load and split the space's data with its seed, and check the space against the tasks."""
@@ -45,10 +51,24 @@ def prepare_data(space: Space) -> Splits:
     return split(data, space.data.val_fraction, space.data.test_fraction, seed=space.study.seed)
 
 
+def pareto_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """Optuna's Pareto-optimal trials of a multi-objective study, by number; empty for one objective."""
+    return sorted(study.best_trials, key=lambda t: t.number) if len(study.directions) > 1 else []
+
+
 def best_trial(study: optuna.Study) -> FrozenTrial | None:
-    """The best complete trial, or None."""
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    return study.best_trial if complete else None
+    """The best complete trial, or None; with one objective per task, the Pareto trial of best mean objective."""
+    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        return None
+    if len(study.directions) == 1:
+        return study.best_trial
+    pick = min if study.directions[0] == optuna.study.StudyDirection.MINIMIZE else max
+    return pick(pareto_trials(study), key=lambda t: t.user_attrs[MEAN_ATTR])
+
+
+def mean_objective(trial: FrozenTrial) -> float:
+    """The mean objective over tasks of a complete trial (its value when there is one objective)."""
+    return float(trial.user_attrs.get(MEAN_ATTR, trial.values[0]))
 
 
 class Progress:
@@ -60,13 +80,15 @@ class Progress:
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         """Optuna callback, run after each trial."""
         if trial.state == TrialState.COMPLETE:
-            what = f"objective {trial.value:.4f}"
+            what = "objective " + ", ".join(f"{v:.4f}" for v in trial.values)
         elif trial.state == TrialState.PRUNED:
             what = f"at epoch {max(trial.intermediate_values, default=0) + 1}"
         else:
             what = trial.user_attrs.get(FAIL_ATTR, "")[:100]
         best = best_trial(study)
-        best_text = f"best {best.value:.4f} (trial {best.number})" if best else "no complete trial yet"
+        best_text = f"best {mean_objective(best):.4f} (trial {best.number})" if best else "no complete trial yet"
+        if len(study.directions) > 1:
+            best_text += f", Pareto front {len(pareto_trials(study))}"
         elapsed = time.monotonic() - self.started
         self.printer(f"[{counted_trials(study):>3}/{self.budget}] trial {trial.number:>3} {trial.state.name:<8} "
                      f"{what:<22} | {best_text} | {elapsed:6.1f} s")
@@ -106,7 +128,7 @@ def run_sweep(
     budget = trials or space.study.trials
     timeout = timeout or space.study.timeout
     splits = prepare_data(space)
-    study = open_study(space, study_name, storage)
+    study = open_study(space, study_name, storage, n_tasks=len(splits.tasks))
     tracker = Tracker(tracking_uri, study_name, local_artifact_root(tracking_uri))
     parent_params = {"space": space.path, "trials": budget, "sampler": space.study.sampler, "seed": space.study.seed,
                      "data.source": space.data.source, "tasks": ",".join(t.name for t in splits.tasks)}
@@ -115,18 +137,21 @@ def run_sweep(
     study.set_user_attr(PARENT_ATTR, parent)
     ctx = TrialContext(space, splits, tracker, parent, study_name)
 
-    def objective(trial: optuna.Trial) -> float:
+    def objective(trial: optuna.Trial) -> float | list[float]:
         try:
             outcome = run_trial(ctx, trial.number, optuna_suggest(trial),
                                 on_run=lambda run_id: trial.set_user_attr(RUN_ID_ATTR, run_id),
-                                pruning=PruneOnObjective(trial))
+                                pruning=None if space.per_task else PruneOnObjective(trial))
         except CAUGHT as exc:
             trial.set_user_attr(FAIL_ATTR, str(exc))
             raise
         trial.set_user_attr("val", outcome.result.val)
         trial.set_user_attr("test", outcome.result.test)
+        trial.set_user_attr(MEAN_ATTR, outcome.result.objective)
         if outcome.pruned_at is not None:
             raise optuna.TrialPruned(f"pruned after epoch {outcome.pruned_at + 1}")
+        if space.per_task:
+            return [outcome.result.task_scores[t.name] for t in splits.tasks]
         return outcome.result.objective
 
     remaining = budget - counted_trials(study)
@@ -149,7 +174,10 @@ def run_sweep(
         raise
     best = best_trial(study)
     if best is not None:
-        tracker.set_tags(parent, {"best_trial": best.number, "best_run_id": best.user_attrs.get(RUN_ID_ATTR, "")})
-        tracker.log_metrics(parent, {"best_objective": best.value, "trials_counted": counted_trials(study)})
+        tags = {"best_trial": best.number, "best_run_id": best.user_attrs.get(RUN_ID_ATTR, "")}
+        if space.per_task:
+            tags["pareto_trials"] = ",".join(str(t.number) for t in pareto_trials(study))
+        tracker.set_tags(parent, tags)
+        tracker.log_metrics(parent, {"best_objective": mean_objective(best), "trials_counted": counted_trials(study)})
     tracker.end(parent, "FINISHED", "COMPLETE")
     return SweepResult(study, parent, best)

@@ -49,6 +49,11 @@ def test_a_short_sweep_on_the_embedded_default_stores(tmp_path, write_space) -> 
     study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{tmp_path / 'mlruns' / 'optuna.db'}")
     assert len(study.trials) == 2
     assert "Traceback" not in result.stderr and "oneDNN" not in result.stderr
+    assert (tmp_path / "reports" / "tiny" / "report.html").is_file()  # the report ends every run
+    assert "hard" in (tmp_path / "reports" / "tiny" / "report.md").read_text()
+
+    missing = cli("report", "--study", "nope", cwd=tmp_path)
+    assert_one_line_error(missing, "no study 'nope'")
 
 
 def test_bad_inputs_exit_2_with_one_line(tmp_path, write_space) -> None:

@@ -123,3 +123,31 @@ def test_one_study_pits_strategies_and_weightings_and_tags_them(write_space, sto
         weights = client.get_metric_history(run.info.run_id, "epoch/weight/task1")
         assert len(weights) == len(client.get_metric_history(run.info.run_id, "epoch/val/objective")) >= 1
     assert len({t.params["strategy"] for t in result.study.get_trials()}) >= 3
+
+
+def test_one_objective_per_task_reports_exactly_the_non_dominated_set(write_space, stores) -> None:
+    from tests.conftest import TINY_SPACE
+
+    text = TINY_SPACE.replace('sampler = "random"', 'sampler = "nsga2"') + "\n[objective]\nper_task = true\n"
+    result = run_sweep(load_space(write_space(text)), trials=5, printer=lambda line: None, **stores)
+    complete = [t for t in result.study.get_trials() if t.state.name == "COMPLETE"]
+    assert len(result.study.directions) == 2 and len(complete) == 5
+
+    def dominates(a, b) -> bool:
+        return all(x <= y for x, y in zip(a.values, b.values)) and any(x < y for x, y in zip(a.values, b.values))
+
+    expected = {t.number for t in complete if not any(dominates(o, t) for o in complete)}
+    assert {t.number for t in result.pareto} == expected
+    for trial in complete:  # each objective is that task's normalised validation loss
+        assert trial.values == pytest.approx([trial.user_attrs["val"][task]["normalized_loss"] for task in ("task1", "task2")])
+    assert result.best.number in expected
+    _, parents, _ = _runs(stores["tracking_uri"], "tiny")
+    assert sorted(map(int, parents[0].data.tags["pareto_trials"].split(","))) == sorted(expected)
+
+
+def test_per_task_objectives_refuse_a_pruner(write_space) -> None:
+    from tests.conftest import TINY_SPACE
+
+    text = TINY_SPACE.replace("seed = 3", 'seed = 3\npruner = "median"') + "\n[objective]\nper_task = true\n"
+    with pytest.raises(SpaceError, match="cannot prune"):
+        load_space(write_space(text))

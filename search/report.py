@@ -1,0 +1,122 @@
+"""The strategy-comparison report of a study: which (strategy, weighting) group did best, and how reliably.
+
+:func:`build_report` groups a study's trials; :func:`search.repeats.repeat_best` retrains each
+group's best configuration with further seeds; :func:`search.report_write.write_report` writes
+Markdown, HTML and plots. :func:`run_report` does all of it for a stored study (the CLI's entry).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import optuna
+from mlflow.exceptions import MlflowException
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial, TrialState
+
+from search.errors import SpaceError, StorageError
+from search.repeats import repeat_best
+from search.report_data import STATES, BestTrial, GroupRow, Report
+from search.report_write import write_report
+from search.space import Space, parse_space
+from search.study import FINGERPRINT_ATTR, PARENT_ATTR, SPACE_ATTR, local_artifact_root, redact
+from search.sweep import RUN_ID_ATTR, mean_objective, pareto_trials, prepare_data
+from search.tracking import Tracker
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+UNSAMPLED = "unsampled"  # a trial that failed before its strategy was drawn
+
+__all__ = ["Report", "build_report", "group_of", "run_report"]
+
+
+def _setting(trial: FrozenTrial, space: Space, name: str, default: str) -> str:
+    if name in trial.params:
+        return str(trial.params[name])
+    param = space.params.get(name)
+    return str(param.value) if param is not None and param.is_fixed else default
+
+
+def group_of(trial: FrozenTrial, space: Space) -> tuple[str, str]:
+    """The (strategy, weighting) of ``trial``; a setting fixed in the space is not an Optuna parameter."""
+    return _setting(trial, space, "strategy", UNSAMPLED), _setting(trial, space, "weighting", "fixed")
+
+
+def _best(trials: list[FrozenTrial], maximize: bool) -> BestTrial | None:
+    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.values]
+    if not complete:
+        return None
+    best = min(complete, key=lambda t: (-mean_objective(t) if maximize else mean_objective(t), t.number))
+    return BestTrial(best.number, mean_objective(best), best.user_attrs.get(RUN_ID_ATTR, ""), dict(best.params),
+                     best.user_attrs.get("val", {}), best.user_attrs.get("test", {}))
+
+
+def _row(strategy: str, weighting: str, trials: list[FrozenTrial], maximize: bool) -> GroupRow:
+    counts = Counter(t.state.name for t in trials)
+    seconds = sum(t.duration.total_seconds() for t in trials if t.duration is not None)
+    return GroupRow(strategy, weighting, {s: counts[s] for s in STATES}, seconds, _best(trials, maximize))
+
+
+def build_report(study: optuna.Study, space: Space) -> Report:
+    """One row per (strategy, weighting) group of the study's finished trials, best group first.
+
+    A group's best trial is its best COMPLETE trial in the study's direction (ties: lowest number),
+    by the mean objective over tasks when the study has one objective per task; pruned trials carry
+    only a partial value and are never chosen. Running trials are left out.
+    """
+    maximize = study.directions[0] == StudyDirection.MAXIMIZE
+    trials = study.get_trials(deepcopy=True, states=FINISHED)
+    groups: dict[tuple[str, str], list[FrozenTrial]] = defaultdict(list)
+    for trial in trials:
+        groups[group_of(trial, space)].append(trial)
+    rows = [_row(strategy, weighting, members, maximize) for (strategy, weighting), members in groups.items()]
+
+    def rank(row: GroupRow) -> tuple[int, float, str, str]:
+        value = 0.0 if row.best is None else (-row.best.objective if maximize else row.best.objective)
+        return (row.best is None, value, row.strategy, row.weighting)
+
+    tasks = dict.fromkeys(task for t in trials if t.state == TrialState.COMPLETE for task in t.user_attrs.get("val", {}))
+    direction = study.directions[0].name.lower()
+    pareto = tuple(t.number for t in pareto_trials(study))
+    return Report(study.study_name, direction, tuple(tasks), tuple(sorted(rows, key=rank)), tuple(trials), pareto)
+
+
+def _stored_space(study: optuna.Study, tracker: Tracker, parent_run_id: str) -> Space:
+    """The space the study was created from, with the seed it ran with (the parent run's ``seed``)."""
+    text = study.user_attrs.get(SPACE_ATTR)
+    if text is None:
+        raise StorageError(f"study {study.study_name!r} stores no space; was it created by `python -m search run`?")
+    try:
+        params = tracker.client.get_run(parent_run_id).data.params
+    except MlflowException as exc:
+        reason = exc.message.splitlines()[0]
+        raise StorageError(f"MLflow parent run {parent_run_id} of study {study.study_name!r}: {reason}") from None
+    where = params.get("space", f"study {study.study_name}")
+    space = parse_space(text, where, base=Path(where).parent)
+    if "seed" in params:
+        space = space.with_seed(int(params["seed"]))
+    if space.fingerprint() != study.user_attrs.get(FINGERPRINT_ATTR):
+        raise SpaceError(where, "", f"the space stored in study {study.study_name!r} does not match its fingerprint")
+    return space
+
+
+def run_report(study_name: str, storage: str, tracking_uri: str, out_dir: str | Path, repeats: int) -> Path:
+    """Report on a stored study: group, retrain each group's best ``repeats`` times, write and log.
+
+    The repeats are child runs of the study's MLflow parent run, and every report file is logged
+    under ``report/`` in that run. Returns the path of ``report.md``.
+    """
+    try:
+        study = optuna.load_study(study_name=study_name, storage=storage)
+    except KeyError:
+        raise StorageError(f"no study {study_name!r} in Optuna storage {redact(storage)!r}") from None
+    except Exception as exc:  # sqlalchemy/driver errors for unreachable or malformed URLs
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StorageError(f"cannot open Optuna storage {redact(storage)!r}: {reason}") from None
+    parent = study.user_attrs.get(PARENT_ATTR)
+    if parent is None:
+        raise StorageError(f"study {study_name!r} has no MLflow parent run; was it created by `python -m search run`?")
+    tracker = Tracker(tracking_uri, study_name, local_artifact_root(tracking_uri))
+    space = _stored_space(study, tracker, parent)
+    report = repeat_best(study, space, build_report(study, space), repeats, tracker, prepare_data(space))
+    return write_report(report, out_dir, tracker, parent)[0]
