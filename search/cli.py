@@ -36,6 +36,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_stores(report)
     report.add_argument("--repeats", type=int, default=0, help="retrain each group's best configuration with K further seeds")
     report.add_argument("--out", help=f"output folder (default: {REPORTS}/<study>)")
+    ui = commands.add_parser("ui", help="start the MLflow UI on the project's store (and optuna-dashboard)",
+                             description="Serve the MLflow UI for the tracking store, and with --dashboard optuna-dashboard "
+                                         "for the Optuna storage; prints the addresses; Ctrl-C stops both.")
+    _add_stores(ui)
+    ui.add_argument("--port", type=int, default=5000, help="MLflow UI port (default: 5000)")
+    ui.add_argument("--dashboard", action="store_true", help="also start optuna-dashboard on the Optuna storage")
+    ui.add_argument("--dashboard-port", type=int, help="optuna-dashboard port (default: --port + 1)")
     return parser
 
 
@@ -79,10 +86,20 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ui(args: argparse.Namespace) -> int:
+    """Serve the MLflow UI (and optuna-dashboard) until interrupted."""
+    from search.study import default_storage, default_tracking_uri
+    from search.ui import serve
+
+    storage = (args.storage or default_storage()) if args.dashboard else None
+    return serve(args.tracking_uri or default_tracking_uri(), args.port, storage, args.dashboard_port)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: parse, dispatch, and turn user errors into one line and exit code 2."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    sys.stdout.reconfigure(line_buffering=True)  # progress lines reach logs and pipes as they happen
     _positive(parser, "trials", getattr(args, "trials", None))
     _positive(parser, "timeout", getattr(args, "timeout", None))
     if getattr(args, "repeats", 0) < 0:
@@ -93,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from mtl.errors import MtlError
 
     try:
-        return {"run": cmd_run, "report": cmd_report}[args.command](args)
+        return {"run": cmd_run, "report": cmd_report, "ui": cmd_ui}[args.command](args)
     except MtlError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

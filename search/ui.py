@@ -1,0 +1,72 @@
+"""``python -m search ui``: the MLflow UI on the project's tracking store, optionally optuna-dashboard too.
+
+Both are the libraries' own servers, started as child processes bound to 127.0.0.1 and stopped
+together on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+
+from search.errors import StorageError
+
+
+def mlflow_command(tracking_uri: str, port: int, host: str) -> list[str]:
+    """The ``mlflow server`` command line serving ``tracking_uri`` (a database store) on ``host:port``."""
+    return [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", tracking_uri,
+            "--host", host, "--port", str(port), "--workers", "1"]
+
+
+def dashboard_command(storage: str, port: int, host: str) -> list[str]:
+    """The ``optuna-dashboard`` command line serving the Optuna ``storage`` on ``host:port``."""
+    executable = shutil.which("optuna-dashboard") or "optuna-dashboard"
+    return [executable, storage, "--host", host, "--port", str(port), "--quiet"]
+
+
+def wait_until_up(url: str, process: subprocess.Popen, seconds: float = 90.0) -> None:
+    """Poll ``url`` until it answers; raise :class:`StorageError` if the server exits or never answers."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise StorageError(f"the server for {url} exited with code {process.returncode} (is the port free?)")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.5)
+    raise StorageError(f"the server for {url} did not answer within {seconds:.0f} s")
+
+
+def serve(tracking_uri: str, port: int, storage: str | None = None, dashboard_port: int | None = None,
+          host: str = "127.0.0.1", printer: Callable[[str], None] = print) -> int:
+    """Start the MLflow UI (and optuna-dashboard when ``storage`` is given), print their addresses, wait for Ctrl-C."""
+    processes = [subprocess.Popen(mlflow_command(tracking_uri, port, host), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)]
+    addresses = [("MLflow UI", f"http://{host}:{port}", f"http://{host}:{port}/health")]
+    if storage is not None:
+        board = dashboard_port or port + 1
+        processes.append(subprocess.Popen(dashboard_command(storage, board, host), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+        addresses.append(("optuna-dashboard", f"http://{host}:{board}", f"http://{host}:{board}/"))
+    try:
+        for process, (name, address, probe) in zip(processes, addresses):
+            wait_until_up(probe, process)
+            printer(f"{name}: {address}")
+        printer("press Ctrl-C to stop")
+        while all(p.poll() is None for p in processes):
+            time.sleep(1)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
