@@ -20,7 +20,7 @@ from search.repeats import repeat_best
 from search.report_data import STATES, BestTrial, GroupRow, Report
 from search.report_write import write_report
 from search.space import Space, parse_space
-from search.study import FINGERPRINT_ATTR, PARENT_ATTR, SPACE_ATTR, local_artifact_root, redact
+from search.study import FINGERPRINT_ATTR, PARENT_ATTR, SPACE_ATTR, load_existing_study, local_artifact_root
 from search.sweep import RUN_ID_ATTR, mean_objective, pareto_trials, prepare_data
 from search.tracking import Tracker
 
@@ -106,13 +106,7 @@ def run_report(study_name: str, storage: str, tracking_uri: str, out_dir: str | 
     The repeats are child runs of the study's MLflow parent run, and every report file is logged
     under ``report/`` in that run. Returns the path of ``report.md``.
     """
-    try:
-        study = optuna.load_study(study_name=study_name, storage=storage)
-    except KeyError:
-        raise StorageError(f"no study {study_name!r} in Optuna storage {redact(storage)!r}") from None
-    except Exception as exc:  # sqlalchemy/driver errors for unreachable or malformed URLs
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise StorageError(f"cannot open Optuna storage {redact(storage)!r}: {reason}") from None
+    study = load_existing_study(study_name, storage)
     parent = study.user_attrs.get(PARENT_ATTR)
     if parent is None:
         raise StorageError(f"study {study_name!r} has no MLflow parent run; was it created by `python -m search run`?")

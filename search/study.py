@@ -67,6 +67,24 @@ def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
     return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, n_startup_trials=5)
 
 
+def storage_error(storage: str, exc: Exception) -> StorageError:
+    """One clear line for a storage that cannot be opened (password hidden)."""
+    if isinstance(exc, ImportError):
+        return StorageError(f"Optuna storage {redact(storage)!r}: missing database driver: {exc}")
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return StorageError(f"cannot open Optuna storage {redact(storage)!r}: {reason}")
+
+
+def load_existing_study(study_name: str, storage: str) -> optuna.Study:
+    """An existing study, or :class:`StorageError` if it or its storage cannot be found."""
+    try:
+        return optuna.load_study(study_name=study_name, storage=storage)
+    except KeyError:
+        raise StorageError(f"no study {study_name!r} in Optuna storage {redact(storage)!r}") from None
+    except Exception as exc:
+        raise storage_error(storage, exc) from None
+
+
 def open_study(space: Space, study_name: str, storage: str, n_tasks: int = 1) -> optuna.Study:
     """Create the study or resume it; a study made from a different space is refused.
 
@@ -81,11 +99,8 @@ def open_study(space: Space, study_name: str, storage: str, n_tasks: int = 1) ->
             directions=[space.objective.direction] * (n_tasks if space.per_task else 1),
             load_if_exists=True,
         )
-    except (ImportError, ModuleNotFoundError) as exc:
-        raise StorageError(f"Optuna storage {redact(storage)!r}: missing database driver: {exc}") from None
     except Exception as exc:  # sqlalchemy/driver errors for unreachable or malformed URLs
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise StorageError(f"cannot open Optuna storage {redact(storage)!r}: {reason}") from None
+        raise storage_error(storage, exc) from None
     stored = study.user_attrs.get(FINGERPRINT_ATTR)
     if stored is None:
         study.set_user_attr(FINGERPRINT_ATTR, space.fingerprint())
