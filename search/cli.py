@@ -8,7 +8,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from search.quiet import import_quietly
+
+if TYPE_CHECKING:
+    from search.space import Space
+    from search.sweep import SweepResult
 
 EXIT_BAD_INPUT, EXIT_INTERRUPTED = 2, 130
 DEFAULT_SPACE = "spaces/default.toml"
@@ -29,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_stores(run)
     run.add_argument("--seed", type=int, help="seed for data split, sampling and weight initialisation (default: the space's)")
     run.add_argument("--no-report", action="store_true", help="skip the strategy report at the end")
+    run.add_argument("--jobs", type=int, default=1, help="trials in parallel, one process each, sharing the study (default: 1)")
+    run.add_argument("--worker", type=int, default=0, help=argparse.SUPPRESS)  # set by --jobs for its child processes
     report = commands.add_parser("report", help="compare the strategies of a study (HTML, Markdown, plots)",
                                  description="Report one row per strategy and weighting: best trial, per-task metrics, "
                                              "trial counts, time; optionally retrain each best configuration with more seeds.")
@@ -67,12 +75,39 @@ def cmd_run(args: argparse.Namespace) -> int:
     space = load_space(args.space)
     if args.seed is not None:
         space = space.with_seed(args.seed)
-    result = run_sweep(space, args.study, args.storage, args.tracking_uri, args.trials, args.timeout)
+    if args.worker:
+        run_sweep(space, args.study, args.storage, args.tracking_uri, args.trials, args.timeout, worker=args.worker)
+        return 0
+    result = _run_jobs(space, args) if args.jobs > 1 else run_sweep(space, args.study, args.storage, args.tracking_uri,
+                                                                     args.trials, args.timeout)
     print(format_summary(result.study, result.best))
     if not args.no_report:
         args.study, args.repeats, args.out = result.study.study_name, 0, None
         return cmd_report(args)
     return 0
+
+
+def _run_jobs(space: "Space", args: argparse.Namespace) -> "SweepResult":
+    """Open the sweep here, start ``--jobs - 1`` worker processes on it, run worker 0, wait for all."""
+    from search.jobs import set_thread_budget, start_workers, wait_for
+    from search.sweep import finish_sweep, open_sweep, run_sweep
+
+    set_thread_budget(args.jobs)
+    sweep = open_sweep(space, args.study, args.storage, args.tracking_uri, args.trials)
+    run_args = ["--space", args.space, "--study", sweep.study.study_name, "--storage", sweep.storage,
+                "--tracking-uri", sweep.tracking_uri, "--trials", str(sweep.budget), "--seed", str(space.study.seed)]
+    if args.timeout:
+        run_args += ["--timeout", str(args.timeout)]
+    workers = start_workers(args.jobs, run_args)
+    try:
+        run_sweep(space, args.study, sweep.storage, sweep.tracking_uri, sweep.budget, args.timeout, finish=False)
+    except KeyboardInterrupt:
+        wait_for(workers, interrupted=True)
+        raise
+    codes = wait_for(workers)
+    if any(codes):
+        print(f"warning: worker exit codes {codes}", file=sys.stderr)
+    return finish_sweep(sweep)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -102,6 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.stdout.reconfigure(line_buffering=True)  # progress lines reach logs and pipes as they happen
     _positive(parser, "trials", getattr(args, "trials", None))
     _positive(parser, "timeout", getattr(args, "timeout", None))
+    _positive(parser, "jobs", getattr(args, "jobs", None))
     if getattr(args, "repeats", 0) < 0:
         parser.error(f"--repeats must be >= 0, got {args.repeats}")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")

@@ -85,16 +85,17 @@ def load_existing_study(study_name: str, storage: str) -> optuna.Study:
         raise storage_error(storage, exc) from None
 
 
-def open_study(space: Space, study_name: str, storage: str, n_tasks: int = 1) -> optuna.Study:
+def open_study(space: Space, study_name: str, storage: str, n_tasks: int = 1, sampler_seed: int | None = None) -> optuna.Study:
     """Create the study or resume it; a study made from a different space is refused.
 
     With ``[objective] per_task`` the study has one objective per task (``n_tasks`` of them).
+    ``sampler_seed`` defaults to the space's seed.
     """
     try:
         study = optuna.create_study(
             study_name=study_name,
             storage=storage,
-            sampler=make_sampler(space.study.sampler, space.study.seed),
+            sampler=make_sampler(space.study.sampler, space.study.seed if sampler_seed is None else sampler_seed),
             pruner=make_pruner(space.study.pruner, space.study.pruner_options, space.training.epochs),
             directions=[space.objective.direction] * (n_tasks if space.per_task else 1),
             load_if_exists=True,

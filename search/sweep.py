@@ -24,6 +24,10 @@ FAIL_ATTR = "fail_reason"
 MEAN_ATTR = "objective"
 MAX_CONSECUTIVE_FAILURES = 5
 CAUGHT = (TrialFailed, ConfigError)  # a trial failing this way is recorded FAIL and the sweep goes on
+
+
+class BudgetReached(RuntimeError):
+    """Raised at a trial's start when other workers already took the study's whole budget."""
 Printer = Callable[[str], None]
 
 
@@ -108,6 +112,42 @@ class FailureGuard:
             study.stop()
 
 
+@dataclass(frozen=True)
+class OpenSweep:
+    """A sweep ready to run: its data, study, tracker and MLflow parent run."""
+
+    space: Space
+    splits: Splits
+    study: optuna.Study
+    tracker: Tracker
+    parent_run_id: str
+    budget: int
+    storage: str
+    tracking_uri: str
+
+
+def open_sweep(space: Space, study_name: str | None = None, storage: str | None = None,
+               tracking_uri: str | None = None, trials: int | None = None, worker: int = 0) -> OpenSweep:
+    """Load the data, then create or resume the study and its MLflow parent run.
+
+    ``worker`` > 0 is one of several processes sharing the study: its sampler is seeded
+    ``seed + worker`` so workers do not propose identical parameters.
+    """
+    study_name = study_name or space.study.name
+    storage = storage or default_storage()
+    tracking_uri = tracking_uri or default_tracking_uri()
+    budget = trials or space.study.trials
+    splits = prepare_data(space)
+    study = open_study(space, study_name, storage, n_tasks=len(splits.tasks), sampler_seed=space.study.seed + worker)
+    tracker = Tracker(tracking_uri, study_name, local_artifact_root(tracking_uri))
+    parent_params = {"space": space.path, "trials": budget, "sampler": space.study.sampler, "seed": space.study.seed,
+                     "data.source": space.data.source, "tasks": ",".join(t.name for t in splits.tasks)}
+    parent = tracker.open_parent(study.user_attrs.get(PARENT_ATTR), f"sweep-{study_name}", parent_params,
+                                 {"study": study_name, "engine": "optuna", "kind": "sweep"})
+    study.set_user_attr(PARENT_ATTR, parent)
+    return OpenSweep(space, splits, study, tracker, parent, budget, storage, tracking_uri)
+
+
 def run_sweep(
     space: Space,
     study_name: str | None = None,
@@ -116,28 +156,26 @@ def run_sweep(
     trials: int | None = None,
     timeout: float | None = None,
     printer: Printer = print,
+    worker: int = 0,
+    finish: bool = True,
 ) -> SweepResult:
     """Run (or resume) the study until ``trials`` trials count in total or ``timeout`` seconds pass.
 
     Failed trials do not count towards the budget, so they are replaced; five failures in a row
-    stop the sweep.
+    stop the sweep. Several processes may run the same study at once (``worker`` 0, 1, ...): the
+    budget still holds for the study as a whole, and only worker 0 closes the parent run, unless
+    ``finish`` is false (then :func:`finish_sweep` closes it once every worker is done).
     """
-    study_name = study_name or space.study.name
-    storage = storage or default_storage()
-    tracking_uri = tracking_uri or default_tracking_uri()
-    budget = trials or space.study.trials
+    sweep = open_sweep(space, study_name, storage, tracking_uri, trials, worker)
+    study, tracker, parent, budget, splits = sweep.study, sweep.tracker, sweep.parent_run_id, sweep.budget, sweep.splits
     timeout = timeout or space.study.timeout
-    splits = prepare_data(space)
-    study = open_study(space, study_name, storage, n_tasks=len(splits.tasks))
-    tracker = Tracker(tracking_uri, study_name, local_artifact_root(tracking_uri))
-    parent_params = {"space": space.path, "trials": budget, "sampler": space.study.sampler, "seed": space.study.seed,
-                     "data.source": space.data.source, "tasks": ",".join(t.name for t in splits.tasks)}
-    parent = tracker.open_parent(study.user_attrs.get(PARENT_ATTR), f"sweep-{study_name}", parent_params,
-                                 {"study": study_name, "engine": "optuna", "kind": "sweep"})
-    study.set_user_attr(PARENT_ATTR, parent)
-    ctx = TrialContext(space, splits, tracker, parent, study_name)
+    ctx = TrialContext(space, splits, tracker, parent, study.study_name)
 
     def objective(trial: optuna.Trial) -> float | list[float]:
+        ahead = study.get_trials(deepcopy=False, states=(*COUNTED, TrialState.RUNNING))
+        if sum(t.number < trial.number for t in ahead) >= budget:  # another worker filled the budget first
+            study.stop()
+            raise BudgetReached(f"budget of {budget} trials already taken by other workers")
         try:
             outcome = run_trial(ctx, trial.number, optuna_suggest(trial),
                                 on_run=lambda run_id: trial.set_user_attr(RUN_ID_ATTR, run_id),
@@ -155,23 +193,33 @@ def run_sweep(
         return outcome.result.objective
 
     remaining = budget - counted_trials(study)
-    printer(f"study {study_name!r}: {counted_trials(study)}/{budget} trials done; storage {redact(storage)}, "
-            f"tracking {redact(tracking_uri)}")
+    printer(f"study {study.study_name!r}: {counted_trials(study)}/{budget} trials done"
+            + (f" (worker {worker})" if worker else f"; storage {redact(sweep.storage)}, tracking {redact(sweep.tracking_uri)}"))
     try:
         if remaining > 0:
             study.optimize(
                 objective,
                 timeout=timeout,
-                catch=CAUGHT,
-                callbacks=[MaxTrialsCallback(budget, states=COUNTED), Progress(budget, printer),
+                catch=(*CAUGHT, BudgetReached),
+                callbacks=[MaxTrialsCallback(budget, states=(*COUNTED, TrialState.RUNNING)), Progress(budget, printer),
                            FailureGuard(MAX_CONSECUTIVE_FAILURES, printer)],
             )
     except KeyboardInterrupt:
-        tracker.end(parent, "KILLED", "INTERRUPTED")
+        if not worker:
+            tracker.end(parent, "KILLED", "INTERRUPTED")
         raise
     except BaseException as exc:
-        tracker.end(parent, "FAILED", "FAIL", repr(exc))
+        if not worker:
+            tracker.end(parent, "FAILED", "FAIL", repr(exc))
         raise
+    if worker or not finish:
+        return SweepResult(study, parent, best_trial(study))
+    return finish_sweep(sweep)
+
+
+def finish_sweep(sweep: OpenSweep) -> SweepResult:
+    """Tag the parent run with the best trial (and Pareto front) and close it."""
+    study, tracker, parent, space = sweep.study, sweep.tracker, sweep.parent_run_id, sweep.space
     best = best_trial(study)
     if best is not None:
         tags = {"best_trial": best.number, "best_run_id": best.user_attrs.get(RUN_ID_ATTR, "")}

@@ -116,3 +116,23 @@ def test_ctrl_c_marks_the_running_trial_failed_and_a_rerun_resumes(tmp_path, wri
     runs = client.search_runs([client.get_experiment_by_name("tiny").experiment_id])
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+
+
+def test_jobs_2_completes_exactly_the_budget_with_unique_trials(tmp_path, write_space) -> None:
+    space = write_space(TINY_SPACE.replace("epochs = 3", "epochs = 2"))
+    storage, tracking = f"sqlite:///{tmp_path / 'o.db'}", f"sqlite:///{tmp_path / 'm.db'}"
+    result = cli("run", "--space", str(space), "--trials", "5", "--jobs", "2", "--storage", storage,
+                 "--tracking-uri", tracking, "--no-report", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    trials = optuna.load_study(study_name="tiny", storage=storage).trials
+    counted = [t for t in trials if t.state.name in ("COMPLETE", "PRUNED")]
+    assert len(counted) == 5
+    assert len({t.number for t in trials}) == len(trials)
+    assert not [t for t in trials if t.state.name == "RUNNING"]
+    client = MlflowClient(tracking)
+    runs = client.search_runs([client.get_experiment_by_name("tiny").experiment_id], "tags.kind = 'trial'")
+    numbers = sorted(int(r.data.tags["trial_number"]) for r in runs if r.data.tags["state"] == "COMPLETE")
+    assert numbers == sorted(t.number for t in counted)  # one run per trial, none doubled
+    parents = client.search_runs([client.get_experiment_by_name("tiny").experiment_id], "tags.kind = 'sweep'")
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    assert "(worker 1)" in result.stdout  # the second process really ran
