@@ -1,8 +1,8 @@
-"""The report's figures (matplotlib, Agg): Optuna's optimisation history, parameter importances and
-parallel coordinates, and per-group per-task metric bars with the repeats' spread as error bars.
+"""The report's figures: Optuna's optimisation history, parameter importances, parallel coordinates
+and Pareto front, and per-group per-task metric bars with the repeats' spread as error bars.
 
-Optuna's plotly versions would need ``plotly``, which is not a dependency, so its matplotlib
-versions are used and the report has no interactive HTML plots.
+Every figure is a PNG (matplotlib, Agg); Optuna's own plots are also drawn with its plotly
+backend as interactive HTML pages.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable
+from typing import Any
 
 import matplotlib
 
@@ -57,36 +58,48 @@ def _figure(draw: Callable[[], Axes], width: float = 7.0, height: float = 4.5) -
     return fig
 
 
-def optimization_history(report: Report) -> Figure | None:
-    """Every complete trial's objective and the best so far, against the trial number."""
-    if not _complete(report):
-        return None
-    return _figure(lambda: optuna_plots.plot_optimization_history(_study(report), target=_target(report), target_name="objective"))
+def _has_complete(report: Report) -> bool:
+    return bool(_complete(report))
 
 
-def param_importances(report: Report) -> Figure | None:
-    """fANOVA importance of the parameters every complete trial has; None with fewer than two trials or parameters."""
+def _importances_possible(report: Report) -> bool:
     complete = _complete(report)
     common = set.intersection(*(set(t.params) for t in complete)) if complete else set()
-    if len(complete) < 2 or len(common) < 2:
+    return len(complete) >= 2 and len(common) >= 2
+
+
+def _pareto_possible(report: Report) -> bool:
+    return bool(report.pareto) and len(report.tasks) in (2, 3)
+
+
+# name -> (whether the report can draw it, how to draw it with an Optuna plotting module)
+OPTUNA_PLOTS: dict[str, tuple[Callable[[Report], bool], Callable[[Any, Report], Any]]] = {
+    HISTORY: (_has_complete, lambda plots, r: plots.plot_optimization_history(
+        _study(r), target=_target(r), target_name="objective")),
+    IMPORTANCES: (_importances_possible, lambda plots, r: plots.plot_param_importances(
+        _study(r), evaluator=FanovaImportanceEvaluator(seed=0), target=_target(r), target_name="objective")),
+    PARALLEL: (lambda r: any(t.params for t in _complete(r)), lambda plots, r: plots.plot_parallel_coordinate(
+        _study(r), target=_target(r), target_name="objective")),
+    PARETO: (_pareto_possible, lambda plots, r: plots.plot_pareto_front(
+        _study(r), target_names=[f"{task} objective" for task in r.tasks])),
+}
+
+
+def optuna_figure(name: str, report: Report) -> Figure | None:
+    """Optuna's matplotlib version of plot ``name``; None when the report lacks what it needs."""
+    possible, draw = OPTUNA_PLOTS[name]
+    if not possible(report):
         return None
-    return _figure(lambda: optuna_plots.plot_param_importances(
-        _study(report), evaluator=FanovaImportanceEvaluator(seed=0), target=_target(report), target_name="objective"))
+    return _figure(lambda: draw(optuna_plots, report), width=10.0 if name == PARALLEL else 7.0)
 
 
-def parallel_coordinate(report: Report) -> Figure | None:
-    """Each complete trial as a line through its parameter values, coloured by objective."""
-    if not any(t.params for t in _complete(report)):
-        return None
-    return _figure(lambda: optuna_plots.plot_parallel_coordinate(_study(report), target=_target(report), target_name="objective"), width=10.0)
-
-
-def pareto_front(report: Report) -> Figure | None:
-    """The trials in objective space with the Pareto front marked (two or three objectives per task)."""
-    if not report.pareto or len(report.tasks) not in (2, 3):
-        return None
-    names = [f"{task} objective" for task in report.tasks]
-    return _figure(lambda: optuna_plots.plot_pareto_front(_study(report), target_names=names))
+def interactive_figures(report: Report) -> dict[str, Any]:
+    """Optuna's plotly versions of the plots the report can draw, keyed by HTML file name."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        warnings.filterwarnings("ignore", "Attempting to set identical low and high", UserWarning)
+        return {name.replace(".png", ".html"): draw(optuna.visualization, report)
+                for name, (possible, draw) in OPTUNA_PLOTS.items() if possible(report)}
 
 
 def _bar(row: GroupRow, split: str, task: str, metric: str) -> tuple[float, float]:
@@ -130,9 +143,8 @@ def report_figures(report: Report) -> dict[str, Figure]:
     with matplotlib.rc_context(), warnings.catch_warnings():
         warnings.simplefilter("ignore", ExperimentalWarning)
         warnings.filterwarnings("ignore", "Attempting to set identical low and high", UserWarning)
-        drawn = {HISTORY: optimization_history(report), METRICS: task_metrics(report),
-                 IMPORTANCES: param_importances(report), PARALLEL: parallel_coordinate(report),
-                 PARETO: pareto_front(report)}
+        drawn = {name: optuna_figure(name, report) for name in OPTUNA_PLOTS}
+        drawn[METRICS] = task_metrics(report)
     return {name: fig for name, fig in drawn.items() if fig is not None}
 
 

@@ -12,11 +12,12 @@ import html
 from pathlib import Path
 
 from search.report_data import Report
-from search.report_plots import close, report_figures
+from search.report_plots import close, interactive_figures, report_figures
 from search.report_tables import Table, report_tables
 from search.tracking import Tracker
 
 REPORT_MD, REPORT_HTML, ARTIFACT_DIR = "report.md", "report.html", "report"
+PLOTLY_JS = "plotly.min.js"  # what plotly writes beside its pages with include_plotlyjs="directory"
 STYLE = ("body{font-family:sans-serif;margin:2em;max-width:80em}table{border-collapse:collapse;margin-bottom:1.5em}"
          "th,td{border:1px solid #ccc;padding:.25em .6em;font-size:90%;text-align:left}th{background:#f2f2f2}"
          "img{max-width:100%;display:block;margin-bottom:1.5em}")
@@ -32,7 +33,7 @@ def _intro(report: Report) -> list[str]:
     ]
 
 
-def _markdown(report: Report, tables: list[Table], images: list[str]) -> str:
+def _markdown(report: Report, tables: list[Table], images: list[str], pages: list[str]) -> str:
     def cell(text: str) -> str:
         return text.replace("|", "\\|")
 
@@ -43,10 +44,12 @@ def _markdown(report: Report, tables: list[Table], images: list[str]) -> str:
                   *("| " + " | ".join(cell(c) for c in row) + " |" for row in table.rows), ""]
     if images:
         lines += ["## Plots", "", *(f"![{Path(name).stem.replace('_', ' ')}]({name})\n" for name in images)]
+    if pages:
+        lines += ["Interactive versions: " + ", ".join(f"[{Path(name).stem.replace('_', ' ')}]({name})" for name in pages), ""]
     return "\n".join(lines)
 
 
-def _html(report: Report, tables: list[Table], images: dict[str, bytes]) -> str:
+def _html(report: Report, tables: list[Table], images: dict[str, bytes], pages: list[str]) -> str:
     title = f"Strategy comparison: study {report.study_name}"
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
              f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>",
@@ -60,6 +63,9 @@ def _html(report: Report, tables: list[Table], images: dict[str, bytes]) -> str:
         parts.append("<h2>Plots</h2>")
         parts += [f"<img alt='{html.escape(name)}' src='data:image/png;base64,{base64.b64encode(data).decode()}'>"
                   for name, data in images.items()]
+    if pages:
+        links = ", ".join(f"<a href='{html.escape(name)}'>{html.escape(Path(name).stem.replace('_', ' '))}</a>" for name in pages)
+        parts.append(f"<p>Interactive versions: {links}</p>")
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -83,11 +89,15 @@ def write_report(
         for fig in figures.values():
             close(fig)
     pngs = [out_dir / name for name in figures]
+    pages = []
+    for name, figure in interactive_figures(report).items():  # plotly.js is written once, beside them
+        figure.write_html(out_dir / name, include_plotlyjs="directory")
+        pages.append(out_dir / name)
     tables = report_tables(report)
     markdown, page = out_dir / REPORT_MD, out_dir / REPORT_HTML
-    markdown.write_text(_markdown(report, tables, [p.name for p in pngs]), encoding="utf-8")
-    page.write_text(_html(report, tables, {p.name: p.read_bytes() for p in pngs}), encoding="utf-8")
-    paths = [markdown, page, *pngs]
+    markdown.write_text(_markdown(report, tables, [p.name for p in pngs], [p.name for p in pages]), encoding="utf-8")
+    page.write_text(_html(report, tables, {p.name: p.read_bytes() for p in pngs}, [p.name for p in pages]), encoding="utf-8")
+    paths = [markdown, page, *pngs, *pages, *([out_dir / PLOTLY_JS] if pages else [])]
     if tracker is not None and parent_run_id is not None:
         for path in paths:
             tracker.client.log_artifact(parent_run_id, str(path), ARTIFACT_DIR)

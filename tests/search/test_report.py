@@ -87,8 +87,12 @@ def test_report_groups_by_strategy_repeats_the_best_and_logs_its_files(write_spa
     assert len(trial_runs) == 6  # repeats are not mistaken for trials
 
     paths = write_report(report, tmp_path / "report", tracker, result.parent_run_id)
-    assert {p.name for p in paths} == {"report.md", "report.html", "optimization_history.png", "task_metrics.png",
-                                       "param_importances.png", "parallel_coordinate.png"}
+    plots = ("optimization_history", "param_importances", "parallel_coordinate")
+    assert {p.name for p in paths} == {"report.md", "report.html", "task_metrics.png", "plotly.min.js",
+                                       *(f"{p}.png" for p in plots), *(f"{p}.html" for p in plots)}
+    for plot in plots:  # the interactive page draws the same trials, with plotly.js loaded from beside it
+        page = (tmp_path / "report" / f"{plot}.html").read_text()
+        assert 'src="plotly.min.js"' in page and "Plotly.newPlot" in page
     assert all(p.stat().st_size > 0 for p in paths)
     markdown = (tmp_path / "report" / "report.md").read_text()
     for row in report.rows:
@@ -96,7 +100,8 @@ def test_report_groups_by_strategy_repeats_the_best_and_logs_its_files(write_spa
     assert "![task metrics](task_metrics.png)" in markdown
     assert "data:image/png;base64," in (tmp_path / "report" / "report.html").read_text()
     artifacts = {a.path for a in tracker.client.list_artifacts(result.parent_run_id, "report")}
-    assert {"report/report.md", "report/report.html", "report/task_metrics.png"} <= artifacts
+    assert {"report/report.md", "report/report.html", "report/task_metrics.png", "report/optimization_history.html",
+            "report/plotly.min.js"} <= artifacts
 
 
 def test_run_report_recovers_the_stored_space_and_seed(write_space, stores, tmp_path) -> None:
