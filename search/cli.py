@@ -35,6 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_stores(run)
     run.add_argument("--seed", type=int, help="seed for data split, sampling and weight initialisation (default: the space's)")
     run.add_argument("--no-report", action="store_true", help="skip the strategy report at the end")
+    run.add_argument("--engine", choices=("optuna", "keras-tuner"), default="optuna",
+                     help="search engine (default: optuna); keras-tuner keeps its project in mlruns/keras_tuner/<study>")
+    run.add_argument("--oracle", choices=("random", "bayesian", "hyperband"), default="bayesian",
+                     help="keras-tuner oracle (default: bayesian); only with --engine keras-tuner")
     run.add_argument("--jobs", type=int, default=1, help="trials in parallel, one process each, sharing the study (default: 1)")
     run.add_argument("--worker", type=int, default=0, help=argparse.SUPPRESS)  # set by --jobs for its child processes
     report = commands.add_parser("report", help="compare the strategies of a study (HTML, Markdown, plots)",
@@ -68,6 +72,7 @@ def _positive(parser: argparse.ArgumentParser, name: str, value: float | None) -
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run or resume a sweep and print its summary."""
+    from search.errors import SpaceError
     from search.space import load_space
     from search.summary import format_summary
     from search.sweep import run_sweep
@@ -75,6 +80,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     space = load_space(args.space)
     if args.seed is not None:
         space = space.with_seed(args.seed)
+    if args.engine == "keras-tuner":
+        return _run_keras_tuner(space, args)
     if args.worker:
         run_sweep(space, args.study, args.storage, args.tracking_uri, args.trials, args.timeout, worker=args.worker)
         return 0
@@ -84,6 +91,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.no_report:
         args.study, args.repeats, args.out = result.study.study_name, 0, None
         return cmd_report(args)
+    return 0
+
+
+def _run_keras_tuner(space: "Space", args: argparse.Namespace) -> int:
+    """The keras-tuner engine: same space, builder, objective and MLflow layout; its own summary line."""
+    from search.tuner import run_tuner_sweep
+
+    if args.jobs > 1 or args.storage:
+        raise SpaceError(args.space, "", "--jobs and --storage apply to the optuna engine only")
+    result = run_tuner_sweep(space, args.study, args.tracking_uri, args.trials, args.oracle, timeout=args.timeout)
+    if result.best is None:
+        print("no trial completed")
+    else:
+        print(f"best trial {result.best.trial_id}: objective {result.best.score:.4f}  (MLflow run {result.best_run_id})")
+        print("  " + "  ".join(f"{k}={v}" for k, v in result.best.hyperparameters.values.items()))
     return 0
 
 

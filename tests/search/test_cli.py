@@ -136,3 +136,15 @@ def test_jobs_2_completes_exactly_the_budget_with_unique_trials(tmp_path, write_
     parents = client.search_runs([client.get_experiment_by_name("tiny").experiment_id], "tags.kind = 'sweep'")
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     assert "(worker 1)" in result.stdout  # the second process really ran
+
+
+def test_keras_tuner_engine_from_the_command_line(tmp_path, write_space) -> None:
+    result = cli("run", "--space", str(write_space()), "--engine", "keras-tuner", "--oracle", "random", "--trials", "2",
+                 cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "best trial" in result.stdout and "Traceback" not in result.stderr
+    assert (tmp_path / "mlruns" / "keras_tuner" / "tiny").is_dir()
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("tiny").experiment_id], "tags.kind = 'trial'")
+    assert len(runs) == 2 and {r.data.tags["engine"] for r in runs} == {"keras-tuner"}
+    assert {r.data.tags["oracle"] for r in runs} == {"random"}
