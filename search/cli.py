@@ -48,6 +48,24 @@ def build_parser() -> argparse.ArgumentParser:
     _add_stores(report)
     report.add_argument("--repeats", type=int, default=0, help="retrain each group's best configuration with K further seeds")
     report.add_argument("--out", help=f"output folder (default: {REPORTS}/<study>)")
+    create = commands.add_parser("create", help="create a study from a space file for workers to share",
+                                 description="Create the study (storing its space and budget) and its MLflow parent run, "
+                                             "so workers need only the study name and the URLs.")
+    create.add_argument("--space", default=DEFAULT_SPACE, help=f"space file (default: {DEFAULT_SPACE})")
+    create.add_argument("--study", help="study name (default: [study] name in the space file)")
+    create.add_argument("--trials", type=int, help="the study's total budget across all workers (default: the space's)")
+    create.add_argument("--seed", type=int, help="seed (default: the space's)")
+    _add_stores(create)
+    worker = commands.add_parser("worker", help="join a study and run trials until its budget is reached",
+                                 description="Run trials of an existing study (made by `create` or `run`) until the study "
+                                             "counts its budget, however many workers share it. SIGTERM ends the current "
+                                             "trial cleanly (recorded failed, replaced later) and exits 0.")
+    worker.add_argument("--study", required=True, help="study name")
+    _add_stores(worker)
+    worker.add_argument("--trials", type=int, help="override the study's total budget")
+    worker.add_argument("--timeout", type=float, help="stop starting new trials after this many seconds")
+    worker.add_argument("--worker", type=int, help="worker index for the sampler seed (default: "
+                        "JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID + 1, else the process id)")
     ui = commands.add_parser("ui", help="start the MLflow UI on the project's store (and optuna-dashboard)",
                              description="Serve the MLflow UI for the tracking store, and with --dashboard optuna-dashboard "
                                          "for the Optuna storage; prints the addresses; Ctrl-C stops both.")
@@ -72,7 +90,6 @@ def _positive(parser: argparse.ArgumentParser, name: str, value: float | None) -
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run or resume a sweep and print its summary."""
-    from search.errors import SpaceError
     from search.space import load_space
     from search.summary import format_summary
     from search.sweep import run_sweep
@@ -96,6 +113,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _run_keras_tuner(space: "Space", args: argparse.Namespace) -> int:
     """The keras-tuner engine: same space, builder, objective and MLflow layout; its own summary line."""
+    from search.errors import SpaceError
     from search.tuner import run_tuner_sweep
 
     if args.jobs > 1 or args.storage:
@@ -132,6 +150,41 @@ def _run_jobs(space: "Space", args: argparse.Namespace) -> "SweepResult":
     return finish_sweep(sweep)
 
 
+def cmd_create(args: argparse.Namespace) -> int:
+    """Create a study and its parent run; print the worker command line."""
+    from search.space import load_space
+    from search.study import BUDGET_ATTR, redact
+    from search.sweep import open_sweep
+
+    space = load_space(args.space)
+    if args.seed is not None:
+        space = space.with_seed(args.seed)
+    sweep = open_sweep(space, args.study, args.storage, args.tracking_uri, args.trials)
+    sweep.study.set_user_attr(BUDGET_ATTR, sweep.budget)
+    print(f"study {sweep.study.study_name!r} ready ({sweep.budget} trials); start workers with:\n"
+          f"  python -m search worker --study {sweep.study.study_name} --storage '{redact(sweep.storage)}' "
+          f"--tracking-uri '{redact(sweep.tracking_uri)}'")
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Join a stored study and run trials until its budget is reached."""
+    from search.cluster import worker_index
+    from search.errors import StorageError
+    from search.study import BUDGET_ATTR, PARENT_ATTR, default_storage, default_tracking_uri, load_existing_study, stored_space
+    from search.sweep import run_sweep
+    from search.tracking import Tracker
+
+    storage, tracking_uri = args.storage or default_storage(), args.tracking_uri or default_tracking_uri()
+    study = load_existing_study(args.study, storage, tracking_uri)
+    if PARENT_ATTR not in study.user_attrs:
+        raise StorageError(f"study {args.study!r} was not created by mtl-search (no parent run); use `create`")
+    space = stored_space(study, Tracker(tracking_uri, args.study), study.user_attrs[PARENT_ATTR])
+    budget = args.trials or study.user_attrs.get(BUDGET_ATTR)
+    run_sweep(space, args.study, storage, tracking_uri, budget, args.timeout, worker=worker_index(args.worker))
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     """Write (and log to the sweep's parent run) the strategy report of a study."""
     from search.report import run_report
@@ -166,12 +219,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
     import_quietly()
     from mtl.errors import MtlError
+    from search.cluster import Preempted, exit_cleanly_on_sigterm
 
+    exit_cleanly_on_sigterm()
     try:
-        return {"run": cmd_run, "report": cmd_report, "ui": cmd_ui}[args.command](args)
+        return {"run": cmd_run, "create": cmd_create, "worker": cmd_worker, "report": cmd_report,
+                "ui": cmd_ui}[args.command](args)
     except MtlError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except Preempted:
+        print("pre-empted (SIGTERM): the running trial is marked failed and will be replaced", file=sys.stderr)
+        return 0
     except KeyboardInterrupt:
         print("interrupted: the running trial is marked failed; run the same command again to resume", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -82,7 +82,7 @@ def parse_param(raw: Any, name: str, typ: type, path: str, key: str, check: Chec
 
 def _parse_range(raw: dict, name: str, typ: type, path: str, key: str, check: Check | None) -> Param:
     if typ not in (int, float):
-        raise SpaceError(path, key, f"a range needs a numeric setting; give a value or a list of choices")
+        raise SpaceError(path, key, "a range needs a numeric setting; give a value or a list of choices")
     unknown = set(raw) - {"low", "high", "log", "step"}
     if unknown:
         raise SpaceError(path, f"{key}.{sorted(unknown)[0]}", "unknown key in a range (use low, high, log, step)")

@@ -11,16 +11,15 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import optuna
-from mlflow.exceptions import MlflowException
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from search.errors import SpaceError, StorageError
+from search.errors import StorageError
 from search.repeats import repeat_best
 from search.report_data import STATES, BestTrial, GroupRow, Report
 from search.report_write import write_report
-from search.space import Space, parse_space
-from search.study import FINGERPRINT_ATTR, PARENT_ATTR, SPACE_ATTR, load_existing_study, local_artifact_root
+from search.space import Space
+from search.study import PARENT_ATTR, load_existing_study, local_artifact_root, stored_space
 from search.sweep import RUN_ID_ATTR, mean_objective, pareto_trials, prepare_data
 from search.tracking import Tracker
 
@@ -81,36 +80,17 @@ def build_report(study: optuna.Study, space: Space) -> Report:
     return Report(study.study_name, direction, tuple(tasks), tuple(sorted(rows, key=rank)), tuple(trials), pareto)
 
 
-def _stored_space(study: optuna.Study, tracker: Tracker, parent_run_id: str) -> Space:
-    """The space the study was created from, with the seed it ran with (the parent run's ``seed``)."""
-    text = study.user_attrs.get(SPACE_ATTR)
-    if text is None:
-        raise StorageError(f"study {study.study_name!r} stores no space; was it created by `python -m search run`?")
-    try:
-        params = tracker.client.get_run(parent_run_id).data.params
-    except MlflowException as exc:
-        reason = exc.message.splitlines()[0]
-        raise StorageError(f"MLflow parent run {parent_run_id} of study {study.study_name!r}: {reason}") from None
-    where = params.get("space", f"study {study.study_name}")
-    space = parse_space(text, where, base=Path(where).parent)
-    if "seed" in params:
-        space = space.with_seed(int(params["seed"]))
-    if space.fingerprint() != study.user_attrs.get(FINGERPRINT_ATTR):
-        raise SpaceError(where, "", f"the space stored in study {study.study_name!r} does not match its fingerprint")
-    return space
-
-
 def run_report(study_name: str, storage: str, tracking_uri: str, out_dir: str | Path, repeats: int) -> Path:
     """Report on a stored study: group, retrain each group's best ``repeats`` times, write and log.
 
     The repeats are child runs of the study's MLflow parent run, and every report file is logged
     under ``report/`` in that run. Returns the path of ``report.md``.
     """
-    study = load_existing_study(study_name, storage)
+    study = load_existing_study(study_name, storage, tracking_uri)
     parent = study.user_attrs.get(PARENT_ATTR)
     if parent is None:
         raise StorageError(f"study {study_name!r} has no MLflow parent run; was it created by `python -m search run`?")
     tracker = Tracker(tracking_uri, study_name, local_artifact_root(tracking_uri))
-    space = _stored_space(study, tracker, parent)
+    space = stored_space(study, tracker, parent)
     report = repeat_best(study, space, build_report(study, space), repeats, tracker, prepare_data(space))
     return write_report(report, out_dir, tracker, parent)[0]

@@ -138,7 +138,8 @@ def open_sweep(space: Space, study_name: str | None = None, storage: str | None 
     tracking_uri = tracking_uri or default_tracking_uri()
     budget = trials or space.study.trials
     splits = prepare_data(space)
-    study = open_study(space, study_name, storage, n_tasks=len(splits.tasks), sampler_seed=space.study.seed + worker)
+    study = open_study(space, study_name, storage, n_tasks=len(splits.tasks), sampler_seed=space.study.seed + worker,
+                       tracking_uri=tracking_uri)
     tracker = Tracker(tracking_uri, study_name, local_artifact_root(tracking_uri))
     parent_params = {"space": space.path, "trials": budget, "sampler": space.study.sampler, "seed": space.study.seed,
                      "data.source": space.data.source, "tasks": ",".join(t.name for t in splits.tasks)}

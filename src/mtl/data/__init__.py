@@ -5,12 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from mtl.data.builtin import digits, solar_flare, yeast
 from mtl.data.dataset import Dataset, Splits, split
 from mtl.data.synthetic import make_synthetic
 from mtl.data.tables import load_table
 from mtl.errors import DataError
 
-DATASETS: dict[str, Callable[..., Dataset]] = {"synthetic": make_synthetic}
+DATASETS: dict[str, Callable[..., Dataset]] = {
+    "synthetic": make_synthetic,
+    "solar_flare": solar_flare,
+    "yeast": yeast,
+    "digits": digits,
+}
 
 
 def load_dataset(source: str, options: Mapping[str, Any], seed: int) -> Dataset:

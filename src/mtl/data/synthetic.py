@@ -5,6 +5,10 @@ vectors u_0..u_k, so any two tasks' weight vectors have cosine similarity ``p`` 
 construction for two tasks, generalised to k). The label is
     y_i = w_i^T x + sum_j sin(alpha_j * w_i^T x + beta_j) + noise,
 so ``correlation`` controls how much the tasks have in common and hence how much sharing helps.
+
+With ``classification = m > 0`` the last m tasks become binary: the label is 1 where the generated
+continuous value lies above its median over the generated rows (fixed by the generator, not by any
+split), so each binary task is balanced and the data set mixes regression and classification heads.
 """
 
 from __future__ import annotations
@@ -24,15 +28,22 @@ def make_synthetic(
     noise: float = 0.1,
     n_sines: int = 10,
     scale: float = 1.0,
+    classification: int = 0,
     seed: int = 0,
 ) -> Dataset:
-    """Generate the data set; tasks are regression targets named ``task1``, ``task2``, ..."""
+    """Generate the data set; tasks are named ``task1``, ``task2``, ...; all are regression targets
+    except the last ``classification``, which are binary (continuous value above its median)."""
     if not 0.0 <= correlation <= 1.0:
         raise DataError(f"synthetic: correlation must lie in [0, 1], got {correlation}")
     if n_tasks < 1 or n_samples < 10:
         raise DataError("synthetic: need n_tasks >= 1 and n_samples >= 10")
     if n_features < n_tasks + 1:
         raise DataError(f"synthetic: n_features must be at least n_tasks + 1 = {n_tasks + 1}")
+    if not isinstance(classification, (int, np.integer)) or isinstance(classification, bool) \
+            or not 0 <= classification <= n_tasks:
+        raise DataError(
+            f"synthetic: classification must be an integer in [0, n_tasks = {n_tasks}], got {classification!r}"
+        )
     rng = np.random.default_rng(seed)
     basis, _ = np.linalg.qr(rng.normal(size=(n_features, n_tasks + 1)))
     shared, own = basis[:, 0], basis[:, 1:]
@@ -43,7 +54,11 @@ def make_synthetic(
         w = scale * (np.sqrt(correlation) * shared + np.sqrt(1.0 - correlation) * own[:, i])
         z = x @ w
         target = z + np.sin(np.outer(z, alpha) + beta).sum(axis=1) + noise * rng.normal(size=n_samples)
-        task = Task(f"task{i + 1}", "regression")
+        if i >= n_tasks - classification:
+            task = Task(f"task{i + 1}", "binary")
+            target = (target > np.median(target)).astype(float)
+        else:
+            task = Task(f"task{i + 1}", "regression")
         tasks.append(task)
         y[task.name] = target.astype("float32")
     names = tuple(f"x{j}" for j in range(n_features))
