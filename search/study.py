@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 
@@ -38,7 +39,10 @@ def default_tracking_uri() -> str:
 
 
 def local_artifact_root(tracking_uri: str) -> str | None:
-    """Where a local SQLite tracking store keeps artifacts: beside the database file."""
+    """Where a new experiment keeps artifacts: ``MTL_ARTIFACT_ROOT`` if set (e.g. a shared volume or
+    ``s3://bucket/path``), beside the database file for a local SQLite store, else MLflow's default."""
+    if os.environ.get("MTL_ARTIFACT_ROOT"):
+        return os.environ["MTL_ARTIFACT_ROOT"]
     if not tracking_uri.startswith("sqlite:///"):
         return None
     database = Path(tracking_uri.removeprefix("sqlite:///"))
