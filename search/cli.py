@@ -66,6 +66,16 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--timeout", type=float, help="stop starting new trials after this many seconds")
     worker.add_argument("--worker", type=int, help="worker index for the sampler seed (default: "
                         "JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID + 1, else the process id)")
+    deploy = commands.add_parser("deploy", help="print a scheduler template that runs workers of a study",
+                                 description="Render a Kubernetes Indexed Job or CronJob, a Slurm job array or a cron line "
+                                             "running `python -m search worker --study NAME`; URLs come from MTL_STORAGE and "
+                                             "MLFLOW_TRACKING_URI in the workers' environment.")
+    deploy.add_argument("kind", choices=("k8s-job", "k8s-cronjob", "slurm", "cron"))
+    deploy.add_argument("--study", required=True, help="study name (made with `create`)")
+    deploy.add_argument("--workers", type=int, default=4, help="parallel workers (default: 4)")
+    deploy.add_argument("--image", default="mtl-search:latest", help="container image (Kubernetes)")
+    deploy.add_argument("--schedule", default="0 2 * * *", help="cron schedule (CronJob, cron; default: nightly 02:00)")
+    deploy.add_argument("--secret", default="mtl-search-stores", help="Kubernetes Secret holding MTL_STORAGE and MLFLOW_TRACKING_URI")
     ui = commands.add_parser("ui", help="start the MLflow UI on the project's store (and optuna-dashboard)",
                              description="Serve the MLflow UI for the tracking store, and with --dashboard optuna-dashboard "
                                          "for the Optuna storage; prints the addresses; Ctrl-C stops both.")
@@ -167,6 +177,14 @@ def cmd_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_deploy(args: argparse.Namespace) -> int:
+    """Print one rendered scheduler template."""
+    from search.deploy import Deployment, render
+
+    print(render(args.kind, Deployment(args.study, args.workers, args.image, args.schedule, args.secret)), end="")
+    return 0
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     """Join a stored study and run trials until its budget is reached."""
     from search.cluster import worker_index
@@ -213,6 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _positive(parser, "trials", getattr(args, "trials", None))
     _positive(parser, "timeout", getattr(args, "timeout", None))
     _positive(parser, "jobs", getattr(args, "jobs", None))
+    _positive(parser, "workers", getattr(args, "workers", None))
     if getattr(args, "repeats", 0) < 0:
         parser.error(f"--repeats must be >= 0, got {args.repeats}")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
@@ -223,7 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     exit_cleanly_on_sigterm()
     try:
-        return {"run": cmd_run, "create": cmd_create, "worker": cmd_worker, "report": cmd_report,
+        return {"run": cmd_run, "create": cmd_create, "worker": cmd_worker, "deploy": cmd_deploy, "report": cmd_report,
                 "ui": cmd_ui}[args.command](args)
     except MtlError as exc:
         print(f"error: {exc}", file=sys.stderr)
