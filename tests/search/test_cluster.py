@@ -14,6 +14,8 @@ import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 
+from search.cluster import make_storage
+
 from tests.conftest import TINY_SPACE
 
 pytestmark = pytest.mark.slow
@@ -128,3 +130,34 @@ def test_sigterm_fails_the_running_trial_cleanly_and_exits_0(databases, write_sp
     trial = optuna.load_study(study_name="tiny", storage=storage).trials[running.number]
     assert trial.state.name == "FAIL"
     assert MlflowClient(tracking).get_run(running.user_attrs["mlflow_run_id"]).info.status == "KILLED"
+
+
+@pytest.fixture(params=["file", "redis"])
+def journal_storage(request, tmp_path):
+    """Optuna's journal storage on a shared file or on the local Redis server (a private database)."""
+    if request.param == "file":
+        yield f"journal://{tmp_path / 'study.log'}"
+        return
+    redis = pytest.importorskip("redis")
+    client = redis.Redis(host="127.0.0.1", port=6379, db=7, socket_connect_timeout=5)
+    try:
+        client.flushdb()
+    except redis.ConnectionError:
+        if os.environ.get("CI") == "true":
+            pytest.fail("Redis is not reachable at 127.0.0.1:6379")
+        pytest.skip("Redis is not reachable at 127.0.0.1:6379")
+    yield "redis://127.0.0.1:6379/7"
+    client.flushdb()
+
+
+def test_two_workers_share_a_journal_storage(journal_storage, databases, write_space, tmp_path) -> None:
+    _, tracking = databases
+    create(write_space(TINY_SPACE.replace("epochs = 3", "epochs = 2")), 4, journal_storage, tracking, tmp_path)
+    workers = [worker(journal_storage, tracking, tmp_path, i) for i in (1, 2)]
+    for process in workers:
+        _, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err
+    trials = optuna.load_study(study_name="tiny", storage=make_storage(journal_storage, tracking)).trials
+    assert len([t for t in trials if t.state.name in ("COMPLETE", "PRUNED")]) == 4
+    assert len({t.number for t in trials}) == len(trials)
+    assert len([r for r in trial_runs(tracking) if r.data.tags["state"] in ("COMPLETE", "PRUNED")]) == 4
