@@ -6,7 +6,6 @@ never sees those weights.
 
 from __future__ import annotations
 
-import gc
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -130,6 +129,23 @@ def evaluate(model: keras.Model, data: Dataset, baselines: Mapping[str, float]) 
     return per_task_metrics(flat, data.tasks, baselines)
 
 
+def forget_traced_gradients() -> None:
+    """Drop the custom-gradient entries earlier trials' traced functions left in TensorFlow's registry.
+
+    Each traced train step registers a ``CustomGradient-*`` function in a process-global registry
+    that is never cleared and keeps its whole graph alive: about 8 MB per trial, so long sweeps
+    grow without bound (tensorflow/tensorflow#80895). The registry is private, hence the guard.
+    """
+    try:
+        from tensorflow.python.framework import ops
+    except ImportError:
+        return
+    registry = getattr(getattr(ops, "_gradient_registry", None), "_registry", None)
+    if isinstance(registry, dict):
+        for name in [key for key in registry if str(key).startswith("CustomGradient-")]:
+            del registry[name]
+
+
 def train(
     config: ModelConfig,
     splits: Splits,
@@ -147,8 +163,8 @@ def train(
     objective = objective or Objective()
     tasks = splits.tasks
     objective.check(tasks)
-    keras.backend.clear_session()
-    gc.collect()
+    forget_traced_gradients()
+    keras.backend.clear_session()  # also runs the garbage collector
     x_train = splits.train.x
     model = build_model(config, tasks, x_train.mean(axis=0), x_train.var(axis=0), seed=train_config.seed)
     weighting = make_weighting(train_config.weighting, tasks, train_config.loss_weights, train_config.weighting_options)
@@ -191,8 +207,8 @@ def train(
         raise TrialFailed(f"training diverged: non-finite loss in epoch {epoch}")
     compile_model(model, splits, train_config)
     model.optimizer.build(model.trainable_variables)  # so a saved model's optimizer matches the one loading builds
-    val = evaluate(model, splits.val, val_baselines)
-    test = evaluate(model, splits.test, test_baselines)
+    val = evaluate(trainer, splits.val, val_baselines)  # the trainer's test step is traced already
+    test = evaluate(trainer, splits.test, test_baselines)
     return TrainResult(
         model=model,
         history=history,
