@@ -1,0 +1,168 @@
+"""Harness overhead: the same trials through ``run_sweep`` and through a bare Keras loop, in one process.
+
+N configurations are drawn from ``spaces/default.toml`` with a seeded random sampler. (a) The
+harness trains them: ``run_sweep`` on fresh SQLite Optuna and MLflow stores, the configurations
+enqueued in order (pruner none), one trial per ``run_sweep`` call so that the two paths can
+alternate. (b) A bare loop trains the same models: ``build_model`` + ``compile`` + ``fit`` with the
+same epochs, batch size, learning rate, loss weights and seed (space seed + trial number), for
+exactly the number of epochs the harness trial ran (read from its Optuna record), with no early
+stopping and the same one-batch validation each epoch.
+
+Order: a0 a1 b0 a2 b1 ... b(N-1): the paths alternate, and no bare run directly follows the harness
+run of its own configuration. An untimed warm-up sweep pays the process's one-time costs first.
+
+Harness time = the first call's set-up (data, fresh stores, study, parent run) + every trial's
+span between ``run_sweep``'s progress lines (sampling, MLflow child run, training, final
+evaluation, artifacts, Optuna bookkeeping) + the last call's tear-down: what one sweep of N trials
+costs. The set-up and tear-down of the resumed calls in between are left out (reported apart).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any
+
+import common
+import keras
+import matplotlib.pyplot as plt
+import numpy as np
+import optuna
+
+from mtl.data import Splits
+from mtl.models import build_model
+from search.sampling import Sampled, optuna_suggest, sample
+from search.space import Space
+from search.study import open_study
+from search.sweep import prepare_data, run_sweep
+
+GOAL_RATIO = 1.05
+STUDY = "overhead"
+
+
+def draw_configurations(space: Space, splits: Splits, n: int) -> list[dict[str, Any]]:
+    """``n`` parameter sets drawn from ``space`` by a random sampler seeded with the space's seed."""
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=space.study.seed))
+    drawn = []
+    for _ in range(n):
+        trial = study.ask()
+        sample(space, splits.tasks, optuna_suggest(trial))
+        drawn.append(dict(trial.params))
+    return drawn
+
+
+def replay(space: Space, splits: Splits, params: dict[str, Any]) -> Sampled:
+    """The trial values ``params`` stand for, through the harness's own sampling code."""
+    return sample(space, splits.tasks, optuna_suggest(optuna.trial.FixedTrial(params)))
+
+
+def bare_fit(space: Space, splits: Splits, sampled: Sampled, number: int, epochs: int) -> float:
+    """Seconds to build, compile and fit trial ``number``'s model with plain Keras for ``epochs`` epochs."""
+    tasks = splits.tasks
+    targets = {t.name: splits.train.y[t.name] for t in tasks}
+    val_targets = {t.name: splits.val.y[t.name] for t in tasks}
+    started = time.perf_counter()
+    keras.backend.clear_session()
+    x = splits.train.x
+    model = build_model(sampled.model, tasks, x.mean(axis=0), x.var(axis=0), seed=space.study.seed + number)
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=sampled.learning_rate),
+        loss={t.name: t.loss for t in tasks},
+        loss_weights=sampled.loss_weights,
+        metrics={t.name: t.metrics() for t in tasks},
+    )
+    model.fit(x, targets, validation_data=(splits.val.x, val_targets), batch_size=sampled.batch_size,
+              validation_batch_size=len(splits.val), epochs=epochs, shuffle=True, verbose=0)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    """Run the comparison, print the table, write the figures."""
+    cli = common.parser(__doc__.splitlines()[0])
+    cli.add_argument("--trials", type=int, help="configurations to compare (default 8; quick 2)")
+    cli.add_argument("--epochs", type=int, help="maximum epochs per trial (default: the space's; quick 5)")
+    args = cli.parse_args()
+    n = args.trials or (2 if args.quick else 8)
+    space = common.default_space()
+    space = common.with_study(space, sampler="random", pruner="none", pruner_options={})
+    space = common.with_training(space, epochs=args.epochs or (5 if args.quick else space.training.epochs))
+    splits = prepare_data(space)
+    configurations = draw_configurations(space, splits, n)
+    sampled = [replay(space, splits, params) for params in configurations]
+    if any(s.weighting != "fixed" for s in sampled):
+        raise SystemExit("the bare loop reproduces fixed loss weights only; the space samples another weighting")
+
+    print(f"overhead: {n} configurations of {common.DEFAULT_SPACE.name}, up to {space.training.epochs} epochs each")
+    common.warm_up()
+    calls: list[common.SweepMonitor] = []
+    epochs: list[int] = []
+    bare: list[float] = []
+    with common.temp_stores() as stores:
+        study = open_study(space, STUDY, stores["storage"])
+        for params in configurations:
+            study.enqueue_trial(params)
+        for step in range(n + 1):
+            if step < n:
+                monitor = common.SweepMonitor()
+                result = run_sweep(space, STUDY, trials=step + 1, printer=monitor, **stores)
+                monitor.end()
+                trial = result.study.trials[step]
+                if trial.state != optuna.trial.TrialState.COMPLETE or trial.params != configurations[step]:
+                    raise SystemExit(f"harness trial {step} did not complete as enqueued: {trial.state.name} {trial.params}")
+                calls.append(monitor)
+                epochs.append(len(trial.intermediate_values))
+                print(f"  harness trial {step}: {monitor.trial_seconds()[0]:.2f} s, {epochs[-1]} epochs", flush=True)
+            if step > 0:
+                bare.append(bare_fit(space, splits, sampled[step - 1], step - 1, epochs[step - 1]))
+                print(f"  bare    trial {step - 1}: {bare[-1]:.2f} s", flush=True)
+
+    harness = [monitor.trial_seconds()[0] for monitor in calls]
+    set_up, tear_down = calls[0].ready, calls[-1].tear_down
+    resume = [m.ready + m.tear_down for m in calls[1:]]
+    total_a = set_up + sum(harness) + tear_down
+    total_b = sum(bare)
+    figures = {
+        "per_trial": [
+            {"trial": i, "epochs": epochs[i], "harness_s": harness[i], "bare_s": bare[i], "params": configurations[i]}
+            for i in range(n)
+        ],
+        "sweep_set_up_s": set_up,
+        "sweep_tear_down_s": tear_down,
+        "resume_call_s": statistics.mean(resume) if resume else None,
+        "harness_total_s": total_a,
+        "bare_total_s": total_b,
+        "ratio": total_a / total_b,
+        "overhead_per_trial_ms": (total_a - total_b) / n * 1000,
+        "overhead_per_trial_excluding_set_up_ms": (sum(harness) - total_b) / n * 1000,
+        "harness_trials_per_hour": n / total_a * 3600,
+        "goal_ratio": GOAL_RATIO,
+    }
+    common.print_table("per trial", ("trial", "epochs", "harness s", "bare s", "harness - bare s"),
+                       [(i, epochs[i], harness[i], bare[i], harness[i] - bare[i]) for i in range(n)])
+    common.print_table("summary", ("figure", "value"), [
+        ("harness total (a), s", total_a),
+        ("  of which sweep set-up + tear-down, s", set_up + tear_down),
+        ("bare Keras total (b), s", total_b),
+        (f"ratio a/b (goal <= {GOAL_RATIO})", figures["ratio"]),
+        ("fixed overhead per trial (a-b)/N, ms", figures["overhead_per_trial_ms"]),
+        ("  excluding sweep set-up + tear-down, ms", figures["overhead_per_trial_excluding_set_up_ms"]),
+        ("trials per hour through the harness", figures["harness_trials_per_hour"]),
+        ("goal met", figures["ratio"] <= GOAL_RATIO),
+    ])
+
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.8 * n + 2), 3.6))
+    index = np.arange(n)
+    ax.bar(index - 0.2, harness, 0.4, label="(a) harness")
+    ax.bar(index + 0.2, bare, 0.4, label="(b) bare Keras")
+    ax.set_xticks(index, [f"{i}\n{epochs[i]} ep" for i in range(n)])
+    ax.set_xlabel("trial (epochs trained)")
+    ax.set_ylabel("seconds")
+    ax.set_title(f"per-trial time; total ratio a/b = {figures['ratio']:.3f} (goal <= {GOAL_RATIO})", fontsize=10)
+    ax.legend()
+    settings = {"space": str(common.DEFAULT_SPACE.relative_to(common.REPO)), "trials": n, "max_epochs": space.training.epochs,
+                "sampler": "random", "seed": space.study.seed}
+    common.save_results("overhead", args.quick, settings, figures, fig)
+
+
+if __name__ == "__main__":
+    main()
