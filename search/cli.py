@@ -28,12 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run or resume a sweep of a space file",
                               description="Run a sweep: sample architectures with Optuna, train them jointly, log to MLflow. "
                                           "Running the same --study again resumes it. Ends with the strategy report.")
-    run.add_argument("--space", default=DEFAULT_SPACE, help=f"space file (default: {DEFAULT_SPACE})")
-    run.add_argument("--study", help="study name (default: [study] name in the space file); also the MLflow experiment")
-    run.add_argument("--trials", type=int, help="total trials the study should count (complete + pruned), across resumes")
+    _add_space(run)
     run.add_argument("--timeout", type=float, help="stop starting new trials after this many seconds")
-    _add_stores(run)
-    run.add_argument("--seed", type=int, help="seed for data split, sampling and weight initialisation (default: the space's)")
     run.add_argument("--no-report", action="store_true", help="skip the strategy report at the end")
     run.add_argument("--engine", choices=("optuna", "keras-tuner"), default="optuna",
                      help="search engine (default: optuna); keras-tuner keeps its project in mlruns/keras_tuner/<study>")
@@ -51,11 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     create = commands.add_parser("create", help="create a study from a space file for workers to share",
                                  description="Create the study (storing its space and budget) and its MLflow parent run, "
                                              "so workers need only the study name and the URLs.")
-    create.add_argument("--space", default=DEFAULT_SPACE, help=f"space file (default: {DEFAULT_SPACE})")
-    create.add_argument("--study", help="study name (default: [study] name in the space file)")
-    create.add_argument("--trials", type=int, help="the study's total budget across all workers (default: the space's)")
-    create.add_argument("--seed", type=int, help="seed (default: the space's)")
-    _add_stores(create)
+    _add_space(create)
     worker = commands.add_parser("worker", help="join a study and run trials until its budget is reached",
                                  description="Run trials of an existing study (made by `create` or `run`) until the study "
                                              "counts its budget, however many workers share it. SIGTERM ends the current "
@@ -84,6 +76,15 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--dashboard", action="store_true", help="also start optuna-dashboard on the Optuna storage")
     ui.add_argument("--dashboard-port", type=int, help="optuna-dashboard port (default: --port + 1)")
     return parser
+
+
+def _add_space(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--space", default=DEFAULT_SPACE, help=f"space file (default: {DEFAULT_SPACE})")
+    command.add_argument("--study", help="study name (default: [study] name in the space file); also the MLflow experiment")
+    command.add_argument("--trials", type=int, help="total trials the study should count (complete + pruned), across "
+                         "resumes and workers (default: the space's)")
+    command.add_argument("--seed", type=int, help="seed for data split, sampling and weight initialisation (default: the space's)")
+    _add_stores(command)
 
 
 def _add_stores(command: argparse.ArgumentParser) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import pytest  # noqa: E402
+from mlflow.tracking import MlflowClient  # noqa: E402
 
 from mtl.data import Splits, make_synthetic, split  # noqa: E402
 
@@ -65,3 +66,13 @@ def write_space(tmp_path: Path):
 def stores(tmp_path: Path) -> dict[str, str]:
     """Fresh SQLite URLs for an Optuna storage and an MLflow tracking store."""
     return {"storage": f"sqlite:///{tmp_path / 'optuna.db'}", "tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+
+
+def mlflow_runs(tracking_uri: str, study: str):
+    """(client, parent runs, child runs) of the study's MLflow experiment."""
+    client = MlflowClient(tracking_uri)
+    experiment = client.get_experiment_by_name(study)
+    runs = client.search_runs([experiment.experiment_id], max_results=1000)
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    return client, parents, children

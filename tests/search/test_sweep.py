@@ -6,21 +6,12 @@ import keras
 import numpy as np
 import optuna
 import pytest
-from mlflow.tracking import MlflowClient
 
 from search.errors import SpaceError
 from search.space import load_space
 from search.study import PARENT_ATTR, open_study
 from search.sweep import RUN_ID_ATTR, prepare_data, run_sweep
-
-
-def _runs(tracking_uri: str, study: str):
-    client = MlflowClient(tracking_uri)
-    experiment = client.get_experiment_by_name(study)
-    runs = client.search_runs([experiment.experiment_id], max_results=1000)
-    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
-    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
-    return client, parents, children
+from tests.conftest import mlflow_runs as _runs
 
 
 def test_sweep_logs_one_child_run_per_trial_with_metrics_and_artifacts(write_space, stores, tmp_path) -> None:

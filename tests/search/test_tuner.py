@@ -18,7 +18,7 @@ from search.space import load_space
 from search.sweep import prepare_data, run_sweep
 from search.tuner import run_tuner_sweep
 from search.tuner_space import tuner_space
-from tests.conftest import TINY_SPACE
+from tests.conftest import TINY_SPACE, mlflow_runs as _runs
 
 TWO_EPOCHS = TINY_SPACE.replace("epochs = 3", "epochs = 2")
 # every kind of setting: choices (str, int, bool), int ranges (plain, stepped, log), float ranges
@@ -37,15 +37,6 @@ CONDITIONS = {  # what search.sampling.sample asks for, restated
 }
 KT_STATES = {"COMPLETED": "COMPLETE", "FAILED": "FAIL"}
 quiet = {"printer": lambda line: None}
-
-
-def _runs(tracking_uri: str, study: str):
-    client = MlflowClient(tracking_uri)
-    experiment = client.get_experiment_by_name(study)
-    runs = client.search_runs([experiment.experiment_id], max_results=1000)
-    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
-    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
-    return client, parents, children
 
 
 def _parsed(param: Param, text: str):
