@@ -68,6 +68,15 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--image", default="mtl-search:latest", help="container image (Kubernetes)")
     deploy.add_argument("--schedule", default="0 2 * * *", help="cron schedule (CronJob, cron; default: nightly 02:00)")
     deploy.add_argument("--secret", default="mtl-search-stores", help="Kubernetes Secret holding MTL_STORAGE and MLFLOW_TRACKING_URI")
+    predict = commands.add_parser("predict", help="apply a trial's logged model to a table",
+                                  description="Load the model a trial logged to MLflow and write its predictions for "
+                                              "the rows of a CSV/Parquet/NPZ table: one column per task (value, "
+                                              "probability or class index).")
+    predict.add_argument("--run-id", required=True, help="the trial's MLflow run id")
+    predict.add_argument("--input", required=True, help="table with the model's feature columns")
+    predict.add_argument("--output", required=True, help="CSV file to write")
+    predict.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI"),
+                         help="MLflow tracking URI (env MLFLOW_TRACKING_URI; default: sqlite:///mlruns/mlflow.db)")
     ui = commands.add_parser("ui", help="start the MLflow UI on the project's store (and optuna-dashboard)",
                              description="Serve the MLflow UI for the tracking store, and with --dashboard optuna-dashboard "
                                          "for the Optuna storage; prints the addresses; Ctrl-C stops both.")
@@ -186,6 +195,16 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_predict(args: argparse.Namespace) -> int:
+    """Write a trial model's predictions for a table."""
+    from search.predict import predict
+    from search.study import default_tracking_uri
+
+    path = predict(args.run_id, args.tracking_uri or default_tracking_uri(), args.input, args.output)
+    print(f"predictions: {path}")
+    return 0
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     """Join a stored study and run trials until its budget is reached."""
     from search.cluster import worker_index
@@ -237,13 +256,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--repeats must be >= 0, got {args.repeats}")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # keep stderr to our one-line messages
     import_quietly()
     from mtl.errors import MtlError
     from search.cluster import Preempted, exit_cleanly_on_sigterm
 
     exit_cleanly_on_sigterm()
     try:
-        return {"run": cmd_run, "create": cmd_create, "worker": cmd_worker, "deploy": cmd_deploy, "report": cmd_report,
+        return {"run": cmd_run, "create": cmd_create, "worker": cmd_worker, "deploy": cmd_deploy, "predict": cmd_predict, "report": cmd_report,
                 "ui": cmd_ui}[args.command](args)
     except MtlError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -12,6 +12,7 @@ Nesting uses the ``mlflow.parentRunId`` tag with an explicit id, so it works acr
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 import tempfile
 import time
 from collections.abc import Mapping
@@ -88,8 +89,12 @@ class Tracker:
         """Set several tags in one call."""
         self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
-    def log_result(self, run_id: str, result: TrainResult, tasks: tuple[Task, ...]) -> None:
-        """Final per-task val/test metrics, the objective, and the trial's artifacts."""
+    def log_result(self, run_id: str, result: TrainResult, tasks: tuple[Task, ...], features: tuple[str, ...]) -> None:
+        """Final per-task val/test metrics, the objective, and the trial's artifacts.
+
+        ``model/signature.json`` beside ``model/model.keras`` names the input columns in order and
+        the tasks, so ``python -m search predict`` can feed the model raw table rows.
+        """
         final = {"objective": result.objective, "best_epoch": result.best_epoch}
         for split, values in (("val", result.val), ("test", result.test)):
             final.update({f"{split}/{task}/{m}": v for task, metrics in values.items() for m, v in metrics.items()})
@@ -107,6 +112,8 @@ class Tracker:
             path = Path(folder) / "model.keras"
             result.model.save(path)
             self.client.log_artifact(run_id, str(path), "model")
+        signature = {"features": list(features), "tasks": [asdict(task) for task in tasks]}
+        self.client.log_dict(run_id, signature, "model/signature.json")
 
     def end(self, run_id: str, status: str, state: str, error: str | None = None) -> None:
         """Close a run: ``status`` is MLflow's (FINISHED/FAILED/KILLED), ``state`` the trial's."""
