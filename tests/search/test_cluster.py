@@ -80,6 +80,17 @@ def wait_for_running_trial(storage: str, seconds: float = 120) -> optuna.trial.F
     pytest.fail("no trial started")
 
 
+def signal_mid_trial(databases, write_space, tmp_path, signum: int) -> tuple[subprocess.Popen, optuna.trial.FrozenTrial, str]:
+    """A slow study, one worker, ``signum`` sent to it while its first trial runs: (worker, that trial, its stderr)."""
+    storage, tracking = databases
+    create(write_space(SLOW_SPACE), 3, storage, tracking, tmp_path)
+    process = worker(storage, tracking, tmp_path, 1)
+    running = wait_for_running_trial(storage)
+    process.send_signal(signum)
+    _, err = process.communicate(timeout=60)
+    return process, running, err
+
+
 def test_three_workers_share_one_budget_exactly(databases, write_space, tmp_path) -> None:
     storage, tracking = databases
     create(write_space(TINY_SPACE.replace("epochs = 3", "epochs = 2")), 6, storage, tracking, tmp_path)
@@ -99,11 +110,7 @@ def test_three_workers_share_one_budget_exactly(databases, write_space, tmp_path
 
 def test_a_killed_workers_trial_is_failed_and_retried_by_the_others(databases, write_space, tmp_path) -> None:
     storage, tracking = databases
-    create(write_space(SLOW_SPACE), 3, storage, tracking, tmp_path)
-    doomed = worker(storage, tracking, tmp_path, 1)
-    victim = wait_for_running_trial(storage)
-    doomed.send_signal(signal.SIGKILL)
-    doomed.communicate(timeout=30)
+    _, victim, _ = signal_mid_trial(databases, write_space, tmp_path, signal.SIGKILL)
     time.sleep(5)  # let its heartbeat go stale
     survivor = worker(storage, tracking, tmp_path, 2)
     _, err = survivor.communicate(timeout=400)
@@ -120,11 +127,7 @@ def test_a_killed_workers_trial_is_failed_and_retried_by_the_others(databases, w
 
 def test_sigterm_fails_the_running_trial_cleanly_and_exits_0(databases, write_space, tmp_path) -> None:
     storage, tracking = databases
-    create(write_space(SLOW_SPACE), 3, storage, tracking, tmp_path)
-    process = worker(storage, tracking, tmp_path, 1)
-    running = wait_for_running_trial(storage)
-    process.send_signal(signal.SIGTERM)
-    _, err = process.communicate(timeout=60)
+    process, running, err = signal_mid_trial(databases, write_space, tmp_path, signal.SIGTERM)
     assert process.returncode == 0, err
     assert "pre-empted" in err and "Traceback" not in err
     trial = optuna.load_study(study_name="tiny", storage=storage).trials[running.number]
