@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
+import threading
 from types import FrameType
 
+import keras
 import optuna
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.storages.journal import JournalFileBackend, JournalRedisBackend, JournalStorage
@@ -34,13 +37,42 @@ class Preempted(KeyboardInterrupt):
     """SIGTERM arrived: stop like Ctrl-C (the running trial fails cleanly), then exit 0."""
 
 
+_preempted = threading.Event()
+
+
 def _raise_preempted(signum: int, frame: FrameType | None) -> None:
+    _preempted.set()
     raise Preempted()
 
 
+def raise_if_preempted() -> None:
+    """Raise :class:`Preempted` if SIGTERM came earlier but its exception was lost.
+
+    Python drops an exception raised while it runs a garbage-collector or weakref callback
+    ("Exception ignored in ..."), so a signal landing there would otherwise go unnoticed.
+    """
+    if _preempted.is_set():
+        raise Preempted()
+
+
+class PreemptionGuard(keras.callbacks.Callback):
+    """Checks for a lost SIGTERM after every training batch (see :func:`raise_if_preempted`)."""
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        """Raise :class:`Preempted` if SIGTERM arrived."""
+        raise_if_preempted()
+
+
 def exit_cleanly_on_sigterm() -> None:
-    """Turn SIGTERM into :class:`Preempted` for the rest of this process."""
+    """Turn SIGTERM into :class:`Preempted` for the rest of this process (and keep a lost one quiet)."""
     signal.signal(signal.SIGTERM, _raise_preempted)
+    default_hook = sys.unraisablehook
+
+    def hook(unraisable: "sys.UnraisableHookArgs") -> None:
+        if not isinstance(unraisable.exc_value, Preempted):  # a lost SIGTERM is caught by raise_if_preempted
+            default_hook(unraisable)
+
+    sys.unraisablehook = hook
 
 
 def worker_index(given: int | None) -> int:
@@ -66,10 +98,14 @@ class EndStaleRun:
 
         run_id = trial.user_attrs.get("mlflow_run_id")
         if run_id:
-            tracker = Tracker(self.tracking_uri, study.study_name)
-            if tracker.client.get_run(run_id).info.status == "RUNNING":
-                tracker.end(run_id, "FAILED", "FAIL", "worker lost: no heartbeat")
+            # FAILED even where the run had ended: its worker may have lost the storage before recording it
+            Tracker(self.tracking_uri, study.study_name).end(run_id, "FAILED", "FAIL", "worker lost: no heartbeat")
         self.retry(study, trial)
+
+
+def has_heartbeats(url: str) -> bool:
+    """True for the storages :func:`make_storage` gives worker heartbeats: RDB storages on a server."""
+    return not url.startswith(("journal://", "redis://", "sqlite:"))
 
 
 def make_storage(url: str, tracking_uri: str) -> str | optuna.storages.BaseStorage:
@@ -85,4 +121,5 @@ def make_storage(url: str, tracking_uri: str) -> str | optuna.storages.BaseStora
         heartbeat_interval=HEARTBEAT_SECONDS,
         grace_period=GRACE_SECONDS,
         heartbeat_stale_trial_callback=EndStaleRun(tracking_uri),
+        engine_kwargs={"pool_pre_ping": True},  # a long-lived worker outlives server restarts
     )

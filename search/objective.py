@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from mtl.data import Splits
 from mtl.errors import TrialFailed
 from mtl.training import TrainConfig, TrainResult, train
+from search.cluster import PreemptionGuard
 from search.sampling import Sampled, Suggest, sample
 from search.space import Space
 from search.tracking import EpochLogger, Tracker
@@ -93,7 +94,7 @@ def run_trial(
         seed=ctx.space.study.seed + number,
     )
     try:
-        callbacks = [EpochLogger(ctx.tracker, run_id, tasks)] + ([pruning] if pruning is not None else [])
+        callbacks = [EpochLogger(ctx.tracker, run_id, tasks), PreemptionGuard()] + ([pruning] if pruning is not None else [])
         result = train(sampled.model, ctx.splits, train_config, ctx.space.objective, callbacks=callbacks)
         ctx.tracker.log_result(run_id, result, tasks, ctx.splits.train.feature_names)
     except TrialFailed as exc:

@@ -2,32 +2,35 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import optuna
-from optuna.study import MaxTrialsCallback
 from optuna.trial import FrozenTrial, TrialState
 
 from mtl.data import Splits, load_dataset, split
 from mtl.errors import ConfigError, TrialFailed
+from search.budget import BudgetReached, StudyBudget, check_budget
+from search.cluster import has_heartbeats, raise_if_preempted
 from search.objective import TrialContext, run_trial
 from search.pruning import PruneOnObjective
+from search.reconnect import run_with_retries
 from search.sampling import optuna_suggest
 from search.space import Space
-from search.study import COUNTED, PARENT_ATTR, counted_trials, default_storage, default_tracking_uri, local_artifact_root, open_study, redact
+from search.study import PARENT_ATTR, counted_trials, default_storage, default_tracking_uri, local_artifact_root, open_study, redact
 from search.tracking import Tracker
 
 RUN_ID_ATTR = "mlflow_run_id"
+WORKER_ATTR = "worker"  # host:pid of the process that ran the trial
 FAIL_ATTR = "fail_reason"
 MEAN_ATTR = "objective"
 MAX_CONSECUTIVE_FAILURES = 5
 CAUGHT = (TrialFailed, ConfigError)  # a trial failing this way is recorded FAIL and the sweep goes on
 
 
-class BudgetReached(RuntimeError):
-    """Raised at a trial's start when other workers already took the study's whole budget."""
 Printer = Callable[[str], None]
 
 
@@ -80,9 +83,11 @@ class Progress:
 
     def __init__(self, budget: int, printer: Printer) -> None:
         self.budget, self.printer, self.started = budget, printer, time.monotonic()
+        self.finished = 0  # trials this process finished
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         """Optuna callback, run after each trial."""
+        self.finished += 1
         if trial.state == TrialState.COMPLETE:
             what = "objective " + ", ".join(f"{v:.4f}" for v in trial.values)
         elif trial.state == TrialState.PRUNED:
@@ -173,10 +178,9 @@ def run_sweep(
     ctx = TrialContext(space, splits, tracker, parent, study.study_name)
 
     def objective(trial: optuna.Trial) -> float | list[float]:
-        ahead = study.get_trials(deepcopy=False, states=(*COUNTED, TrialState.RUNNING))
-        if sum(t.number < trial.number for t in ahead) >= budget:  # another worker filled the budget first
-            study.stop()
-            raise BudgetReached(f"budget of {budget} trials already taken by other workers")
+        raise_if_preempted()
+        check_budget(study, trial, budget)
+        trial.set_user_attr(WORKER_ATTR, f"{socket.gethostname()}:{os.getpid()}")
         try:
             outcome = run_trial(ctx, trial.number, optuna_suggest(trial),
                                 on_run=lambda run_id: trial.set_user_attr(RUN_ID_ATTR, run_id),
@@ -193,18 +197,20 @@ def run_sweep(
             return [outcome.result.task_scores[t.name] for t in splits.tasks]
         return outcome.result.objective
 
-    remaining = budget - counted_trials(study)
     printer(f"study {study.study_name!r}: {counted_trials(study)}/{budget} trials done"
             + (f" (worker {worker})" if worker else f"; storage {redact(sweep.storage)}, tracking {redact(sweep.tracking_uri)}"))
+    progress = Progress(budget, printer)
+    callbacks = [StudyBudget(budget, has_heartbeats(sweep.storage), printer), progress,
+                 FailureGuard(MAX_CONSECUTIVE_FAILURES, printer)]
+    deadline = None if timeout is None else time.monotonic() + timeout
+
+    def optimize() -> None:
+        left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+        if counted_trials(study) < budget and (left is None or left > 0):
+            study.optimize(objective, timeout=left, catch=(*CAUGHT, BudgetReached), callbacks=callbacks)
+
     try:
-        if remaining > 0:
-            study.optimize(
-                objective,
-                timeout=timeout,
-                catch=(*CAUGHT, BudgetReached),
-                callbacks=[MaxTrialsCallback(budget, states=(*COUNTED, TrialState.RUNNING)), Progress(budget, printer),
-                           FailureGuard(MAX_CONSECUTIVE_FAILURES, printer)],
-            )
+        run_with_retries(optimize, lambda: progress.finished, sweep.storage, printer)
     except KeyboardInterrupt:
         if not worker:
             tracker.end(parent, "KILLED", "INTERRUPTED")

@@ -1,14 +1,10 @@
-"""Cluster mode against the real PostgreSQL server: shared budgets, a killed worker, pre-emption."""
+"""Cluster mode against the real servers: shared budgets on PostgreSQL and MariaDB with an MLflow
+tracking server, a killed worker, pre-emption, and the journal storages."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
-import time
 import uuid
-from pathlib import Path
 
 import optuna
 import pytest
@@ -17,102 +13,83 @@ from mlflow.tracking import MlflowClient
 from search.cluster import make_storage
 
 from tests.conftest import TINY_SPACE
+from tests.search.servers import (MARIADB, create, mariadb_admin, mlflow_server, postgres_databases, trial_runs,
+                                  unavailable, wait_for_running_trial, worker)
 
 pytestmark = pytest.mark.slow
-SERVER = "postgresql://postgres@127.0.0.1:5432"
 SLOW_SPACE = (TINY_SPACE.replace("epochs = 3", "epochs = 40").replace("patience = 2", "patience = 40")
               .replace("n_samples = 400", "n_samples = 2000").replace("batch_size = 64", "batch_size = 16"))
-
-
-def _admin(sql: str) -> None:
-    psycopg = pytest.importorskip("psycopg")
-    try:
-        with psycopg.connect(f"{SERVER}/test", autocommit=True, connect_timeout=5) as connection:
-            connection.execute(sql)
-    except psycopg.OperationalError as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL is not reachable at {SERVER}: {exc}")
-        pytest.skip(f"PostgreSQL is not reachable at {SERVER}")
+QUICK_SPACE = TINY_SPACE.replace("epochs = 3", "epochs = 2")
 
 
 @pytest.fixture
 def databases():
-    """Two fresh databases (Optuna, MLflow) on the local server, dropped afterwards."""
-    names = [f"mtl_{kind}_{uuid.uuid4().hex[:8]}" for kind in ("optuna", "mlflow")]
-    for name in names:
-        _admin(f'CREATE DATABASE "{name}"')
-    yield [f"{SERVER}/{name}" for name in names]
-    for name in names:
-        _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    """Two fresh PostgreSQL databases (Optuna, MLflow), dropped afterwards."""
+    yield from postgres_databases(("optuna", "mlflow"))
 
 
-def search(*args: str, cwd: Path, **popen) -> subprocess.Popen:
-    env = {**os.environ, "MTL_HEARTBEAT_SECONDS": "1", "MTL_GRACE_SECONDS": "4"}
-    return subprocess.Popen([sys.executable, "-m", "search", *args], cwd=cwd, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen)
+@pytest.fixture
+def tracking_server(databases, tmp_path):
+    """An MLflow tracking server whose backend store is the fresh PostgreSQL database, artifacts under tmp_path."""
+    yield from mlflow_server(databases[1], tmp_path / "artifacts")
 
 
-def create(space: Path, trials: int, storage: str, tracking: str, cwd: Path) -> None:
-    process = search("create", "--space", str(space), "--trials", str(trials), "--storage", storage,
-                     "--tracking-uri", tracking, cwd=cwd)
-    out, err = process.communicate(timeout=120)
-    assert process.returncode == 0, err
-    assert "python -m search worker --study tiny" in out
+@pytest.fixture
+def mariadb_storage():
+    """A fresh MariaDB database for the Optuna storage, dropped afterwards."""
+    name = f"mtl_optuna_{uuid.uuid4().hex[:8]}"
+    mariadb_admin(f"CREATE DATABASE `{name}`")
+    yield f"{MARIADB}/{name}"
+    mariadb_admin(f"DROP DATABASE IF EXISTS `{name}`")
 
 
-def worker(storage: str, tracking: str, cwd: Path, index: int) -> subprocess.Popen:
-    return search("worker", "--study", "tiny", "--storage", storage, "--tracking-uri", tracking, "--worker", str(index), cwd=cwd)
-
-
-def trial_runs(tracking: str):
-    client = MlflowClient(tracking)
-    experiment = client.get_experiment_by_name("tiny")
-    return client.search_runs([experiment.experiment_id], "tags.kind = 'trial'", max_results=1000)
-
-
-def wait_for_running_trial(storage: str, seconds: float = 120) -> optuna.trial.FrozenTrial:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        running = optuna.load_study(study_name="tiny", storage=storage).get_trials(states=(optuna.trial.TrialState.RUNNING,))
-        if running and running[0].user_attrs.get("mlflow_run_id"):
-            return running[0]
-        time.sleep(0.5)
-    pytest.fail("no trial started")
-
-
-def signal_mid_trial(databases, write_space, tmp_path, signum: int) -> tuple[subprocess.Popen, optuna.trial.FrozenTrial, str]:
-    """A slow study, one worker, ``signum`` sent to it while its first trial runs: (worker, that trial, its stderr)."""
-    storage, tracking = databases
-    create(write_space(SLOW_SPACE), 3, storage, tracking, tmp_path)
-    process = worker(storage, tracking, tmp_path, 1)
-    running = wait_for_running_trial(storage)
-    process.send_signal(signum)
-    _, err = process.communicate(timeout=60)
-    return process, running, err
-
-
-def test_three_workers_share_one_budget_exactly(databases, write_space, tmp_path) -> None:
-    storage, tracking = databases
-    create(write_space(TINY_SPACE.replace("epochs = 3", "epochs = 2")), 6, storage, tracking, tmp_path)
-    workers = [worker(storage, tracking, tmp_path, i) for i in range(1, 4)]
-    for process in workers:
-        _, err = process.communicate(timeout=300)
-        assert process.returncode == 0, err
+def assert_shared_budget(storage, tracking: str, budget: int) -> None:
+    """Exactly ``budget`` counted trials with unique numbers, none left RUNNING, one child run each under one parent."""
     trials = optuna.load_study(study_name="tiny", storage=storage).trials
     counted = [t for t in trials if t.state.name in ("COMPLETE", "PRUNED")]
-    assert len(counted) == 6
+    assert len(counted) == budget
     assert len({t.number for t in trials}) == len(trials) and not [t for t in trials if t.state.name == "RUNNING"]
     runs = [r for r in trial_runs(tracking) if r.data.tags["state"] in ("COMPLETE", "PRUNED")]
     assert sorted(int(r.data.tags["trial_number"]) for r in runs) == sorted(t.number for t in counted)
     assert len({r.data.tags["mlflow.parentRunId"] for r in runs}) == 1
     assert len({tuple(sorted(t.params.items())) for t in counted}) > 1  # workers did not all propose the same
+    assert len({t.user_attrs["worker"] for t in counted}) > 1  # the work was shared
+
+
+def run_workers(storage: str, tracking: str, cwd, count: int) -> None:
+    """Start ``count`` workers at once and wait for all; each must exit 0."""
+    workers = [worker(storage, tracking, cwd, i) for i in range(1, count + 1)]
+    for process in workers:
+        _, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err
+
+
+def test_three_workers_share_one_budget_exactly_with_an_mlflow_server(databases, tracking_server, write_space, tmp_path) -> None:
+    storage, _ = databases
+    create(write_space(QUICK_SPACE), 6, storage, tracking_server, tmp_path)
+    run_workers(storage, tracking_server, tmp_path, 3)
+    assert_shared_budget(storage, tracking_server, 6)
+    client = MlflowClient(tracking_server)
+    best = [r for r in trial_runs(tracking_server) if r.data.tags["state"] == "COMPLETE"][0]
+    artifacts = {a.path for a in client.list_artifacts(best.info.run_id)}
+    assert {"model", "history.json", "learning_curves.png"} <= artifacts  # served by the server, stored under tmp_path
+    assert any((tmp_path / "artifacts").rglob("model.keras"))
+
+
+def test_two_workers_share_a_mariadb_study(mariadb_storage, databases, write_space, tmp_path) -> None:
+    _, tracking = databases
+    create(write_space(QUICK_SPACE), 4, mariadb_storage, tracking, tmp_path)
+    run_workers(mariadb_storage, tracking, tmp_path, 2)
+    assert_shared_budget(mariadb_storage, tracking, 4)
 
 
 def test_a_killed_workers_trial_is_failed_and_retried_by_the_others(databases, write_space, tmp_path) -> None:
     storage, tracking = databases
-    _, victim, _ = signal_mid_trial(databases, write_space, tmp_path, signal.SIGKILL)
-    time.sleep(5)  # let its heartbeat go stale
-    survivor = worker(storage, tracking, tmp_path, 2)
+    create(write_space(SLOW_SPACE), 3, storage, tracking, tmp_path)
+    doomed, survivor = worker(storage, tracking, tmp_path, 1), worker(storage, tracking, tmp_path, 2)
+    victim = wait_for_running_trial(storage, worker_pid=doomed.pid)
+    doomed.kill()  # SIGKILL mid-trial, while the survivor works beside it
+    doomed.wait(timeout=30)
     _, err = survivor.communicate(timeout=400)
     assert survivor.returncode == 0, err
     trials = optuna.load_study(study_name="tiny", storage=storage).trials
@@ -127,7 +104,11 @@ def test_a_killed_workers_trial_is_failed_and_retried_by_the_others(databases, w
 
 def test_sigterm_fails_the_running_trial_cleanly_and_exits_0(databases, write_space, tmp_path) -> None:
     storage, tracking = databases
-    process, running, err = signal_mid_trial(databases, write_space, tmp_path, signal.SIGTERM)
+    create(write_space(SLOW_SPACE), 3, storage, tracking, tmp_path)
+    process = worker(storage, tracking, tmp_path, 1)
+    running = wait_for_running_trial(storage)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
     assert "pre-empted" in err and "Traceback" not in err
     trial = optuna.load_study(study_name="tiny", storage=storage).trials[running.number]
@@ -145,17 +126,15 @@ def journal_storage(request, tmp_path):
     client = redis.Redis(host="127.0.0.1", port=6379, db=7, socket_connect_timeout=5)
     try:
         client.flushdb()
-    except redis.ConnectionError:
-        if os.environ.get("CI") == "true":
-            pytest.fail("Redis is not reachable at 127.0.0.1:6379")
-        pytest.skip("Redis is not reachable at 127.0.0.1:6379")
+    except redis.ConnectionError as exc:
+        unavailable("Redis at 127.0.0.1:6379", exc)
     yield "redis://127.0.0.1:6379/7"
     client.flushdb()
 
 
 def test_two_workers_share_a_journal_storage(journal_storage, databases, write_space, tmp_path) -> None:
     _, tracking = databases
-    create(write_space(TINY_SPACE.replace("epochs = 3", "epochs = 2")), 4, journal_storage, tracking, tmp_path)
+    create(write_space(QUICK_SPACE), 4, journal_storage, tracking, tmp_path)
     workers = [worker(journal_storage, tracking, tmp_path, i) for i in (1, 2)]
     for process in workers:
         _, err = process.communicate(timeout=300)

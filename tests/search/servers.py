@@ -1,0 +1,174 @@
+"""The database servers of the cluster tests: throwaway databases, an MLflow server, worker processes, a cuttable link.
+
+Under ``CI=true`` a missing server fails the test; elsewhere it skips.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import optuna
+import pytest
+from mlflow.tracking import MlflowClient
+
+from search.ui import mlflow_command, wait_until_up
+
+POSTGRES = "postgresql://postgres@127.0.0.1:5432"
+MARIADB = "mysql+pymysql://root@127.0.0.1:3306"
+
+
+def unavailable(what: str, exc: Exception) -> None:
+    """Fail under CI, skip elsewhere: ``what`` is not reachable."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{what} is not reachable: {exc}")
+    pytest.skip(f"{what} is not reachable")
+
+
+def postgres_admin(sql: str) -> None:
+    """Run one statement on the PostgreSQL server's ``test`` database."""
+    psycopg = pytest.importorskip("psycopg")
+    try:
+        with psycopg.connect(f"{POSTGRES}/test", autocommit=True, connect_timeout=5) as connection:
+            connection.execute(sql)
+    except psycopg.OperationalError as exc:
+        unavailable(f"PostgreSQL at {POSTGRES}", exc)
+
+
+def mariadb_admin(sql: str) -> None:
+    """Run one statement on the MariaDB server as root."""
+    pymysql = pytest.importorskip("pymysql")
+    try:
+        connection = pymysql.connect(host="127.0.0.1", port=3306, user="root", connect_timeout=5, autocommit=True)
+    except pymysql.err.OperationalError as exc:
+        unavailable(f"MariaDB at {MARIADB}", exc)
+    with connection:
+        connection.cursor().execute(sql)
+
+
+def postgres_databases(kinds: tuple[str, ...]):
+    """Create one fresh PostgreSQL database per kind; yields their URLs, then drops them."""
+    names = [f"mtl_{kind}_{uuid.uuid4().hex[:8]}" for kind in kinds]
+    for name in names:
+        postgres_admin(f'CREATE DATABASE "{name}"')
+    yield [f"{POSTGRES}/{name}" for name in names]
+    for name in names:
+        postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def mlflow_server(backend_uri: str, artifacts: Path):
+    """An MLflow tracking server on a free port over ``backend_uri``, serving artifacts from ``artifacts``."""
+    port = free_port()
+    command = [*mlflow_command(backend_uri, port, "127.0.0.1"), "--artifacts-destination", str(artifacts)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/health", process, seconds=120)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def search(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """``python -m search ARGS`` as a child process with fast heartbeats (1 s, stale after 4 s)."""
+    env = {**os.environ, "MTL_HEARTBEAT_SECONDS": "1", "MTL_GRACE_SECONDS": "4", **(env or {})}
+    return subprocess.Popen([sys.executable, "-m", "search", *args], cwd=cwd, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def create(space: Path, trials: int, storage: str, tracking: str, cwd: Path) -> None:
+    """``search create`` the study ``tiny`` with a budget of ``trials``."""
+    process = search("create", "--space", str(space), "--trials", str(trials), "--storage", storage,
+                     "--tracking-uri", tracking, cwd=cwd)
+    out, err = process.communicate(timeout=180)
+    assert process.returncode == 0, err
+    assert "python -m search worker --study tiny" in out
+
+
+def worker(storage: str, tracking: str, cwd: Path, index: int, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """A ``search worker`` process on the study ``tiny``."""
+    return search("worker", "--study", "tiny", "--storage", storage, "--tracking-uri", tracking, "--worker", str(index),
+                  cwd=cwd, env=env)
+
+
+def trial_runs(tracking: str):
+    """The MLflow child runs of the study ``tiny``."""
+    client = MlflowClient(tracking)
+    experiment = client.get_experiment_by_name("tiny")
+    return client.search_runs([experiment.experiment_id], "tags.kind = 'trial'", max_results=1000)
+
+
+def wait_for_running_trial(storage: str, seconds: float = 120, worker_pid: int | None = None) -> optuna.trial.FrozenTrial:
+    """The first RUNNING trial with an MLflow run (of the worker with ``worker_pid`` if given)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for trial in optuna.load_study(study_name="tiny", storage=storage).get_trials(states=(optuna.trial.TrialState.RUNNING,)):
+            mine = worker_pid is None or trial.user_attrs.get("worker", "").endswith(f":{worker_pid}")
+            if mine and trial.user_attrs.get("mlflow_run_id"):
+                return trial
+        time.sleep(0.5)
+    pytest.fail("no trial started")
+
+
+class Link:
+    """A TCP forwarder to a server, which a test cuts (the server seems gone) and restores."""
+
+    def __init__(self, port: int) -> None:
+        self.target, self.port = port, free_port()
+        self.sockets: list[socket.socket] = []
+        self.listener: socket.socket | None = None
+        self.restore()
+
+    def restore(self) -> None:
+        """Accept connections again on the same port."""
+        self.listener = socket.create_server(("127.0.0.1", self.port), reuse_port=False)
+        threading.Thread(target=self._accept, args=(self.listener,), daemon=True).start()
+
+    def cut(self) -> None:
+        """Refuse new connections and break the open ones."""
+        self.listener.close()
+        for sock in self.sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+        self.sockets.clear()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target))
+            self.sockets += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
