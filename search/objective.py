@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Protocol
 
 from mtl.data import Splits
 from mtl.errors import TrialFailed
 from mtl.training import TrainConfig, TrainResult, train
+from search.artifacts import ArtifactWriter
 from search.cluster import PreemptionGuard
 from search.sampling import Sampled, Suggest, sample
 from search.space import Space
@@ -29,6 +31,7 @@ class TrialContext:
     parent_run_id: str
     study_name: str
     engine: str = "optuna"
+    writer: ArtifactWriter | None = None  # writes artifacts and closes runs in the background; None: inline
 
 
 class Pruning(Protocol):
@@ -96,7 +99,7 @@ def run_trial(
     try:
         callbacks = [EpochLogger(ctx.tracker, run_id, tasks), PreemptionGuard()] + ([pruning] if pruning is not None else [])
         result = train(sampled.model, ctx.splits, train_config, ctx.space.objective, callbacks=callbacks)
-        ctx.tracker.log_result(run_id, result, tasks, ctx.splits.train.feature_names)
+        ctx.tracker.log_final_metrics(run_id, result)
     except TrialFailed as exc:
         ctx.tracker.end(run_id, "FAILED", "FAIL", str(exc))
         raise
@@ -107,5 +110,19 @@ def run_trial(
     pruned_at = pruning.pruned_at if pruning is not None else None
     if pruned_at is not None:
         ctx.tracker.set_tags(run_id, {"pruned_at_epoch": pruned_at})
-    ctx.tracker.end(run_id, "FINISHED", "COMPLETE" if pruned_at is None else "PRUNED")
+    close = partial(_close_run, ctx, run_id, result, "COMPLETE" if pruned_at is None else "PRUNED")
+    if ctx.writer is None:
+        close()
+    else:
+        ctx.writer.submit(close)
     return TrialOutcome(result, sampled, pruned_at)
+
+
+def _close_run(ctx: TrialContext, run_id: str, result: TrainResult, state: str) -> None:
+    """Log a trained trial's artifacts, then end its run FINISHED (FAILED if the artifacts cannot be written)."""
+    try:
+        ctx.tracker.log_artifacts(run_id, result, ctx.splits.tasks, ctx.splits.train.feature_names)
+    except BaseException as exc:
+        ctx.tracker.end(run_id, "FAILED", "FAIL", f"artifacts not written: {exc!r}")
+        raise
+    ctx.tracker.end(run_id, "FINISHED", state)

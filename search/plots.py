@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import matplotlib
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from mtl.tasks import Task  # noqa: E402
-from mtl.training import VAL_OBJECTIVE  # noqa: E402
+from mtl.tasks import Task
+from mtl.training import VAL_OBJECTIVE
 
 
 def learning_curves(history: dict[str, list[float]], tasks: tuple[Task, ...], best_epoch: int) -> Figure:
-    """Train and validation loss per task, and the validation objective, against the epoch."""
-    fig, axes = plt.subplots(1, len(tasks) + 1, figsize=(3.2 * (len(tasks) + 1), 3.0), squeeze=False)
+    """Train and validation loss per task, and the validation objective, against the epoch.
+
+    A plain :class:`Figure` outside pyplot's registry: safe to draw off the main thread, and freed
+    with its last reference.
+    """
+    fig = Figure(figsize=(3.2 * (len(tasks) + 1), 3.0))
+    axes = fig.subplots(1, len(tasks) + 1, squeeze=False)
     for ax, task in zip(axes[0], tasks):
         for prefix, style in (("", "-"), ("val_", "--")):
             key = f"{prefix}{task.name}_loss"
@@ -31,7 +32,3 @@ def learning_curves(history: dict[str, list[float]], tasks: tuple[Task, ...], be
     fig.tight_layout()
     return fig
 
-
-def close(fig: Figure) -> None:
-    """Release a figure's memory (long sweeps create many)."""
-    plt.close(fig)

@@ -8,6 +8,7 @@ pruned trials. The journal storages have no heartbeat, so such a trial stays RUN
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable
 
@@ -57,6 +58,20 @@ def reason(exc: BaseException) -> str:
     return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
+def quiet_heartbeat_failures(printer: Callable[[str], None]) -> None:
+    """Report a storage error that ends a background thread (Optuna's heartbeat) in one line, not a traceback."""
+    default_hook = threading.excepthook
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        cause = storage_failure(args.exc_value) if args.exc_value is not None else None
+        if cause is None:
+            default_hook(args)
+        else:
+            printer(f"heartbeat stopped: storage unreachable: {reason(cause)}")
+
+    threading.excepthook = hook
+
+
 def run_with_retries(attempt: Callable[[], None], progress: Callable[[], int], storage: str,
                      printer: Callable[[str], None], retries: int = STORAGE_RETRIES, first_wait: float = FIRST_WAIT) -> None:
     """Run ``attempt`` until it returns; on a storage error wait and run it again.
@@ -64,6 +79,7 @@ def run_with_retries(attempt: Callable[[], None], progress: Callable[[], int], s
     Waits double from ``first_wait`` seconds; ``retries`` failures in a row without ``progress``
     (a count of this worker's finished trials) growing in between end in :class:`StorageError`.
     """
+    quiet_heartbeat_failures(printer)
     failures, last_progress = 0, progress()
     while True:
         try:

@@ -13,6 +13,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from mtl.data import Splits, load_dataset, split
 from mtl.errors import ConfigError, TrialFailed
+from search.artifacts import ArtifactWriter
 from search.budget import BudgetReached, StudyBudget, check_budget
 from search.cluster import has_heartbeats, raise_if_preempted
 from search.objective import TrialContext, run_trial
@@ -175,7 +176,8 @@ def run_sweep(
     sweep = open_sweep(space, study_name, storage, tracking_uri, trials, worker)
     study, tracker, parent, budget, splits = sweep.study, sweep.tracker, sweep.parent_run_id, sweep.budget, sweep.splits
     timeout = timeout or space.study.timeout
-    ctx = TrialContext(space, splits, tracker, parent, study.study_name)
+    writer = ArtifactWriter()
+    ctx = TrialContext(space, splits, tracker, parent, study.study_name, writer=writer)
 
     def objective(trial: optuna.Trial) -> float | list[float]:
         raise_if_preempted()
@@ -210,7 +212,10 @@ def run_sweep(
             study.optimize(objective, timeout=left, catch=(*CAUGHT, BudgetReached), callbacks=callbacks)
 
     try:
-        run_with_retries(optimize, lambda: progress.finished, sweep.storage, printer)
+        try:
+            run_with_retries(optimize, lambda: progress.finished, sweep.storage, printer)
+        finally:
+            writer.close()  # every trial's artifacts written and its run closed
     except KeyboardInterrupt:
         if not worker:
             tracker.end(parent, "KILLED", "INTERRUPTED")

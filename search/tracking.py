@@ -89,24 +89,23 @@ class Tracker:
         """Set several tags in one call."""
         self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
-    def log_result(self, run_id: str, result: TrainResult, tasks: tuple[Task, ...], features: tuple[str, ...]) -> None:
-        """Final per-task val/test metrics, the objective, and the trial's artifacts.
-
-        ``model/signature.json`` beside ``model/model.keras`` names the input columns in order and
-        the tasks, so ``python -m search predict`` can feed the model raw table rows.
-        """
+    def log_final_metrics(self, run_id: str, result: TrainResult) -> None:
+        """Final per-task val/test metrics, the objective and the best epoch."""
         final = {"objective": result.objective, "best_epoch": result.best_epoch}
         for split, values in (("val", result.val), ("test", result.test)):
             final.update({f"{split}/{task}/{m}": v for task, metrics in values.items() for m, v in metrics.items()})
         self.log_metrics(run_id, final)
+
+    def log_artifacts(self, run_id: str, result: TrainResult, tasks: tuple[Task, ...], features: tuple[str, ...]) -> None:
+        """The trial's model summary, learning curves, history, model file and input signature.
+
+        ``model/signature.json`` beside ``model/model.keras`` names the input columns in order and
+        the tasks, so ``python -m search predict`` can feed the model raw table rows.
+        """
         lines: list[str] = []
         result.model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line))
         self.client.log_text(run_id, "\n".join(lines), "model_summary.txt")
-        figure = plots.learning_curves(result.history, tasks, result.best_epoch)
-        try:
-            self.client.log_figure(run_id, figure, "learning_curves.png")
-        finally:
-            plots.close(figure)
+        self.client.log_figure(run_id, plots.learning_curves(result.history, tasks, result.best_epoch), "learning_curves.png")
         self.client.log_dict(run_id, result.history, "history.json")
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "model.keras"

@@ -1,0 +1,119 @@
+"""Engines: Optuna TPE with pruning vs keras-tuner Hyperband and Bayesian, at equal wall-clock budgets.
+
+Each arm sweeps the same space file on fresh stores for ``--budget`` seconds, on the synthetic
+benchmark (``spaces/default.toml``) and on a real data set (``spaces/digits.toml``), with three
+seeds (the space's seed replaced). Optuna uses the space's TPE sampler and median pruner; the
+keras-tuner arms use the same space through ``run --engine keras-tuner``'s code path. The curves
+are read back from each arm's MLflow store, the same for both engines: a trial counts at its child
+run's end time (seconds since the parent run started) with its logged ``objective``, if its state
+is COMPLETE and it ended within the budget (pruned trials have no final objective). Reported: the
+best objective per arm and seed at the budget, its mean over seeds, and trials completed.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import common
+import matplotlib.pyplot as plt
+import numpy as np
+from mlflow.tracking import MlflowClient
+
+from search.space import Space, load_space
+from search.sweep import run_sweep
+from search.tuner import run_tuner_sweep
+
+SPACES = {"synthetic": common.REPO / "spaces" / "default.toml", "digits": common.REPO / "spaces" / "digits.toml"}
+ARMS = ("optuna-tpe+median", "kt-hyperband", "kt-bayesian")
+SEEDS = (0, 1, 2)
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One sweep's outcome: (seconds, objective) of each complete trial in end order, and all its trials."""
+
+    curve: list[tuple[float, float]]
+    trials: int
+
+
+def sweep(arm: str, space: Space, budget: float) -> Arm:
+    """Run ``arm`` on ``space`` for ``budget`` seconds on fresh stores; read its trials back from MLflow."""
+    with tempfile.TemporaryDirectory(prefix="mtl-engines-") as folder:
+        tracking = f"sqlite:///{folder}/mlflow.db"
+        if arm.startswith("optuna"):
+            run_sweep(space, trials=1_000_000, timeout=budget, printer=common.silent, storage=f"sqlite:///{folder}/optuna.db",
+                      tracking_uri=tracking)
+        else:
+            run_tuner_sweep(space, tracking_uri=tracking, trials=1_000_000, oracle=arm.removeprefix("kt-"),
+                            project_root=Path(folder) / "kt", printer=common.silent, timeout=budget)
+        return read_back(tracking, space.study.name)
+
+
+def read_back(tracking: str, study: str) -> Arm:
+    """The complete trials of the study's MLflow experiment, timed from its parent run's start."""
+    client = MlflowClient(tracking)
+    experiment = client.get_experiment_by_name(study)
+    runs = client.search_runs([experiment.experiment_id], max_results=100_000)
+    parent = next(r for r in runs if r.data.tags.get("kind") == "sweep")
+    children = [r for r in runs if r.data.tags.get("kind") == "trial"]
+    start = parent.info.start_time
+    done = [((r.info.end_time - start) / 1000, r.data.metrics["objective"]) for r in children
+            if r.data.tags.get("state") == "COMPLETE" and "objective" in r.data.metrics]
+    return Arm(sorted(done), len(children))
+
+
+def best_at(curve: list[tuple[float, float]], seconds: float, minimize: bool) -> float | None:
+    """The best objective among trials ended by ``seconds`` (None if none)."""
+    values = [v for t, v in curve if t <= seconds]
+    if not values:
+        return None
+    return min(values) if minimize else max(values)
+
+
+def main() -> None:
+    """Run every arm on every data set and seed, print the tables, write the figures."""
+    cli = common.parser(__doc__.splitlines()[0])
+    cli.add_argument("--budget", type=float, help="wall-clock seconds per sweep (default 90; quick 15)")
+    args = cli.parse_args()
+    budget = args.budget or (15.0 if args.quick else 90.0)
+    seeds = SEEDS[:1] if args.quick else SEEDS
+    print(f"engines: {budget:g} s per sweep, {len(SPACES)} data sets x {len(ARMS)} arms x {len(seeds)} seeds")
+    common.warm_up()
+    figures: dict[str, Any] = {}
+    fig, axes = plt.subplots(1, len(SPACES), figsize=(6.0 * len(SPACES), 3.8))
+    for ax, (data, path) in zip(np.atleast_1d(axes), SPACES.items()):
+        base = load_space(path)
+        minimize = base.objective.direction == "minimize"
+        rows, figures[data] = [], {}
+        grid = np.linspace(0, budget, 200)
+        for arm in ARMS:
+            runs = []
+            for seed in seeds:
+                print(f"  {data} / {arm} / seed {seed}", flush=True)
+                runs.append(sweep(arm, common.with_study(base, seed=seed, timeout=None), budget))
+            finals = [best_at(r.curve, budget, minimize) for r in runs]
+            reached = [f for f in finals if f is not None]
+            figures[data][arm] = {"best_at_budget": finals, "trials_started": [r.trials for r in runs],
+                                  "complete_within_budget": [sum(t <= budget for t, _ in r.curve) for r in runs],
+                                  "curves": [r.curve for r in runs]}
+            rows.append((arm, float(np.mean(reached)) if reached else None, float(np.std(reached)) if reached else None,
+                         float(np.mean(figures[data][arm]["complete_within_budget"]))))
+            traces = np.array([[best_at(r.curve, t, minimize) or np.nan for t in grid] for r in runs], dtype=float)
+            line = ax.plot(grid, np.nanmean(traces, axis=0), label=arm)[0]
+            ax.fill_between(grid, np.nanmin(traces, axis=0), np.nanmax(traces, axis=0), color=line.get_color(), alpha=0.15)
+        common.print_table(f"{data} ({path.name}): best objective at {budget:g} s over {len(seeds)} seed(s)",
+                           ("arm", "mean best", "std", "complete trials"), rows)
+        ax.set_title(f"{data}: best objective so far (mean, min-max over seeds)", fontsize=9)
+        ax.set_xlabel("seconds since the sweep began")
+        ax.set_ylabel(f"best val objective ({base.objective.direction})")
+        ax.legend(fontsize=8)
+    settings = {"spaces": {k: str(v.relative_to(common.REPO)) for k, v in SPACES.items()}, "budget_s": budget,
+                "seeds": list(seeds), "arms": list(ARMS)}
+    common.save_results("engines", args.quick, settings, figures, fig)
+
+
+if __name__ == "__main__":
+    main()
