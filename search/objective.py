@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from mtl.data import Splits
 from mtl.errors import TrialFailed
 from mtl.training import TrainConfig, TrainResult, train
-from search.artifacts import ArtifactWriter
+from search.background import BackgroundWriter
 from search.cluster import PreemptionGuard
 from search.sampling import Sampled, Suggest, sample
 from search.space import Space
@@ -31,7 +31,14 @@ class TrialContext:
     parent_run_id: str
     study_name: str
     engine: str = "optuna"
-    writer: ArtifactWriter | None = None  # writes artifacts and closes runs in the background; None: inline
+    writer: BackgroundWriter | None = None  # MLflow writes after a run's start go through it; None: inline
+
+    def write(self, job: Callable[[], None]) -> None:
+        """Run ``job`` (an MLflow write) through the background writer, or now if there is none."""
+        if self.writer is None:
+            job()
+        else:
+            self.writer.submit(job)
 
 
 class Pruning(Protocol):
@@ -97,24 +104,21 @@ def run_trial(
         seed=ctx.space.study.seed + number,
     )
     try:
-        callbacks = [EpochLogger(ctx.tracker, run_id, tasks), PreemptionGuard()] + ([pruning] if pruning is not None else [])
+        callbacks = [EpochLogger(ctx.tracker, run_id, tasks, ctx.write), PreemptionGuard()] + ([pruning] if pruning is not None else [])
         result = train(sampled.model, ctx.splits, train_config, ctx.space.objective, callbacks=callbacks)
-        ctx.tracker.log_final_metrics(run_id, result)
+        ctx.write(partial(ctx.tracker.log_final_metrics, run_id, result))
     except TrialFailed as exc:
-        ctx.tracker.end(run_id, "FAILED", "FAIL", str(exc))
+        ctx.write(partial(ctx.tracker.end, run_id, "FAILED", "FAIL", str(exc)))
         raise
     except BaseException as exc:
         interrupted = isinstance(exc, KeyboardInterrupt)
-        ctx.tracker.end(run_id, "KILLED" if interrupted else "FAILED", "FAIL", "interrupted" if interrupted else repr(exc))
+        ctx.write(partial(ctx.tracker.end, run_id, "KILLED" if interrupted else "FAILED", "FAIL",
+                          "interrupted" if interrupted else repr(exc)))
         raise
     pruned_at = pruning.pruned_at if pruning is not None else None
     if pruned_at is not None:
-        ctx.tracker.set_tags(run_id, {"pruned_at_epoch": pruned_at})
-    close = partial(_close_run, ctx, run_id, result, "COMPLETE" if pruned_at is None else "PRUNED")
-    if ctx.writer is None:
-        close()
-    else:
-        ctx.writer.submit(close)
+        ctx.write(partial(ctx.tracker.set_tags, run_id, {"pruned_at_epoch": pruned_at}))
+    ctx.write(partial(_close_run, ctx, run_id, result, "COMPLETE" if pruned_at is None else "PRUNED"))
     return TrialOutcome(result, sampled, pruned_at)
 
 

@@ -13,7 +13,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from mtl.data import Splits, load_dataset, split
 from mtl.errors import ConfigError, TrialFailed
-from search.artifacts import ArtifactWriter
+from search.background import BackgroundWriter
 from search.budget import BudgetReached, StudyBudget, check_budget
 from search.cluster import has_heartbeats, raise_if_preempted
 from search.objective import TrialContext, run_trial
@@ -176,7 +176,7 @@ def run_sweep(
     sweep = open_sweep(space, study_name, storage, tracking_uri, trials, worker)
     study, tracker, parent, budget, splits = sweep.study, sweep.tracker, sweep.parent_run_id, sweep.budget, sweep.splits
     timeout = timeout or space.study.timeout
-    writer = ArtifactWriter()
+    writer = BackgroundWriter()
     ctx = TrialContext(space, splits, tracker, parent, study.study_name, writer=writer)
 
     def objective(trial: optuna.Trial) -> float | list[float]:

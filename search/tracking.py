@@ -15,7 +15,8 @@ import logging
 from dataclasses import asdict
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -124,11 +125,15 @@ class Tracker:
 
 
 class EpochLogger(keras.callbacks.Callback):
-    """Logs every epoch's per-task train/val metrics and the validation objective in one batch."""
+    """Logs every epoch's per-task train/val metrics and the validation objective in one batch.
 
-    def __init__(self, tracker: Tracker, run_id: str, tasks: tuple[Task, ...]) -> None:
+    ``write`` runs each batch's write (for example on a :class:`~search.background.BackgroundWriter`).
+    """
+
+    def __init__(self, tracker: Tracker, run_id: str, tasks: tuple[Task, ...],
+                 write: Callable[[Callable[[], None]], None] = lambda job: job()) -> None:
         super().__init__()
-        self.tracker, self.run_id, self.tasks = tracker, run_id, tasks
+        self.tracker, self.run_id, self.tasks, self.write = tracker, run_id, tasks, write
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         """Send this epoch's metrics."""
@@ -144,5 +149,5 @@ class EpochLogger(keras.callbacks.Callback):
                 values[f"epoch/weight/{task.name}"] = logs[f"weight_{task.name}"]
         if VAL_OBJECTIVE in logs:
             values["epoch/val/objective"] = logs[VAL_OBJECTIVE]
-        self.tracker.log_metrics(self.run_id, values, step=epoch)
+        self.write(partial(self.tracker.log_metrics, self.run_id, values, step=epoch))
 

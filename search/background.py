@@ -1,9 +1,10 @@
-"""A trial's artifacts written off the critical path: the next trial trains while the last one's are saved.
+"""MLflow writes off the critical path: training goes on while epochs' metrics and trials' artifacts are written.
 
-Writing the learning-curve PNG, the model file and the other artifacts costs a few hundred
-milliseconds per trial, as much as a short trial's training. :class:`ArtifactWriter` does that work
-(and then closes the trial's MLflow run) on one background thread, keeps at most ``depth`` trials
-waiting so memory stays bounded, and reports a failure on the main thread at the next call.
+Each epoch's metrics, and at a trial's end its learning-curve PNG, model file and other artifacts,
+cost from milliseconds to a few hundred milliseconds each: on small models as much as the training.
+:class:`BackgroundWriter` runs those writes, in order, on one background thread; it keeps at most
+``depth`` jobs waiting (so a slow store cannot pile up models in memory) and reports a failed write
+on the main thread at the next call.
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 
-class ArtifactWriter:
+class BackgroundWriter:
     """Runs submitted jobs in order on one background thread; :meth:`flush` waits for them all."""
 
-    def __init__(self, depth: int = 2) -> None:
+    def __init__(self, depth: int = 64) -> None:
         self.depth = depth
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mtl-artifacts")
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mtl-mlflow")
         self._pending: list[Future] = []
 
     def submit(self, job: Callable[[], None]) -> None:
