@@ -17,6 +17,7 @@ from mtl.data import Dataset, Splits
 from mtl.errors import TrialFailed
 from mtl.models import ModelConfig, build_model
 from mtl.objective import Objective, baseline_losses, per_task_metrics
+from mtl.tasks import Task
 from mtl.warmstart import WarmStart, freeze, load_weights
 from mtl.weighting import WEIGHT_PREFIX, WeightedTrainer, WeightLogger, check_weighting, make_weighting
 
@@ -122,6 +123,15 @@ def _targets(data: Dataset) -> dict[str, np.ndarray]:
     return {t.name: data.y[t.name] for t in data.tasks}
 
 
+def task_metrics(tasks: tuple[Task, ...]) -> dict[str, list[keras.metrics.Metric]]:
+    """Fresh metrics per task for ``compile``, logged as ``<task>_<metric>`` however many tasks there are.
+
+    Keras prefixes metric names with the output name only when a model has several outputs, so a
+    single task's metrics carry the prefix in their own names.
+    """
+    return {t.name: t.metrics(f"{t.name}_" if len(tasks) == 1 else "") for t in tasks}
+
+
 def compile_model(model: keras.Model, splits: Splits, train: TrainConfig) -> None:
     """Compile with per-task losses, metrics and ``loss_weights`` (all keyed by task name)."""
     tasks = splits.tasks
@@ -129,7 +139,7 @@ def compile_model(model: keras.Model, splits: Splits, train: TrainConfig) -> Non
         optimizer=keras.optimizers.Adam(learning_rate=train.learning_rate),
         loss={t.name: t.loss for t in tasks},
         loss_weights={t.name: float(train.loss_weights.get(t.name, 1.0)) for t in tasks},
-        metrics={t.name: t.metrics() for t in tasks},
+        metrics=task_metrics(tasks),
     )
 
 
@@ -221,7 +231,7 @@ def train(
     weighting = make_weighting(train_config.weighting, tasks, train_config.loss_weights, train_config.weighting_options)
     weighting.setup(model, x_train)
     trainer = WeightedTrainer(model, tasks, weighting)
-    metrics = {t.name: t.metrics() for t in tasks}
+    metrics = task_metrics(tasks)
     trainer.compile(optimizer=keras.optimizers.Adam(learning_rate=train_config.learning_rate), metrics=metrics)
     val_baselines, test_baselines = baseline_losses(splits, "val"), baseline_losses(splits, "test")
     stopper = PhasedEarlyStopping(
