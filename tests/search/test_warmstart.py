@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ from mlflow.tracking import MlflowClient
 
 from mtl.models import ModelConfig, build_model
 from mtl.warmstart import load_weights
+from search.errors import SpaceError
 from search.space import load_space
 from search.sweep import RUN_ID_ATTR, prepare_data
 from search.warm import resolve_init, warm_start
@@ -122,3 +124,18 @@ def test_a_shape_mismatch_and_an_unknown_run_each_exit_2_with_one_line(baselines
     line = one_line_error(cli("run", "--space", str(ghost), "--storage", storage, "--tracking-uri", uri, cwd=folder))
     assert "ghost.toml: init.towers.task1: no MLflow run 'ffffffffffffffffffffffffffffffff'" in line
     assert optuna.get_all_study_names(storage) == []  # checked before any study was created
+
+
+def test_a_keras_file_is_a_source_too(baselines) -> None:
+    folder, uri, ids = baselines
+    saved = str(folder / "trunk.keras")
+    shutil.copy(MlflowClient(uri).download_artifacts(ids["task2"], "model/model.keras", str(folder / "file")), saved)
+    path = folder / "file.toml"
+    path.write_text(BASE + "[init]\ntrunk = 'trunk.keras'\n")  # relative to the space file
+    space = load_space(path)
+    sources = resolve_init(space, prepare_data(space), uri)
+    assert sources.refs == {"init.trunk": saved} and not sources.towers
+    assert np.array_equal(sources.trunk.weights["trunk.0"][0], keras.models.load_model(saved).get_layer("shared_0").get_weights()[0])
+    path.write_text(BASE + "[init]\ntrunk = 'absent.keras'\n")
+    with pytest.raises(SpaceError, match=r"file.toml: init.trunk: no such file .*absent.keras"):
+        resolve_init(load_space(path), prepare_data(space), uri)
