@@ -37,6 +37,17 @@ def build_parser() -> argparse.ArgumentParser:
                      help="keras-tuner oracle (default: bayesian); only with --engine keras-tuner")
     run.add_argument("--jobs", type=int, default=1, help="trials in parallel, one process each, sharing the study (default: 1)")
     run.add_argument("--worker", type=int, default=0, help=argparse.SUPPRESS)  # set by --jobs for its child processes
+    baselines = commands.add_parser("baselines", help="train one single-task network per task and log each to MLflow",
+                                    description="Train, per task, a network over that task alone (the space's trunk, tower "
+                                                "and head; [baselines] settings, else the space's fixed values, else the "
+                                                "defaults), log each as an MLflow run of the study's experiment and print "
+                                                "'<task> <run id>' lines: the ids [init] can warm-start from, and the "
+                                                "report's single-task reference.")
+    baselines.add_argument("--space", default=DEFAULT_SPACE, help=f"space file (default: {DEFAULT_SPACE})")
+    baselines.add_argument("--study", help="study name, i.e. the MLflow experiment (default: [study] name in the space file)")
+    baselines.add_argument("--seed", type=int, help="seed for the data split and weight initialisation (default: the space's)")
+    baselines.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI"),
+                           help="MLflow tracking URI (env MLFLOW_TRACKING_URI; default: sqlite:///mlruns/mlflow.db)")
     report = commands.add_parser("report", help="compare the strategies of a study (HTML, Markdown, plots)",
                                  description="Report one row per strategy and weighting: best trial, per-task metrics, "
                                              "trial counts, time; optionally retrain each best configuration with more seeds.")
@@ -170,6 +181,19 @@ def _run_jobs(space: "Space", args: argparse.Namespace) -> "SweepResult":
     return finish_sweep(sweep)
 
 
+def cmd_baselines(args: argparse.Namespace) -> int:
+    """Train and log one single-task baseline per task; print '<task> <run id>' lines."""
+    from search.baselines import run_baselines
+    from search.space import load_space
+    from search.study import default_tracking_uri
+
+    space = load_space(args.space)
+    if args.seed is not None:
+        space = space.with_seed(args.seed)
+    run_baselines(space, args.tracking_uri or default_tracking_uri(), args.study)
+    return 0
+
+
 def cmd_create(args: argparse.Namespace) -> int:
     """Create a study and its parent run; print the worker command line."""
     from search.space import load_space
@@ -263,7 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     exit_cleanly_on_sigterm()
     try:
-        return {"run": cmd_run, "create": cmd_create, "worker": cmd_worker, "deploy": cmd_deploy, "predict": cmd_predict, "report": cmd_report,
+        return {"run": cmd_run, "baselines": cmd_baselines, "create": cmd_create, "worker": cmd_worker, "deploy": cmd_deploy, "predict": cmd_predict, "report": cmd_report,
                 "ui": cmd_ui}[args.command](args)
     except MtlError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -16,6 +16,7 @@ from search.cluster import PreemptionGuard
 from search.sampling import Sampled, Suggest, sample
 from search.space import Space
 from search.tracking import EpochLogger, Tracker
+from search.warm import Sources, warm_start
 
 # Each trial builds a new model, so tf.function retracing across trials is expected, not a problem.
 logging.getLogger("tensorflow").setLevel(logging.ERROR)
@@ -23,7 +24,8 @@ logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 @dataclass(frozen=True)
 class TrialContext:
-    """What a trial needs besides its sampled values: the data, the space and where to log."""
+    """What a trial needs besides its sampled values: the data, the space, where to log and the
+    warm-start weights its space names (:func:`search.warm.resolve_init`)."""
 
     space: Space
     splits: Splits
@@ -31,6 +33,7 @@ class TrialContext:
     parent_run_id: str
     study_name: str
     engine: str = "optuna"
+    sources: Sources | None = None
     writer: BackgroundWriter | None = None  # MLflow writes after a run's start go through it; None: inline
 
     def write(self, job: Callable[[], None]) -> None:
@@ -65,7 +68,8 @@ def fixed_params(space: Space) -> dict[str, Any]:
         "seed": space.study.seed,
         "objective": "normalized_loss" if space.objective.metrics is None else "metrics",
         "direction": space.objective.direction,
-    }
+    } | ({"finetune_after": space.training.finetune_after, "finetune_lr_factor": space.training.finetune_lr_factor}
+         if space.training.finetune_after is not None else {})
 
 
 def run_trial(
@@ -79,7 +83,8 @@ def run_trial(
 
     The MLflow run always ends: FINISHED on success or pruning (tag ``state`` says which), FAILED
     if training failed, KILLED on interruption; exceptions are re-raised for the engine to record.
-    A pruned trial still logs the metrics it reached.
+    A pruned trial still logs the metrics it reached. A warm-started trial's run is tagged with
+    where its weights came from (``init.trunk``, ``init.tower.<task>``: run ids or files).
     """
     tasks = ctx.splits.tasks
     sampled = sample(ctx.space, tasks, suggest)
@@ -91,6 +96,7 @@ def run_trial(
         "weighting": sampled.weighting,
         "trial_number": str(number),
         "state": "RUNNING",
+        **(ctx.sources.refs if ctx.sources else {}),
     }
     run_id = ctx.tracker.start_trial(ctx.parent_run_id, f"trial-{number:03d}", {**sampled.params, **fixed_params(ctx.space)}, tags)
     on_run(run_id)
@@ -105,7 +111,8 @@ def run_trial(
     )
     try:
         callbacks = [EpochLogger(ctx.tracker, run_id, tasks, ctx.write), PreemptionGuard()] + ([pruning] if pruning is not None else [])
-        result = train(sampled.model, ctx.splits, train_config, ctx.space.objective, callbacks=callbacks)
+        result = train(sampled.model, ctx.splits, train_config, ctx.space.objective, callbacks=callbacks,
+                       warm=warm_start(ctx.space, ctx.sources, sampled.freeze))
         ctx.write(partial(ctx.tracker.log_final_metrics, run_id, result))
     except TrialFailed as exc:
         ctx.write(partial(ctx.tracker.end, run_id, "FAILED", "FAIL", str(exc)))

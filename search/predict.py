@@ -2,34 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from mtl.data.tables import read_table
 from mtl.errors import DataError
-from search.errors import StorageError
-
-MODEL, SIGNATURE = "model/model.keras", "model/signature.json"
-
-
-def _download(client: MlflowClient, run_id: str, folder: str) -> tuple[Path, dict]:
-    """The run's model file and its signature; :class:`StorageError` if the run or its model is missing."""
-    try:
-        client.get_run(run_id)
-    except MlflowException:
-        raise StorageError(f"no MLflow run {run_id!r} in this tracking store") from None
-    try:
-        model = Path(client.download_artifacts(run_id, MODEL, folder))
-        signature = json.loads(Path(client.download_artifacts(run_id, SIGNATURE, folder)).read_text())
-    except (MlflowException, OSError):
-        raise StorageError(f"MLflow run {run_id!r} has no logged model (only complete trials log one)") from None
-    return model, signature
+from search.tracking import download_model
 
 
 def features_of(frame: pd.DataFrame, names: list[str], where: str) -> np.ndarray:
@@ -55,7 +37,7 @@ def predict(run_id: str, tracking_uri: str, input_path: str | Path, output_path:
 
     frame = read_table(input_path)
     with tempfile.TemporaryDirectory() as folder:
-        model_path, signature = _download(MlflowClient(tracking_uri), run_id, folder)
+        model_path, signature = download_model(MlflowClient(tracking_uri), run_id, folder)
         x = features_of(frame, signature["features"], str(input_path))
         model = keras.models.load_model(model_path)
         predictions = model.predict(x, batch_size=4096, verbose=0)

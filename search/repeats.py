@@ -25,6 +25,7 @@ from search.space import Space
 from search.study import PARENT_ATTR
 from search.sweep import CAUGHT
 from search.tracking import Tracker
+from search.warm import Sources
 
 REPEAT_OFFSET = 10_000
 REPEAT_KIND = "repeat"
@@ -68,17 +69,18 @@ def _repeat_group(ctx: TrialContext, row: GroupRow, best: BestTrial, k: int) -> 
                    _stats(results, "val"), _stats(results, "test"))
 
 
-def repeat_best(study: optuna.Study, space: Space, report: Report, k: int, tracker: Tracker, splits: Splits) -> Report:
+def repeat_best(study: optuna.Study, space: Space, report: Report, k: int, tracker: Tracker, splits: Splits,
+                sources: Sources | None = None) -> Report:
     """``report`` with each group's best configuration retrained ``k`` times (``k = 0``: unchanged).
 
     The configuration is rebuilt exactly from the best trial's parameters (``FixedTrial``) and
     trained on ``splits`` (the study's own split) with seeds :func:`repeat_seed`; groups without a
-    complete trial get no repeats.
+    complete trial get no repeats. A warm-started space's repeats start from the same ``sources``.
     """
     if k < 0:
         raise ValueError(f"repeats must be >= 0, got {k}")
     if k == 0:
         return report
-    ctx = TrialContext(space, splits, tracker, study.user_attrs[PARENT_ATTR], study.study_name)
+    ctx = TrialContext(space, splits, tracker, study.user_attrs[PARENT_ATTR], study.study_name, sources=sources)
     rows = tuple(replace(row, repeats=_repeat_group(ctx, row, row.best, k)) if row.best else row for row in report.rows)
     return replace(report, rows=rows)

@@ -8,6 +8,7 @@ Markdown, HTML and plots. :func:`run_report` does all of it for a stored study (
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 import optuna
@@ -15,6 +16,7 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from search.errors import StorageError
+from search.baselines import latest_baselines
 from search.repeats import repeat_best
 from search.report_data import STATES, BestTrial, GroupRow, Report
 from search.report_write import write_report
@@ -22,6 +24,7 @@ from search.space import Space
 from search.study import PARENT_ATTR, load_existing_study, local_artifact_root, stored_space
 from search.sweep import RUN_ID_ATTR, mean_objective, pareto_trials, prepare_data
 from search.tracking import Tracker
+from search.warm import resolve_init
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 UNSAMPLED = "unsampled"  # a trial that failed before its strategy was drawn
@@ -84,7 +87,9 @@ def run_report(study_name: str, storage: str, tracking_uri: str, out_dir: str | 
     """Report on a stored study: group, retrain each group's best ``repeats`` times, write and log.
 
     The repeats are child runs of the study's MLflow parent run, and every report file is logged
-    under ``report/`` in that run. Returns the path of ``report.md``.
+    under ``report/`` in that run. The latest baseline run per task (``python -m search
+    baselines``), where there are any, joins the per-task metrics as the single-task reference.
+    Returns the path of ``report.md``.
     """
     study = load_existing_study(study_name, storage, tracking_uri)
     parent = study.user_attrs.get(PARENT_ATTR)
@@ -92,5 +97,8 @@ def run_report(study_name: str, storage: str, tracking_uri: str, out_dir: str | 
         raise StorageError(f"study {study_name!r} has no MLflow parent run; was it created by `python -m search run`?")
     tracker = Tracker(tracking_uri, study_name, local_artifact_root(tracking_uri))
     space = stored_space(study, tracker, parent)
-    report = repeat_best(study, space, build_report(study, space), repeats, tracker, prepare_data(space))
+    splits = prepare_data(space)
+    sources = resolve_init(space, splits, tracking_uri) if repeats else None
+    report = repeat_best(study, space, build_report(study, space), repeats, tracker, splits, sources)
+    report = replace(report, baselines=latest_baselines(tracker))
     return write_report(report, out_dir, tracker, parent)[0]

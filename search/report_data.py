@@ -75,6 +75,16 @@ class GroupRow:
 
 
 @dataclass(frozen=True)
+class Baseline:
+    """A single-task baseline run (``python -m search baselines``): its task, run id and final metrics."""
+
+    task: str
+    run_id: str
+    val: dict[str, float]  # metric -> value
+    test: dict[str, float]
+
+
+@dataclass(frozen=True)
 class Report:
     """A study compared by group, best group first; ``trials`` are its finished trials (for the plots)."""
 
@@ -84,6 +94,7 @@ class Report:
     rows: tuple[GroupRow, ...]
     trials: tuple[FrozenTrial, ...]
     pareto: tuple[int, ...] = ()  # Pareto-optimal trial numbers when there is one objective per task
+    baselines: tuple[Baseline, ...] = ()  # the single-task reference, when baseline runs exist
 
     def metrics(self) -> tuple[str, ...]:
         """Every per-task metric of the best trials, ``normalized_loss`` first."""

@@ -9,6 +9,7 @@ from typing import Any
 from search.report_data import GroupRow, Report, Stat
 
 MISSING = "—"
+SINGLE_TASK = "single-task"  # the strategy column of the baseline rows
 
 
 @dataclass(frozen=True)
@@ -57,13 +58,16 @@ def groups_table(report: Report) -> Table:
 
 
 def best_metrics_table(report: Report) -> Table:
-    """Per-task validation and test metrics of each group's best trial."""
+    """Per-task validation and test metrics of each group's best trial, then of the single-task baselines."""
     metrics = report.metrics()
     rows = tuple(
         (row.strategy, row.weighting, task, split,
          *(number(getattr(row.best, split).get(task, {}).get(m)) for m in metrics))
         for row in report.rows if row.best for task in report.tasks for split in ("val", "test"))
-    return Table("Best trial of each group: per-task metrics", ("strategy", "weighting", "task", "split", *metrics), rows)
+    rows += tuple((SINGLE_TASK, MISSING, b.task, split, *(number(getattr(b, split).get(m)) for m in metrics))
+                  for b in report.baselines for split in ("val", "test"))
+    title = "Best trial of each group: per-task metrics" + (f" ({SINGLE_TASK}: the baseline runs)" if report.baselines else "")
+    return Table(title, ("strategy", "weighting", "task", "split", *metrics), rows)
 
 
 def repeat_metrics_table(report: Report) -> Table | None:

@@ -23,7 +23,7 @@ Suggest = Callable[[Param], Any]
 
 @dataclass(frozen=True)
 class Sampled:
-    """One trial's architecture, optimiser settings and loss weights, plus every value as a flat dict."""
+    """One trial's architecture, optimiser settings, loss weights and what it freezes, plus every value as a flat dict."""
 
     model: ModelConfig
     learning_rate: float
@@ -31,6 +31,7 @@ class Sampled:
     weighting: str
     loss_weights: dict[str, float]
     params: dict[str, Any]
+    freeze: str = "none"
 
 
 def optuna_suggest(trial: optuna.Trial) -> Suggest:
@@ -78,4 +79,5 @@ def sample(space: Space, tasks: tuple[Task, ...], suggest: Suggest) -> Sampled:
     for task in tasks:
         param = space.loss_weight_for(task.name)
         weights[task.name] = values[param.name] = float(suggest(param))
-    return Sampled(model, learning_rate, batch_size, weighting, weights, values)
+    freeze = draw("freeze")
+    return Sampled(model, learning_rate, batch_size, weighting, weights, values, freeze)

@@ -20,6 +20,7 @@ from mtl.errors import ConfigError, MtlError
 from mtl.models import STRATEGIES, STRATEGY_OPTIONS, check_tying
 from mtl.objective import Objective
 from mtl.tasks import KINDS, Task
+from mtl.warmstart import FREEZE
 from mtl.weighting import WEIGHTINGS
 from search.errors import SpaceError
 from search.pruning import PRUNERS, pruner_options
@@ -42,6 +43,7 @@ SEARCH: dict[str, tuple[type, Check | None, Any]] = {
     "learning_rate": (float, above(0), 1e-3),
     "batch_size": (int, at_least(1), 64),
     "weighting": (str, one_of(tuple(WEIGHTINGS)), "fixed"),
+    "freeze": (str, one_of(FREEZE), "none"),
 }
 LOSS_WEIGHT = "loss_weight"
 # strategy options (searchable like any setting; drawn only for the strategies that use them)
@@ -50,7 +52,11 @@ OPTIONS: dict[str, tuple[type, tuple[str, ...]]] = {
     name: (typ, tuple(s for s, opts in STRATEGY_OPTIONS.items() if name in opts))
     for opts in STRATEGY_OPTIONS.values() for name, (typ, _) in opts.items()
 }
-SECTIONS = ("study", "data", "training", "objective", "search")
+SECTIONS = ("study", "data", "training", "objective", "search", "init", "baselines")
+# settings that fix layer shapes: a warm-started space may not search them (weights fit only their own shape)
+SHAPES = ("shared_depth", "shared_width", "tower_depth", "tower_width", "expert_width")
+# the settings of a single-task baseline network (``[baselines]``; else the space's fixed value, else the default)
+BASELINE_KEYS = ("shared_depth", "shared_width", "tower_depth", "tower_width", "activation", "dropout", "learning_rate", "batch_size")
 
 
 @dataclass(frozen=True)
@@ -89,6 +95,28 @@ class TrainingSettings:
 
     epochs: int = 30
     patience: int = 5
+    finetune_after: int | None = None  # with something frozen: unfreeze after this many epochs
+    finetune_lr_factor: float = 0.1  # the fine-tuning phase's learning rate, relative to the first phase's
+
+
+@dataclass(frozen=True)
+class InitSettings:
+    """``[init]``: where warm-started weights come from, each an MLflow run id or a ``.keras`` file.
+
+    ``towers`` is one source for every task, or a table task -> source (tasks left out start fresh).
+    """
+
+    trunk: str | None = None
+    towers: str | dict[str, str] = field(default_factory=dict)
+
+    @property
+    def given(self) -> bool:
+        """True when any source is named."""
+        return bool(self.trunk or self.towers)
+
+    def tower_sources(self, tasks: tuple[str, ...]) -> dict[str, str]:
+        """Task -> source of the towers to warm-start."""
+        return {t: self.towers for t in tasks} if isinstance(self.towers, str) else dict(self.towers)
 
 
 @dataclass(frozen=True)
@@ -104,11 +132,15 @@ class Space:
     per_task: bool  # one objective per task (multi-objective study) instead of their mean
     params: dict[str, Param]  # every SEARCH key, plus the strategy options the file sets
     loss_weights: Param | dict[str, Param]
+    init: InitSettings = field(default_factory=InitSettings)
+    baselines: dict[str, Any] = field(default_factory=dict)  # ``[baselines]`` values as written
 
     def fingerprint(self) -> str:
-        """Hash of everything that must not change when a study is resumed: all but ``[study]`` (bar the seed)."""
+        """Hash of everything that must not change when a study is resumed: all but ``[study]`` (bar the seed)
+        and ``[baselines]`` (which trials never read)."""
         doc = tomllib.loads(self.text)
         doc["study"] = {"seed": self.study.seed}
+        doc.pop("baselines", None)
         return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def loss_weight_for(self, task: str) -> Param:
@@ -117,9 +149,20 @@ class Space:
             return replace(self.loss_weights, name=f"{LOSS_WEIGHT}.{task}")
         return self.loss_weights.get(task, Param(f"{LOSS_WEIGHT}.{task}", "fixed", value=1.0))
 
+    def baseline_value(self, name: str) -> Any:
+        """A single-task baseline's setting ``name``: ``[baselines]``, else the space's fixed value, else the default."""
+        if name in self.baselines:
+            return self.baselines[name]
+        param = self.params[name]
+        return param.value if param.is_fixed else SEARCH[name][2]
+
     def check_tasks(self, tasks: tuple[Task, ...]) -> None:
         """Validate the parts of the space that depend on the data's tasks."""
         names = {t.name for t in tasks}
+        if isinstance(self.init.towers, dict):
+            for name in self.init.towers:
+                if name not in names:
+                    raise SpaceError(self.path, f"init.towers.{name}", f"no task {name!r} (tasks: {', '.join(sorted(names))})")
         if isinstance(self.loss_weights, dict):
             for name in self.loss_weights:
                 if name not in names:
@@ -197,7 +240,10 @@ def parse_space(text: str, where: str, base: Path = Path(".")) -> Space:
     if per_task and study.pruner != "none":
         raise SpaceError(where, "study.pruner", "Optuna cannot prune a study with one objective per task; use pruner = \"none\"")
     params, loss_weights = _search(_Section(where, "search", doc.get("search", {})))
-    return Space(where, text, study, data, training, objective, per_task, params, loss_weights)
+    init = _init(_Section(where, "init", doc.get("init", {})), base)
+    _check_warm_start(where, params, training, init)
+    baselines = _baselines(_Section(where, "baselines", doc.get("baselines", {})))
+    return Space(where, text, study, data, training, objective, per_task, params, loss_weights, init, baselines)
 
 
 def _study(s: _Section, default_name: str) -> StudySettings:
@@ -287,8 +333,57 @@ def _table_task(s: _Section, index: int, raw: Any) -> dict[str, str]:
 
 
 def _training(s: _Section) -> TrainingSettings:
-    s.reject_unknown(("epochs", "patience"))
-    return TrainingSettings(epochs=s.get("epochs", int, 30, at_least(1)), patience=s.get("patience", int, 5, at_least(1)))
+    s.reject_unknown(("epochs", "patience", "finetune_after", "finetune_lr_factor"))
+    return TrainingSettings(
+        epochs=s.get("epochs", int, 30, at_least(1)),
+        patience=s.get("patience", int, 5, at_least(1)),
+        finetune_after=s.get("finetune_after", int, None, at_least(1)),
+        finetune_lr_factor=s.get("finetune_lr_factor", float, 0.1, above(0)),
+    )
+
+
+def _source(s: _Section, key: str, value: Any, base: Path) -> str:
+    """An ``[init]`` source: an MLflow run id as written, or a ``.keras`` path resolved from the space file."""
+    if not isinstance(value, str) or not value.strip():
+        raise SpaceError(s.path, key, f"expected an MLflow run id or a .keras file, got {value!r}")
+    if value.endswith(".keras"):
+        return value if Path(value).is_absolute() else str(base / value)
+    if "/" in value or "." in value:
+        raise SpaceError(s.path, key, f"{value!r} is neither an MLflow run id nor a .keras file")
+    return value
+
+
+def _init(s: _Section, base: Path) -> InitSettings:
+    s.reject_unknown(("trunk", "towers"))
+    trunk = _source(s, s.key("trunk"), s.table["trunk"], base) if "trunk" in s.table else None
+    towers = s.table.get("towers", {})
+    if isinstance(towers, dict):
+        towers = {task: _source(s, f"{s.key('towers')}.{task}", value, base) for task, value in towers.items()}
+    else:
+        towers = _source(s, s.key("towers"), towers, base)
+    return InitSettings(trunk, towers)
+
+
+def _check_warm_start(path: str, params: dict[str, Param], training: TrainingSettings, init: InitSettings) -> None:
+    """Freezing needs warm-started weights; warm-started layers need fixed shapes (and an untied head)."""
+    if any(v != "none" for v in params["freeze"].values()) and not init.given:
+        raise SpaceError(path, "search.freeze", "freezing needs warm-started weights: name them in an [init] section")
+    if training.finetune_after is not None and params["freeze"].values() == ["none"]:
+        raise SpaceError(path, "training.finetune_after", "nothing is ever frozen (search.freeze is \"none\"), so there is nothing to fine-tune")
+    if not init.given:
+        return
+    for name in SHAPES:
+        if name in params and not params[name].is_fixed:
+            raise SpaceError(path, f"search.{name}", "must be fixed when [init] loads weights: weights fit only layers of their own shape")
+    if init.trunk and params["strategy"].values() != ["hard"]:
+        raise SpaceError(path, "init.trunk", "only strategy \"hard\" has a shared trunk; fix search.strategy to \"hard\"")
+    if init.towers and params["tie_outputs"].can_be(True):
+        raise SpaceError(path, "init.towers", "cannot fill a tied output head (one for every task); set search.tie_outputs = false")
+
+
+def _baselines(s: _Section) -> dict[str, Any]:
+    s.reject_unknown(BASELINE_KEYS)
+    return {name: s.get(name, SEARCH[name][0], check=SEARCH[name][1]) for name in BASELINE_KEYS if name in s.table}
 
 
 def _objective(s: _Section) -> tuple[Objective, bool]:

@@ -23,6 +23,7 @@ from search.sampling import optuna_suggest
 from search.space import Space
 from search.study import PARENT_ATTR, counted_trials, default_storage, default_tracking_uri, local_artifact_root, open_study, redact
 from search.tracking import Tracker
+from search.warm import Sources, resolve_init
 
 RUN_ID_ATTR = "mlflow_run_id"
 WORKER_ATTR = "worker"  # host:pid of the process that ran the trial
@@ -130,11 +131,12 @@ class OpenSweep:
     budget: int
     storage: str
     tracking_uri: str
+    sources: Sources | None = None
 
 
 def open_sweep(space: Space, study_name: str | None = None, storage: str | None = None,
                tracking_uri: str | None = None, trials: int | None = None, worker: int = 0) -> OpenSweep:
-    """Load the data, then create or resume the study and its MLflow parent run.
+    """Load the data and any warm-start weights, then create or resume the study and its MLflow parent run.
 
     ``worker`` > 0 is one of several processes sharing the study: its sampler is seeded
     ``seed + worker`` so workers do not propose identical parameters.
@@ -144,6 +146,7 @@ def open_sweep(space: Space, study_name: str | None = None, storage: str | None 
     tracking_uri = tracking_uri or default_tracking_uri()
     budget = trials or space.study.trials
     splits = prepare_data(space)
+    sources = resolve_init(space, splits, tracking_uri)  # before anything is written: a bad source is one error
     study = open_study(space, study_name, storage, n_tasks=len(splits.tasks), sampler_seed=space.study.seed + worker,
                        tracking_uri=tracking_uri)
     tracker = Tracker(tracking_uri, study_name, local_artifact_root(tracking_uri))
@@ -152,7 +155,7 @@ def open_sweep(space: Space, study_name: str | None = None, storage: str | None 
     parent = tracker.open_parent(study.user_attrs.get(PARENT_ATTR), f"sweep-{study_name}", parent_params,
                                  {"study": study_name, "engine": "optuna", "kind": "sweep"})
     study.set_user_attr(PARENT_ATTR, parent)
-    return OpenSweep(space, splits, study, tracker, parent, budget, storage, tracking_uri)
+    return OpenSweep(space, splits, study, tracker, parent, budget, storage, tracking_uri, sources)
 
 
 def run_sweep(
@@ -177,7 +180,7 @@ def run_sweep(
     study, tracker, parent, budget, splits = sweep.study, sweep.tracker, sweep.parent_run_id, sweep.budget, sweep.splits
     timeout = timeout or space.study.timeout
     writer = BackgroundWriter()
-    ctx = TrialContext(space, splits, tracker, parent, study.study_name, writer=writer)
+    ctx = TrialContext(space, splits, tracker, parent, study.study_name, sources=sweep.sources, writer=writer)
 
     def objective(trial: optuna.Trial) -> float | list[float]:
         raise_if_preempted()

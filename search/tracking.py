@@ -11,6 +11,7 @@ Nesting uses the ``mlflow.parentRunId`` tag with an explicit id, so it works acr
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import asdict
 import tempfile
@@ -31,6 +32,7 @@ from search import plots
 from search.errors import StorageError
 
 PARENT_TAG = "mlflow.parentRunId"
+MODEL, SIGNATURE = "model/model.keras", "model/signature.json"
 logging.getLogger("alembic").setLevel(logging.WARNING)
 logging.getLogger("mlflow").setLevel(logging.WARNING)
 
@@ -73,9 +75,10 @@ class Tracker:
         self.client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
         return run.info.run_id
 
-    def start_trial(self, parent_id: str, name: str, params: Mapping[str, Any], tags: Mapping[str, str]) -> str:
-        """Create a child run nested under ``parent_id`` with the trial's parameters."""
-        run = self.client.create_run(self.experiment_id, tags={**tags, PARENT_TAG: parent_id}, run_name=name)
+    def start_trial(self, parent_id: str | None, name: str, params: Mapping[str, Any], tags: Mapping[str, str]) -> str:
+        """Create a run with the trial's parameters, nested under ``parent_id`` unless that is None."""
+        nesting = {PARENT_TAG: parent_id} if parent_id else {}
+        run = self.client.create_run(self.experiment_id, tags={**tags, **nesting}, run_name=name)
         self.client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
         return run.info.run_id
 
@@ -113,7 +116,7 @@ class Tracker:
             result.model.save(path)
             self.client.log_artifact(run_id, str(path), "model")
         signature = {"features": list(features), "tasks": [asdict(task) for task in tasks]}
-        self.client.log_dict(run_id, signature, "model/signature.json")
+        self.client.log_dict(run_id, signature, SIGNATURE)
 
     def end(self, run_id: str, status: str, state: str, error: str | None = None) -> None:
         """Close a run: ``status`` is MLflow's (FINISHED/FAILED/KILLED), ``state`` the trial's."""
@@ -151,3 +154,19 @@ class EpochLogger(keras.callbacks.Callback):
             values["epoch/val/objective"] = logs[VAL_OBJECTIVE]
         self.write(partial(self.tracker.log_metrics, self.run_id, values, step=epoch))
 
+
+def download_model(client: MlflowClient, run_id: str, folder: str) -> tuple[Path, dict]:
+    """Download the run's ``model/model.keras`` into ``folder`` and read its ``model/signature.json``.
+
+    :class:`StorageError` if the run or its model is missing.
+    """
+    try:
+        client.get_run(run_id)
+    except MlflowException:
+        raise StorageError(f"no MLflow run {run_id!r} in this tracking store") from None
+    try:
+        model = Path(client.download_artifacts(run_id, MODEL, folder))
+        signature = json.loads(Path(client.download_artifacts(run_id, SIGNATURE, folder)).read_text())
+    except (MlflowException, OSError):
+        raise StorageError(f"MLflow run {run_id!r} has no logged model (only complete trials log one)") from None
+    return model, signature

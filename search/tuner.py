@@ -31,6 +31,7 @@ from search.space import Space
 from search.study import STORE_DIR, default_tracking_uri, local_artifact_root, redact
 from search.sweep import CAUGHT, MAX_CONSECUTIVE_FAILURES, Printer, prepare_data
 from search.tracking import Tracker
+from search.warm import resolve_init
 from search.tuner_space import TunerSpace, tuner_space
 
 ENGINE = "keras-tuner"
@@ -203,6 +204,7 @@ def run_tuner_sweep(
     project = Path(project_root or STORE_DIR / "keras_tuner") / study_name
     state = _SweepState.open(project, space, oracle, study_name)
     splits = prepare_data(space)
+    sources = resolve_init(space, splits, tracking_uri)
     searched = tuner_space(space, splits.tasks)
     tracker = Tracker(tracking_uri, study_name, local_artifact_root(tracking_uri))
     parent_params = {"space": space.path, "trials": budget, "oracle": oracle, "seed": space.study.seed,
@@ -211,7 +213,7 @@ def run_tuner_sweep(
                                               {"study": study_name, "engine": ENGINE, "oracle": oracle, "kind": "sweep"})
     state.save()
     parent = state.parent_run_id
-    ctx = TrialContext(space, splits, tracker, parent, study_name, engine=ENGINE)
+    ctx = TrialContext(space, splits, tracker, parent, study_name, engine=ENGINE, sources=sources)
     tuner = _SweepTuner(_make_oracle(oracle, space, searched.declare()), project, ctx, searched, state, budget,
                         timeout or space.study.timeout, printer)
     printer(f"study {study_name!r} (keras-tuner, {oracle} oracle): {tuner.counted()}/{budget} trials done; "

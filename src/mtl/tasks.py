@@ -65,13 +65,13 @@ class Task:
             "multiclass": ("accuracy",),
         }[self.kind]
 
-    def metrics(self) -> list[keras.metrics.Metric]:
-        """Fresh Keras metric objects, named as in :attr:`metric_names`."""
+    def metrics(self, prefix: str = "") -> list[keras.metrics.Metric]:
+        """Fresh Keras metric objects, named ``prefix`` + each name of :attr:`metric_names`."""
         if self.kind == "regression":
-            return [keras.metrics.RootMeanSquaredError(name="rmse"), keras.metrics.MeanAbsoluteError(name="mae")]
+            return [keras.metrics.RootMeanSquaredError(name=f"{prefix}rmse"), keras.metrics.MeanAbsoluteError(name=f"{prefix}mae")]
         if self.kind == "binary":
-            return [keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="accuracy")]
-        return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+            return [keras.metrics.AUC(name=f"{prefix}auc"), keras.metrics.BinaryAccuracy(name=f"{prefix}accuracy")]
+        return [keras.metrics.SparseCategoricalAccuracy(name=f"{prefix}accuracy")]
 
     def baseline_loss(self, y_train: np.ndarray, y_eval: np.ndarray) -> float:
         """Loss on ``y_eval`` of the trivial model that predicts the training mean or class prior."""

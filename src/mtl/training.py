@@ -17,6 +17,8 @@ from mtl.data import Dataset, Splits
 from mtl.errors import TrialFailed
 from mtl.models import ModelConfig, build_model
 from mtl.objective import Objective, baseline_losses, per_task_metrics
+from mtl.tasks import Task
+from mtl.warmstart import WarmStart, freeze, load_weights
 from mtl.weighting import WEIGHT_PREFIX, WeightedTrainer, WeightLogger, check_weighting, make_weighting
 
 VAL_OBJECTIVE = "val_objective"
@@ -102,8 +104,32 @@ class StopOnNonFinite(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class PhasedEarlyStopping(keras.callbacks.EarlyStopping):
+    """Early stopping that a second ``fit`` (the fine-tuning phase) continues.
+
+    The best value, epoch and weights carry over from the first ``fit``; only the patience count
+    starts afresh (the first ``fit`` ends by restoring its best weights).
+    """
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        """Reset everything before the first phase; only the patience count before a later one."""
+        if self.best_weights is None:
+            super().on_train_begin(logs)
+        else:
+            self.wait, self.stopped_epoch = 0, 0
+
+
 def _targets(data: Dataset) -> dict[str, np.ndarray]:
     return {t.name: data.y[t.name] for t in data.tasks}
+
+
+def task_metrics(tasks: tuple[Task, ...]) -> dict[str, list[keras.metrics.Metric]]:
+    """Fresh metrics per task for ``compile``, logged as ``<task>_<metric>`` however many tasks there are.
+
+    Keras prefixes metric names with the output name only when a model has several outputs, so a
+    single task's metrics carry the prefix in their own names.
+    """
+    return {t.name: t.metrics(f"{t.name}_" if len(tasks) == 1 else "") for t in tasks}
 
 
 def compile_model(model: keras.Model, splits: Splits, train: TrainConfig) -> None:
@@ -113,7 +139,7 @@ def compile_model(model: keras.Model, splits: Splits, train: TrainConfig) -> Non
         optimizer=keras.optimizers.Adam(learning_rate=train.learning_rate),
         loss={t.name: t.loss for t in tasks},
         loss_weights={t.name: float(train.loss_weights.get(t.name, 1.0)) for t in tasks},
-        metrics={t.name: t.metrics() for t in tasks},
+        metrics=task_metrics(tasks),
     )
 
 
@@ -146,53 +172,22 @@ def forget_traced_gradients() -> None:
             del registry[name]
 
 
-def train(
-    config: ModelConfig,
-    splits: Splits,
-    train_config: TrainConfig,
-    objective: Objective | None = None,
-    callbacks: Sequence[keras.callbacks.Callback] = (),
-) -> TrainResult:
-    """Build, compile and fit one model; raise :class:`TrialFailed` if the loss diverges or memory runs out.
+def _fit(trainer: keras.Model, splits: Splits, train_config: TrainConfig, callbacks: list, **epochs: int) -> dict[str, list[float]]:
+    """One ``fit`` over the training split (``epochs`` and ``initial_epoch``); its history as floats.
 
-    The model trains inside a :class:`~mtl.weighting.WeightedTrainer` with the configured
-    weighting; the returned model is the plain functional one, compiled by :func:`compile_model`.
-    ``callbacks`` run after the weight and objective loggers, so they see ``weight_<task>`` and
-    ``val_objective`` in the logs.
+    Running out of memory raises :class:`TrialFailed`.
     """
-    objective = objective or Objective()
-    tasks = splits.tasks
-    objective.check(tasks)
-    forget_traced_gradients()
-    keras.backend.clear_session()  # also runs the garbage collector
-    x_train = splits.train.x
-    model = build_model(config, tasks, x_train.mean(axis=0), x_train.var(axis=0), seed=train_config.seed)
-    weighting = make_weighting(train_config.weighting, tasks, train_config.loss_weights, train_config.weighting_options)
-    weighting.setup(model, x_train)
-    trainer = WeightedTrainer(model, tasks, weighting)
-    trainer.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=train_config.learning_rate),
-        metrics={t.name: t.metrics() for t in tasks},
-    )
-    val_baselines, test_baselines = baseline_losses(splits, "val"), baseline_losses(splits, "test")
-    stopper = keras.callbacks.EarlyStopping(
-        monitor=VAL_OBJECTIVE,
-        mode="min" if objective.direction == "minimize" else "max",
-        patience=train_config.patience,
-        restore_best_weights=True,
-    )
-    guard = StopOnNonFinite()
     try:
         fitted = trainer.fit(
-            x_train,
+            splits.train.x,
             _targets(splits.train),
             validation_data=(splits.val.x, _targets(splits.val)),
             batch_size=train_config.batch_size,
             validation_batch_size=eval_batch_size(splits.val),
-            epochs=train_config.epochs,
             shuffle=True,
             verbose=train_config.verbose,
-            callbacks=[guard, WeightLogger(weighting), ObjectiveLogger(objective, tasks, val_baselines), stopper, *callbacks],
+            callbacks=callbacks,
+            **epochs,
         )
     except MemoryError as exc:
         raise TrialFailed(f"out of memory: {exc}") from None
@@ -200,7 +195,62 @@ def train(
         if type(exc).__name__ == "ResourceExhaustedError":
             raise TrialFailed(f"out of memory: {exc}") from None
         raise
-    history = {k: [float(v) for v in values] for k, values in fitted.history.items()}
+    return {k: [float(v) for v in values] for k, values in fitted.history.items()}
+
+
+def train(
+    config: ModelConfig,
+    splits: Splits,
+    train_config: TrainConfig,
+    objective: Objective | None = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    warm: WarmStart | None = None,
+) -> TrainResult:
+    """Build, compile and fit one model; raise :class:`TrialFailed` if the loss diverges or memory runs out.
+
+    The model trains inside a :class:`~mtl.weighting.WeightedTrainer` with the configured
+    weighting; the returned model is the plain functional one, compiled by :func:`compile_model`.
+    ``callbacks`` run after the weight and objective loggers, so they see ``weight_<task>`` and
+    ``val_objective`` in the logs.
+
+    ``warm`` loads weights into the built model by role and freezes layers before compiling; with
+    ``finetune_after`` = N (and something frozen), training stops after epoch N, the frozen layers
+    train again, and it goes on from the best weights so far at ``learning_rate * finetune_lr_factor``
+    (early stopping and pruning before epoch N end training without that phase).
+    """
+    objective = objective or Objective()
+    warm = warm or WarmStart()
+    tasks = splits.tasks
+    objective.check(tasks)
+    forget_traced_gradients()
+    keras.backend.clear_session()  # also runs the garbage collector
+    x_train = splits.train.x
+    model = build_model(config, tasks, x_train.mean(axis=0), x_train.var(axis=0), seed=train_config.seed)
+    load_weights(model, warm)
+    frozen = freeze(model, warm.freeze)
+    weighting = make_weighting(train_config.weighting, tasks, train_config.loss_weights, train_config.weighting_options)
+    weighting.setup(model, x_train)
+    trainer = WeightedTrainer(model, tasks, weighting)
+    metrics = task_metrics(tasks)
+    trainer.compile(optimizer=keras.optimizers.Adam(learning_rate=train_config.learning_rate), metrics=metrics)
+    val_baselines, test_baselines = baseline_losses(splits, "val"), baseline_losses(splits, "test")
+    stopper = PhasedEarlyStopping(
+        monitor=VAL_OBJECTIVE,
+        mode="min" if objective.direction == "minimize" else "max",
+        patience=train_config.patience,
+        restore_best_weights=True,
+    )
+    guard = StopOnNonFinite()
+    every = [guard, WeightLogger(weighting), ObjectiveLogger(objective, tasks, val_baselines), stopper, *callbacks]
+    switch = warm.finetune_after if frozen and warm.finetune_after is not None and warm.finetune_after < train_config.epochs else None
+    history = _fit(trainer, splits, train_config, every, epochs=switch or train_config.epochs)
+    if switch is not None and not trainer.stop_training:
+        for layer in frozen:
+            layer.trainable = True
+        rate = train_config.learning_rate * warm.finetune_lr_factor
+        trainer.compile(optimizer=keras.optimizers.Adam(learning_rate=rate), metrics=metrics)
+        later = _fit(trainer, splits, train_config, every, initial_epoch=switch, epochs=train_config.epochs)
+        history = {k: history.get(k, []) + later.get(k, []) for k in {**history, **later}}
     finite = all(math.isfinite(v) for k in ("loss", VAL_OBJECTIVE) for v in history.get(k, [math.nan]))
     if guard.diverged_at is not None or not finite:
         epoch = guard.diverged_at or len(history.get("loss", [])) or 1

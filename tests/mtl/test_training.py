@@ -73,3 +73,12 @@ def test_repeated_trials_do_not_accumulate_keras_graphs(tiny_splits) -> None:
         model = train(CONFIG, tiny_splits, TrainConfig(epochs=1)).model
         names.append(sorted([layer.name for layer in model.layers] + [v.path for v in model.variables + model.optimizer.variables]))
     assert names[0] == names[1] == names[2]  # no "_1", "_2" suffixes piling up across trials
+
+
+def test_a_single_task_trains_with_its_named_metrics(tiny_splits) -> None:
+    task = tiny_splits.tasks[0]
+    one = split(Dataset(tiny_splits.train.x, {task.name: tiny_splits.train.y[task.name]}, (task,), tiny_splits.train.feature_names),
+                0.25, 0.25, seed=0)
+    result = train(CONFIG, one, TrainConfig(epochs=2))
+    assert set(result.val) == {"task1"} and {"loss", "rmse", "mae", "normalized_loss"} <= set(result.val["task1"])
+    assert "val_task1_rmse" in result.history

@@ -141,3 +141,48 @@ def test_every_sampler_runs_a_seeded_study(sampler: str) -> None:
     assert first == draws(1)  # seeded
     for values in first:
         assert 0 <= values["shared_depth"] <= 2 and 0.5 <= values["loss_weight.task1"] <= 2.0
+
+
+WARM = (TINY_SPACE.replace("shared_depth = { low = 0, high = 2 }", "shared_depth = 1")
+        .replace("shared_width = { low = 4, high = 16 }", "shared_width = 8")
+        .replace("tower_depth = { low = 0, high = 1 }", "tower_depth = 1").replace("tie_outputs = [false, true]", "tie_outputs = false"))
+RUN = "0123456789abcdef0123456789abcdef"
+WARM_BAD = [
+    (_with("freeze = ['none', 'trunk']"), "search.freeze", "needs warm-started weights"),
+    (WARM.replace("patience = 2", "patience = 2\nfinetune_after = 1"), "training.finetune_after", "nothing is ever frozen"),
+    (WARM.replace("shared_width = 8", "shared_width = [8, 16]") + f"[init]\ntrunk = '{RUN}'\n", "search.shared_width", "must be fixed"),
+    (WARM.replace("[search]", "[search]\nstrategy = ['hard', 'mmoe']") + f"[init]\ntrunk = '{RUN}'\n", "init.trunk", "only strategy"),
+    (WARM.replace("tie_outputs = false", "tie_outputs = [false, true]") + f"[init]\ntowers = '{RUN}'\n", "init.towers", "tied output head"),
+    (WARM + "[init]\ntrunk = 'models/x.h5'\n", "init.trunk", "neither an MLflow run id"),
+    (WARM + "[init]\ntowers = { task1 = 3 }\n", "init.towers.task1", "expected an MLflow run id"),
+    (WARM + "[init]\ncolumns = 'a.keras'\n", "init.columns", "unknown key"),
+    (WARM + "[baselines]\nlearning_rate = -1.0\n", "baselines.learning_rate", "must be > 0"),
+    (WARM + "[baselines]\nstrategy = 'mmoe'\n", "baselines.strategy", "unknown key"),
+]
+
+
+@pytest.mark.parametrize(("text", "key", "problem"), WARM_BAD, ids=[f"{b[1]}-{i}" for i, b in enumerate(WARM_BAD)])
+def test_bad_warm_starts_name_the_key_and_problem(text: str, key: str, problem: str) -> None:
+    with pytest.raises(SpaceError) as caught:
+        parse_space(text, "bad.toml")
+    assert caught.value.key == key and problem in caught.value.problem
+
+
+def test_init_sources_freeze_and_baseline_settings_parse() -> None:
+    text = (WARM.replace("[search]", "[search]\nfreeze = ['none', 'towers']").replace("patience = 2", "patience = 2\nfinetune_after = 2")
+            + f"[init]\ntrunk = 'm/joint.keras'\n[init.towers]\ntask1 = '{RUN}'\n[baselines]\nlearning_rate = 0.003\n")
+    space = parse_space(text, "spaces/w.toml", base=Path("spaces"))
+    assert space.init.trunk == str(Path("spaces") / "m" / "joint.keras")
+    assert space.init.tower_sources(("task1", "task2")) == {"task1": RUN}
+    assert space.params["freeze"].choices == ("none", "towers") and space.training.finetune_after == 2
+    assert space.training.finetune_lr_factor == 0.1
+    assert space.baseline_value("learning_rate") == 0.003  # [baselines] first
+    assert space.baseline_value("shared_width") == 8  # then the space's fixed value
+    assert space.baseline_value("activation") == "relu"  # then the default
+    assert space.fingerprint() == parse_space(text.replace("0.003", "0.03"), "spaces/w.toml", base=Path("spaces")).fingerprint()
+    one_for_all = parse_space(WARM + f"[init]\ntowers = '{RUN}'\n", "w.toml")
+    assert one_for_all.init.tower_sources(("task1", "task2")) == {"task1": RUN, "task2": RUN}
+    with pytest.raises(SpaceError) as caught:
+        parse_space(WARM + f"[init.towers]\nghost = '{RUN}'\n", "w.toml").check_tasks(
+            (Task("task1", "regression"), Task("task2", "regression")))
+    assert caught.value.key == "init.towers.ghost"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import keras
 
 from mtl.errors import ConfigError
+from mtl.models.roles import TIED_HEAD
 from mtl.tasks import Task
 
 
@@ -27,7 +28,7 @@ def add_heads(features: dict[str, keras.KerasTensor], tasks: tuple[Task, ...], t
         widths = {tuple(features[t.name].shape[1:]) for t in tasks}
         if len(widths) > 1:
             raise ConfigError(f"tie_outputs needs towers of one width, got {sorted(widths)}")
-        head = keras.layers.Dense(tasks[0].units, activation=tasks[0].activation, name="head_tied")
+        head = keras.layers.Dense(tasks[0].units, activation=tasks[0].activation, name=TIED_HEAD)
         raw = {t.name: head(features[t.name]) for t in tasks}
     else:
         raw = {

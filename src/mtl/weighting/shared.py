@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-TIED_HEAD = "head_tied"  # the one output layer all tasks share under ``tie_outputs`` (see mtl.models.heads)
+from mtl.models.roles import TIED_HEAD
 
 
 def shared_variables(net: keras.Model, x: np.ndarray) -> list[keras.Variable]:
