@@ -1,11 +1,13 @@
-"""Pruning: the same wall-clock budget with no pruner and with the median pruner, same sampler seed.
+"""Pruning: the same wall-clock budget with no pruner and with successive halving, three sampler seeds.
 
-Both arms sweep ``spaces/default.toml`` (TPE, seed 0) on fresh stores for ``--budget`` seconds;
-the median arm prunes with ``n_startup_trials = 5, n_warmup_steps = 3``. A trial counts when it
-finishes within the budget (``run_sweep`` starts no trial after it, but the last one started runs
-on; it is shown, not counted). Reported per arm: the best objective within the budget, trials
-complete / pruned / failed, and the time at which the best so far first came within 2% of the no-
-pruning arm's best. Goal (README): pruning reaches that objective in at most half the time.
+Both arms sweep ``spaces/default.toml`` (TPE) on fresh stores for ``--budget`` seconds per seed;
+the pruning arm uses Optuna's successive halving (ASHA: ``min_resource = 1``, ``reduction_factor =
+3``), which stops a trial at an epoch rung when it is not in the top third there. A trial counts
+when it finishes within the budget (``run_sweep`` starts no trial after it, but the last one
+started runs on; it is shown, not counted). Per seed: each arm's best objective within the budget,
+trials complete / pruned / failed, and the time at which its best so far first came within 2% of
+the no-pruning arm's best. Goal (README): pruning reaches that objective in at most half the time,
+taken as the median over seeds of pruning's time / no pruning's time.
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ from search.sweep import run_sweep
 
 TOLERANCE = 0.02
 GOAL_FRACTION = 0.5
+SEEDS = (0, 1, 2)
 ARMS: dict[str, dict[str, Any]] = {
     "none": {"pruner": "none", "pruner_options": {}},
-    "median": {"pruner": "median", "pruner_options": {"n_startup_trials": 5, "n_warmup_steps": 3}},
+    "halving": {"pruner": "halving", "pruner_options": {"min_resource": 1, "reduction_factor": 3}},
 }
 
 
@@ -40,7 +43,7 @@ class Finished:
 
 def run_arm(space: Space, budget: float) -> list[Finished]:
     """Sweep ``space`` for ``budget`` seconds on fresh stores; every finished trial in order."""
-    monitor = common.SweepMonitor(echo=True)
+    monitor = common.SweepMonitor(echo=False)
     with common.temp_stores() as stores:
         result = run_sweep(space, space.study.name, trials=1_000_000, timeout=budget, printer=monitor, **stores)
     values = {t.number: t.value for t in result.study.trials if t.state == optuna.trial.TrialState.COMPLETE}
@@ -69,73 +72,81 @@ def time_to_reach(curve: list[tuple[float, float]], target: float, minimize: boo
     return None
 
 
-def main() -> None:
-    """Run both arms, print the table, write the figures."""
-    cli = common.parser(__doc__.splitlines()[0])
-    cli.add_argument("--budget", type=float, help="wall-clock seconds per arm (default 240; quick 30)")
-    args = cli.parse_args()
-    budget = args.budget or (30.0 if args.quick else 240.0)
-    base = common.default_space()
-    minimize = base.objective.direction == "minimize"
-
-    print(f"pruning: {budget:g} s per arm on {common.DEFAULT_SPACE.name} ({base.study.sampler}, seed {base.study.seed})")
-    common.warm_up()
-    finished: dict[str, list[Finished]] = {}
+def compare_seed(base: Space, seed: int, budget: float, minimize: bool) -> dict[str, Any]:
+    """Both arms on sampler seed ``seed``: their trials, bests within the budget and times to the target."""
+    finished = {}
     for arm, settings in ARMS.items():
-        print(f"  arm {arm}:", flush=True)
-        finished[arm] = run_arm(common.with_study(base, timeout=None, **settings), budget)
-
+        print(f"  seed {seed}, arm {arm}", flush=True)
+        finished[arm] = run_arm(common.with_study(base, seed=seed, timeout=None, **settings), budget)
     curves = {arm: best_curve(trials, minimize) for arm, trials in finished.items()}
     within = {arm: [c for c in curve if c[0] <= budget] for arm, curve in curves.items()}
     if not within["none"]:
         raise SystemExit(f"the no-pruning arm completed no trial within {budget:g} s; raise --budget")
     reference = within["none"][-1][1]
     target = reference + TOLERANCE * abs(reference) if minimize else reference - TOLERANCE * abs(reference)
-    figures: dict[str, Any] = {"reference_best": reference, "target": target, "arms": {}}
-    rows = []
+    arms = {}
     for arm, trials in finished.items():
         counted = [t for t in trials if t.seconds <= budget]
-        states = {s: sum(t.state == s for t in counted) for s in ("COMPLETE", "PRUNED", "FAIL")}
-        best = within[arm][-1][1] if within[arm] else None
-        reached = time_to_reach(curves[arm], target, minimize, budget)
-        figures["arms"][arm] = {
-            "best_within_budget": best,
-            "complete": states["COMPLETE"],
-            "pruned": states["PRUNED"],
-            "failed": states["FAIL"],
+        arms[arm] = {
+            "best_within_budget": within[arm][-1][1] if within[arm] else None,
+            **{state.lower(): sum(t.state == state for t in counted) for state in ("COMPLETE", "PRUNED", "FAIL")},
             "finished_after_budget": len(trials) - len(counted),
-            "last_finish_s": trials[-1].seconds if trials else None,
-            "time_to_target_s": reached,
+            "time_to_target_s": time_to_reach(curves[arm], target, minimize, budget),
+            "curve": curves[arm],
             "trials": [vars(t) for t in trials],
         }
-        rows.append((arm, best, states["COMPLETE"], states["PRUNED"], states["FAIL"], reached))
-    none_time, median_time = (figures["arms"][arm]["time_to_target_s"] for arm in ("none", "median"))
-    fraction = median_time / none_time if none_time and median_time is not None else None
-    figures.update({"median_over_none_time": fraction, "goal_fraction": GOAL_FRACTION})
-    common.print_table(f"{budget:g} s per arm; target = none's best + {TOLERANCE:.0%} = {target:.4f}",
-                       ("arm", "best", "complete", "pruned", "failed", "time to target s"), rows)
+    times = [arms[arm]["time_to_target_s"] for arm in ARMS]
+    fraction = times[1] / times[0] if times[0] and times[1] is not None else None
+    return {"seed": seed, "reference_best": reference, "target": target, "fraction": fraction, "arms": arms}
+
+
+def main() -> None:
+    """Run both arms for every seed, print the tables, write the figures."""
+    cli = common.parser(__doc__.splitlines()[0])
+    cli.add_argument("--budget", type=float, help="wall-clock seconds per arm and seed (default 120; quick 20)")
+    args = cli.parse_args()
+    budget = args.budget or (20.0 if args.quick else 120.0)
+    seeds = SEEDS[:1] if args.quick else SEEDS
+    base = common.default_space()
+    minimize = base.objective.direction == "minimize"
+    print(f"pruning: {budget:g} s per arm and seed on {common.DEFAULT_SPACE.name} ({base.study.sampler}, seeds {list(seeds)})")
+    common.warm_up()
+    per_seed = [compare_seed(base, seed, budget, minimize) for seed in seeds]
+    rows = []
+    for result in per_seed:
+        for arm, figures in result["arms"].items():
+            rows.append((result["seed"], arm, figures["best_within_budget"], figures["complete"], figures["pruned"],
+                         figures["fail"], figures["time_to_target_s"], result["target"]))
+    fractions = [r["fraction"] for r in per_seed]
+    known = sorted(f for f in fractions if f is not None)
+    median = known[len(known) // 2] if len(known) % 2 else (sum(known[len(known) // 2 - 1:len(known) // 2 + 1]) / 2 if known else None)
+    common.print_table(f"{budget:g} s per arm; target = none's best + {TOLERANCE:.0%}",
+                       ("seed", "arm", "best", "complete", "pruned", "failed", "time to target s", "target"), rows)
     common.print_table("goal", ("figure", "value"), [
-        ("median time / none time to target", fraction),
-        (f"goal met (<= {GOAL_FRACTION})", fraction is not None and fraction <= GOAL_FRACTION),
+        *[(f"seed {r['seed']}: halving time / none time", r["fraction"]) for r in per_seed],
+        ("median over seeds", median),
+        (f"goal met (<= {GOAL_FRACTION})", median is not None and median <= GOAL_FRACTION),
     ])
-
-    fig, ax = plt.subplots(figsize=(6.4, 3.8))
-    for arm, curve in curves.items():
-        if curve:
-            xs = [c[0] for c in curve] + [max(budget, curve[-1][0])]
-            ys = [c[1] for c in curve] + [curve[-1][1]]
-            ax.step(xs, ys, where="post", label=f"{arm} ({figures['arms'][arm]['complete']} complete, {figures['arms'][arm]['pruned']} pruned)")
-    ax.axhline(target, color="grey", linestyle=":", label=f"none's best + {TOLERANCE:.0%}")
-    ax.axvline(budget, color="black", linewidth=0.8, label="budget")
-    ax.set_xlim(left=0)
-    ax.set_xlabel("seconds since the sweep began")
-    ax.set_ylabel("best objective so far")
-    ax.set_title("best so far: no pruning vs median pruner", fontsize=10)
-    ax.legend(fontsize=8)
+    fig, axes = plt.subplots(1, len(per_seed), figsize=(4.6 * len(per_seed), 3.6), squeeze=False)
+    for ax, result in zip(axes[0], per_seed):
+        for arm, figures in result["arms"].items():
+            curve = figures["curve"]
+            if curve:
+                xs = [c[0] for c in curve] + [max(budget, curve[-1][0])]
+                ys = [c[1] for c in curve] + [curve[-1][1]]
+                ax.step(xs, ys, where="post", label=f"{arm} ({figures['complete']} complete, {figures['pruned']} pruned)")
+        ax.axhline(result["target"], color="grey", linestyle=":", label=f"none's best + {TOLERANCE:.0%}")
+        ax.axvline(budget, color="black", linewidth=0.8)
+        ax.set_xlim(left=0)
+        ax.set_xlabel("seconds since the sweep began")
+        ax.set_ylabel("best objective so far")
+        ax.set_title(f"seed {result['seed']}: halving / none time to target = "
+                     + (f"{result['fraction']:.2f}" if result["fraction"] is not None else "-"), fontsize=9)
+        ax.legend(fontsize=7)
     settings = {"space": str(common.DEFAULT_SPACE.relative_to(common.REPO)), "budget_s": budget, "sampler": base.study.sampler,
-                "seed": base.study.seed, "arms": ARMS, "tolerance": TOLERANCE}
+                "seeds": list(seeds), "arms": ARMS, "tolerance": TOLERANCE}
+    figures = {"per_seed": per_seed, "median_fraction": median, "goal_fraction": GOAL_FRACTION}
     common.save_results("pruning", args.quick, settings, figures, fig)
-
 
 if __name__ == "__main__":
     main()
