@@ -7,6 +7,7 @@ never sees those weights.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -102,8 +103,23 @@ class StopOnNonFinite(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def _targets(data: Dataset) -> dict[str, np.ndarray]:
-    return {t.name: data.y[t.name] for t in data.tasks}
+def build_for(config: ModelConfig, data: Dataset, seed: int) -> keras.Model:
+    """:func:`~mtl.models.build_model` with its input statistics taken from ``data`` (the training split).
+
+    Numeric means and variances ignore missing values (a column missing throughout the split gets
+    mean 0, variance 1); with ``data.missing`` the model imputes, with indicators for the columns
+    missing somewhere in ``data``; each categorical column's vocabulary is its sorted values.
+    """
+    x, missing = data.x, None
+    if data.missing:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: handled just below
+            mean, var = np.nan_to_num(np.nanmean(x, axis=0)), np.nan_to_num(np.nanvar(x, axis=0), nan=1.0)
+        missing = tuple(int(j) for j in np.flatnonzero(np.isnan(x).any(axis=0)))
+    else:
+        mean, var = x.mean(axis=0), x.var(axis=0)
+    vocabularies = {name: tuple(sorted(set(values))) for name, values in data.categorical.items()}
+    return build_model(config, data.tasks, mean, var, seed=seed, missing=missing, vocabularies=vocabularies)
 
 
 def compile_model(model: keras.Model, splits: Splits, train: TrainConfig) -> None:
@@ -124,8 +140,9 @@ def eval_batch_size(data: Dataset) -> int:
 
 
 def evaluate(model: keras.Model, data: Dataset, baselines: Mapping[str, float]) -> dict[str, dict[str, float]]:
-    """Per-task loss, metrics and normalised loss of ``model`` on ``data``."""
-    flat = model.evaluate(data.x, _targets(data), batch_size=eval_batch_size(data), verbose=0, return_dict=True)
+    """Per-task loss, metrics and normalised loss of ``model`` on ``data`` (each over its present targets)."""
+    flat = model.evaluate(data.inputs, data.targets, sample_weight=data.sample_weights,
+                          batch_size=eval_batch_size(data), verbose=0, return_dict=True)
     return per_task_metrics(flat, data.tasks, baselines)
 
 
@@ -165,14 +182,13 @@ def train(
     objective.check(tasks)
     forget_traced_gradients()
     keras.backend.clear_session()  # also runs the garbage collector
-    x_train = splits.train.x
-    model = build_model(config, tasks, x_train.mean(axis=0), x_train.var(axis=0), seed=train_config.seed)
+    model = build_for(config, splits.train, train_config.seed)
     weighting = make_weighting(train_config.weighting, tasks, train_config.loss_weights, train_config.weighting_options)
-    weighting.setup(model, x_train)
+    weighting.setup(model, splits.train.inputs)
     trainer = WeightedTrainer(model, tasks, weighting)
     trainer.compile(
         optimizer=keras.optimizers.Adam(learning_rate=train_config.learning_rate),
-        metrics={t.name: t.metrics() for t in tasks},
+        weighted_metrics={t.name: t.metrics() for t in tasks},  # weighted: missing targets (weight 0) are left out
     )
     val_baselines, test_baselines = baseline_losses(splits, "val"), baseline_losses(splits, "test")
     stopper = keras.callbacks.EarlyStopping(
@@ -183,10 +199,12 @@ def train(
     )
     guard = StopOnNonFinite()
     try:
+        val_data = splits.val
         fitted = trainer.fit(
-            x_train,
-            _targets(splits.train),
-            validation_data=(splits.val.x, _targets(splits.val)),
+            splits.train.inputs,
+            splits.train.targets,
+            sample_weight=splits.train.sample_weights,
+            validation_data=(val_data.inputs, val_data.targets, val_data.sample_weights),
             batch_size=train_config.batch_size,
             validation_batch_size=eval_batch_size(splits.val),
             epochs=train_config.epochs,
