@@ -95,7 +95,7 @@ def run_trial(
     try:
         callbacks = [EpochLogger(ctx.tracker, run_id, tasks)] + ([pruning] if pruning is not None else [])
         result = train(sampled.model, ctx.splits, train_config, ctx.space.objective, callbacks=callbacks)
-        ctx.tracker.log_result(run_id, result, tasks, ctx.splits.train.feature_names)
+        ctx.tracker.log_result(run_id, result, ctx.splits.train)
     except TrialFailed as exc:
         ctx.tracker.end(run_id, "FAILED", "FAIL", str(exc))
         raise
