@@ -198,15 +198,15 @@ def train(
         restore_best_weights=True,
     )
     guard = StopOnNonFinite()
+    val_data = splits.val
     try:
-        val_data = splits.val
         fitted = trainer.fit(
             splits.train.inputs,
             splits.train.targets,
             sample_weight=splits.train.sample_weights,
             validation_data=(val_data.inputs, val_data.targets, val_data.sample_weights),
             batch_size=train_config.batch_size,
-            validation_batch_size=eval_batch_size(splits.val),
+            validation_batch_size=eval_batch_size(val_data),
             epochs=train_config.epochs,
             shuffle=True,
             verbose=train_config.verbose,

@@ -54,25 +54,42 @@ def _npz_frame(path: Path) -> pd.DataFrame:
     return pd.DataFrame(columns)
 
 
-def _expand(frame: pd.DataFrame, name: str, path: str) -> list[str]:
+def _expand(frame: pd.DataFrame, name: str, where: str) -> list[str]:
     if name in frame.columns:
         return [name]
     prefixed = [c for c in frame.columns if c.startswith(f"{name}_") and c[len(name) + 1 :].isdigit()]
     if not prefixed:
-        raise DataError(f"data file {path!r}: column {name!r} not found (columns: {', '.join(map(str, frame.columns))})")
+        raise DataError(f"{where}: column {name!r} not found (columns: {', '.join(map(str, frame.columns))})")
     return prefixed
 
 
-def _fold(frame: pd.DataFrame, column: str, path: str) -> np.ndarray:
+def _fold(frame: pd.DataFrame, column: str, where: str) -> np.ndarray:
     """The split column's values as ``train`` / ``val`` / ``test`` (``validation`` is accepted for ``val``)."""
     if column not in frame.columns:
-        raise DataError(f"data file {path!r}: split column {column!r} not found")
+        raise DataError(f"{where}: split column {column!r} not found")
     names = {"train": "train", "val": "val", "validation": "val", "test": "test"}
     labels = frame[column].astype(str).str.strip().str.lower()
     unknown = sorted(set(labels) - set(names))
     if unknown:
-        raise DataError(f"data file {path!r}: split column {column!r} holds {unknown[0]!r}; use train, val or test")
+        raise DataError(f"{where}: split column {column!r} holds {unknown[0]!r}; use train, val or test")
     return labels.map(names).to_numpy(dtype=object)
+
+
+def _features(frame: pd.DataFrame, names: list, where: str) -> tuple[np.ndarray, tuple[str, ...], dict[str, np.ndarray]]:
+    """The numeric matrix, its column names, and the categorical columns among ``names``."""
+    numeric, categorical = [], {}
+    for name in names:
+        columns.check_not_all_missing(frame[name], "feature", where)
+        if not columns.is_categorical(frame[name]):
+            numeric.append(name)
+        elif str(name) == NUMERIC_INPUT or "/" in str(name):
+            raise DataError(f"{where}: categorical column {name!r} needs another name (not {NUMERIC_INPUT!r}, no '/')")
+        else:
+            categorical[str(name)] = columns.categorical_feature(frame[name])
+    if not numeric:
+        return np.zeros((len(frame), 0), dtype="float32"), (), categorical
+    x = np.stack([columns.numeric_feature(frame[name], where) for name in numeric], axis=1)
+    return x, tuple(map(str, numeric)), categorical
 
 
 def load_table(
@@ -87,14 +104,14 @@ def load_table(
     :mod:`mtl.data.columns`). ``split_column`` names a column of ``train`` / ``val`` / ``test``
     labels that fixes each row's split; it is never a feature.
     """
-    frame, where = read_table(path), str(path)
+    frame, where = read_table(path), f"data file {str(path)!r}"
     tasks, y, used = [], {}, [split_column] if split_column else []
     fold = None if split_column is None else _fold(frame, split_column, where)
     for spec in targets:
         column = spec.get("column", spec["name"])
         if column not in frame.columns:
-            raise DataError(f"data file {where!r}: target column {column!r} not found")
-        values, n_classes, labels = columns.target(frame[column], spec["kind"], f"data file {where!r}")
+            raise DataError(f"{where}: target column {column!r} not found")
+        values, n_classes, labels = columns.target(frame[column], spec["kind"], where)
         tasks.append(Task(spec["name"], spec["kind"], n_classes, labels))
         y[spec["name"]] = values
         used.append(column)
@@ -102,17 +119,9 @@ def load_table(
         names = [c for c in frame.columns if c not in used]
     else:
         names = [c for name in features for c in _expand(frame, name, where)]
+    if split_column in names:
+        raise DataError(f"{where}: split column {split_column!r} cannot also be a feature")
     if not names:
-        raise DataError(f"data file {where!r}: no feature columns")
-    numeric, categorical = [], {}
-    for name in names:
-        columns.check_not_all_missing(frame[name], "feature", f"data file {where!r}")
-        if not columns.is_categorical(frame[name]):
-            numeric.append(name)
-        elif str(name) == NUMERIC_INPUT or "/" in str(name):
-            raise DataError(f"data file {where!r}: categorical column {name!r} needs another name (not {NUMERIC_INPUT!r}, no '/')")
-        else:
-            categorical[str(name)] = columns.categorical_feature(frame[name])
-    x = np.stack([columns.numeric_feature(frame[n], f"data file {where!r}") for n in numeric], axis=1) if numeric \
-        else np.zeros((len(frame), 0), dtype="float32")
-    return Dataset(x, y, tuple(tasks), tuple(map(str, numeric)), categorical, missing=True, fold=fold)
+        raise DataError(f"{where}: no feature columns")
+    x, numeric, categorical = _features(frame, names, where)
+    return Dataset(x, y, tuple(tasks), numeric, categorical, missing=True, fold=fold)
