@@ -1,4 +1,4 @@
-"""``python -m search predict``: a trial's logged model applied to raw table rows, one column per task."""
+"""``python -m search predict``: a trial's logged model applied to raw table rows, one or two columns per task."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def inputs_of(frame: pd.DataFrame, signature: dict, where: str) -> ModelInputs:
     for name in numeric:
         if is_categorical(frame[name]) and frame[name].notna().any():
             raise DataError(f"{where}: feature column {name!r} is not numeric")
-    x = frame[numeric].to_numpy(dtype="float32", na_value=np.nan).reshape(len(frame), len(numeric))
+    x = frame[numeric].to_numpy(dtype="float32", na_value=np.nan)
     try:
         rows = Dataset(x, {}, (), tuple(numeric), {c: categorical_feature(frame[c]) for c in categorical},
                        missing=signature.get("missing", False))
