@@ -14,6 +14,7 @@ latest finished run per task as the single-task reference.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from mtl.data import Dataset, Splits
@@ -53,7 +54,7 @@ def single_task(splits: Splits, task: Task) -> Splits:
     """``splits`` with ``task``'s target alone."""
 
     def one(data: Dataset) -> Dataset:
-        return Dataset(data.x, {task.name: data.y[task.name]}, (task,), data.feature_names)
+        return replace(data, y={task.name: data.y[task.name]}, tasks=(task,))
 
     return Splits(one(splits.train), one(splits.val), one(splits.test))
 
@@ -78,7 +79,7 @@ def run_baselines(space: Space, tracking_uri: str, study_name: str | None = None
         try:
             result = train(config, one, train_config, objective, callbacks=[EpochLogger(tracker, run_id, one.tasks)])
             tracker.log_final_metrics(run_id, result)
-            tracker.log_artifacts(run_id, result, one.tasks, splits.train.feature_names)
+            tracker.log_artifacts(run_id, result, one.train)
         except BaseException as exc:
             interrupted = isinstance(exc, KeyboardInterrupt)
             tracker.end(run_id, "KILLED" if interrupted else "FAILED", "FAIL", "interrupted" if interrupted else repr(exc))

@@ -132,7 +132,7 @@ def run_trial(
 def _close_run(ctx: TrialContext, run_id: str, result: TrainResult, state: str) -> None:
     """Log a trained trial's artifacts, then end its run FINISHED (FAILED if the artifacts cannot be written)."""
     try:
-        ctx.tracker.log_artifacts(run_id, result, ctx.splits.tasks, ctx.splits.train.feature_names)
+        ctx.tracker.log_artifacts(run_id, result, ctx.splits.train)
     except BaseException as exc:
         ctx.tracker.end(run_id, "FAILED", "FAIL", f"artifacts not written: {exc!r}")
         raise

@@ -74,7 +74,8 @@ class StudySettings:
 
 @dataclass(frozen=True)
 class DataSettings:
-    """``[data]``: a built-in data set (with ``options``) or a table path with features and tasks."""
+    """``[data]``: a built-in data set (with ``options``) or a table path with features and tasks, and
+    how rows are split: seeded (optionally stratified on a classification task) or by a split column."""
 
     source: str
     options: dict[str, Any] = field(default_factory=dict)
@@ -82,6 +83,8 @@ class DataSettings:
     tasks: tuple[dict[str, str], ...] = ()
     val_fraction: float = 0.2
     test_fraction: float = 0.2
+    split_column: str | None = None
+    stratify: str | None = None
 
     @property
     def is_builtin(self) -> bool:
@@ -163,6 +166,10 @@ class Space:
             for name in self.init.towers:
                 if name not in names:
                     raise SpaceError(self.path, f"init.towers.{name}", f"no task {name!r} (tasks: {', '.join(sorted(names))})")
+        stratify = self.data.stratify
+        if stratify is not None and not any(t.name == stratify and t.kind != "regression" for t in tasks):
+            raise SpaceError(self.path, "data.stratify", f"{stratify!r} is not a binary or multiclass task "
+                             f"(tasks: {', '.join(sorted(names))})")
         if isinstance(self.loss_weights, dict):
             for name in self.loss_weights:
                 if name not in names:
@@ -250,7 +257,7 @@ def _study(s: _Section, default_name: str) -> StudySettings:
     s.reject_unknown(("name", "trials", "timeout", "sampler", "seed", "pruner"))
     pruner, options = _pruner(s)
     return StudySettings(
-        name=s.get("name", str, default_name, lambda v: None if v.strip() else "must not be empty"),
+        name=s.get("name", str, default_name, _not_empty),
         trials=s.get("trials", int, 20, at_least(1)),
         timeout=s.get("timeout", float, None, above(0)),
         sampler=s.get("sampler", str, "tpe", _sampler_available),
@@ -258,6 +265,11 @@ def _study(s: _Section, default_name: str) -> StudySettings:
         pruner=pruner,
         pruner_options=options,
     )
+
+
+def _not_empty(value: str) -> str | None:
+    """A check that a string is not blank."""
+    return None if value.strip() else "must not be empty"
 
 
 def _sampler_available(name: str) -> str | None:
@@ -286,7 +298,7 @@ def _pruner(s: _Section) -> tuple[str, dict[str, Any]]:
 
 
 def _data(s: _Section, base: Path) -> DataSettings:
-    s.reject_unknown(("source", "options", "features", "tasks", "val_fraction", "test_fraction"))
+    s.reject_unknown(("source", "options", "features", "tasks", "val_fraction", "test_fraction", "split_column", "stratify"))
     source = s.get("source", str)
     if source is None:
         raise SpaceError(s.path, "data.source", f"required: a built-in data set ({', '.join(DATASETS)}) or a table file")
@@ -295,14 +307,19 @@ def _data(s: _Section, base: Path) -> DataSettings:
     if val + test >= 1:
         raise SpaceError(s.path, "data", f"val_fraction + test_fraction = {val + test} leaves no training rows")
     options = s.get("options", dict, {})
+    split_column, stratify = s.get("split_column", str, None, _not_empty), s.get("stratify", str, None, _not_empty)
+    if split_column is not None and stratify is not None:
+        raise SpaceError(s.path, "data.stratify", "cannot be combined with data.split_column (the column fixes the split)")
     if source in DATASETS:
+        if split_column is not None:
+            raise SpaceError(s.path, "data.split_column", f"built-in data set {source!r} has no split column; use a table")
         if "features" in s.table or "tasks" in s.table:
             raise SpaceError(s.path, "data", f"built-in data set {source!r} defines its own features and tasks")
         accepted = set(inspect.signature(DATASETS[source]).parameters) - {"seed"}
         for key in options:
             if key not in accepted:
                 raise SpaceError(s.path, f"data.options.{key}", f"unknown option of {source!r} (known: {', '.join(sorted(accepted))})")
-        return DataSettings(source, dict(options), None, (), val, test)
+        return DataSettings(source, dict(options), None, (), val, test, None, stratify)
     if options:
         raise SpaceError(s.path, "data.options", "options apply only to built-in data sets")
     features = s.get("features", list)
@@ -315,7 +332,7 @@ def _data(s: _Section, base: Path) -> DataSettings:
     if len(set(names)) != len(names):
         raise SpaceError(s.path, "data.tasks", f"task names repeat: {names}")
     resolved = source if Path(source).is_absolute() else str(base / source)
-    return DataSettings(resolved, {}, tuple(features) if features is not None else None, tasks, val, test)
+    return DataSettings(resolved, {}, tuple(features) if features is not None else None, tasks, val, test, split_column, stratify)
 
 
 def _table_task(s: _Section, index: int, raw: Any) -> dict[str, str]:

@@ -26,6 +26,7 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from mtl.data import Dataset
 from mtl.tasks import Task
 from mtl.training import VAL_OBJECTIVE, TrainResult
 from search import plots
@@ -100,12 +101,14 @@ class Tracker:
             final.update({f"{split}/{task}/{m}": v for task, metrics in values.items() for m, v in metrics.items()})
         self.log_metrics(run_id, final)
 
-    def log_artifacts(self, run_id: str, result: TrainResult, tasks: tuple[Task, ...], features: tuple[str, ...]) -> None:
+    def log_artifacts(self, run_id: str, result: TrainResult, data: Dataset) -> None:
         """The trial's model summary, learning curves, history, model file and input signature.
 
-        ``model/signature.json`` beside ``model/model.keras`` names the input columns in order and
-        the tasks, so ``python -m search predict`` can feed the model raw table rows.
+        ``model/signature.json`` beside ``model/model.keras`` (:func:`model_signature` of ``data``,
+        the training split) names the input columns and the tasks, so ``python -m search predict``
+        can feed the model raw table rows.
         """
+        tasks = data.tasks
         lines: list[str] = []
         result.model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line))
         self.client.log_text(run_id, "\n".join(lines), "model_summary.txt")
@@ -115,8 +118,7 @@ class Tracker:
             path = Path(folder) / "model.keras"
             result.model.save(path)
             self.client.log_artifact(run_id, str(path), "model")
-        signature = {"features": list(features), "tasks": [asdict(task) for task in tasks]}
-        self.client.log_dict(run_id, signature, SIGNATURE)
+        self.client.log_dict(run_id, model_signature(data), SIGNATURE)
 
     def end(self, run_id: str, status: str, state: str, error: str | None = None) -> None:
         """Close a run: ``status`` is MLflow's (FINISHED/FAILED/KILLED), ``state`` the trial's."""
@@ -125,6 +127,18 @@ class Tracker:
             tags["error"] = error[:5000]
         self.set_tags(run_id, tags)
         self.client.set_terminated(run_id, status=status, end_time=_now_ms())
+
+
+def model_signature(data: Dataset) -> dict[str, Any]:
+    """What a saved model takes and gives: ``features`` (numeric columns, in order), ``categorical``
+    (string columns), ``missing`` (whether NaN is accepted and imputed) and ``tasks`` (each with its
+    kind and, for string labels, its ``classes``)."""
+    return {
+        "features": list(data.feature_names),
+        "categorical": list(data.categorical),
+        "missing": data.missing,
+        "tasks": [asdict(task) for task in data.tasks],
+    }
 
 
 class EpochLogger(keras.callbacks.Callback):

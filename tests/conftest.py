@@ -76,3 +76,31 @@ def mlflow_runs(tracking_uri: str, study: str):
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
     return client, parents, children
+
+
+MIXED_TASKS = [
+    {"name": "price", "kind": "regression"},
+    {"name": "churn", "kind": "binary"},
+    {"name": "segment", "kind": "multiclass", "column": "segment label"},
+]
+
+
+def mixed_frame(rows: int = 240, seed: int = 0):
+    """A mixed-type table: numeric features with NaN, categorical strings with missing values (one with
+    30 levels), string class labels, and a regression target missing in some rows."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    size = rng.normal(size=rows)
+    age = np.where(rng.random(rows) < 0.15, np.nan, rng.normal(40, 10, rows))
+    color = rng.choice(["red", "green", "blue"], rows).astype(object)
+    color[rng.random(rows) < 0.1] = None
+    city = np.array([f"city{i:02d}" for i in rng.integers(0, 30, rows)], dtype=object)
+    score = size + (color == "red") - (color == "blue") + rng.normal(0, 0.3, rows)
+    price = np.where(rng.random(rows) < 0.2, np.nan, 3 * size + np.nan_to_num(age - 40) / 10)
+    return pd.DataFrame({
+        "size": size, "age": age, "color": color, "city": city, "price": price,
+        "churn": np.where(rng.random(rows) < 0.05, None, np.where(score > 0, "yes", "no")),
+        "segment label": np.select([score < -0.5, score > 0.7], ["low", "high"], "mid"),
+    })

@@ -58,11 +58,16 @@ class Objective:
 
 
 def baseline_losses(splits: Splits, on: str = "val") -> dict[str, float]:
-    """Trivial-baseline loss per task on split ``on``, using training statistics only."""
+    """Trivial-baseline loss per task on split ``on``, using training statistics only (present targets only)."""
     evaluated = getattr(splits, on)
     return {
-        t.name: max(t.baseline_loss(splits.train.y[t.name], evaluated.y[t.name]), 1e-12) for t in splits.tasks
+        t.name: max(t.baseline_loss(_present(splits.train.y[t.name]), _present(evaluated.y[t.name])), 1e-12)
+        for t in splits.tasks
     }
+
+
+def _present(values: np.ndarray) -> np.ndarray:
+    return values[~np.isnan(values)]
 
 
 def per_task_metrics(flat: Mapping[str, float], tasks: tuple[Task, ...], baselines: Mapping[str, float], prefix: str = "") -> dict[str, dict[str, float]]:

@@ -16,11 +16,16 @@ _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 @dataclass(frozen=True)
 class Task:
-    """One prediction target: a name (also its Keras output name), a kind, and classes if multiclass."""
+    """One prediction target: a name (also its Keras output name), a kind, and classes if multiclass.
+
+    ``classes`` are the original labels of a classification target read from strings (index i is
+    label ``classes[i]``); empty where the target was numeric already.
+    """
 
     name: str
     kind: str
     n_classes: int = 0
+    classes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -31,6 +36,8 @@ class Task:
             raise DataError(f"task {self.name!r}: kind {self.kind!r} is not one of {', '.join(KINDS)}")
         if self.kind == "multiclass" and self.n_classes < 2:
             raise DataError(f"task {self.name!r}: a multiclass task needs at least 2 classes")
+        if self.classes and len(self.classes) != max(self.n_classes, 2):
+            raise DataError(f"task {self.name!r}: {len(self.classes)} class labels for {max(self.n_classes, 2)} classes")
 
     @property
     def units(self) -> int:

@@ -7,6 +7,7 @@ never sees those weights.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -119,8 +120,23 @@ class PhasedEarlyStopping(keras.callbacks.EarlyStopping):
             self.wait, self.stopped_epoch = 0, 0
 
 
-def _targets(data: Dataset) -> dict[str, np.ndarray]:
-    return {t.name: data.y[t.name] for t in data.tasks}
+def build_for(config: ModelConfig, data: Dataset, seed: int) -> keras.Model:
+    """:func:`~mtl.models.build_model` with its input statistics taken from ``data`` (the training split).
+
+    Numeric means and variances ignore missing values (a column missing throughout the split gets
+    mean 0, variance 1); with ``data.missing`` the model imputes, with indicators for the columns
+    missing somewhere in ``data``; each categorical column's vocabulary is its sorted values.
+    """
+    x, missing = data.x, None
+    if data.missing:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: handled just below
+            mean, var = np.nan_to_num(np.nanmean(x, axis=0)), np.nan_to_num(np.nanvar(x, axis=0), nan=1.0)
+        missing = tuple(int(j) for j in np.flatnonzero(np.isnan(x).any(axis=0)))
+    else:
+        mean, var = x.mean(axis=0), x.var(axis=0)
+    vocabularies = {name: tuple(sorted(set(values))) for name, values in data.categorical.items()}
+    return build_model(config, data.tasks, mean, var, seed=seed, missing=missing, vocabularies=vocabularies)
 
 
 def task_metrics(tasks: tuple[Task, ...]) -> dict[str, list[keras.metrics.Metric]]:
@@ -150,8 +166,9 @@ def eval_batch_size(data: Dataset) -> int:
 
 
 def evaluate(model: keras.Model, data: Dataset, baselines: Mapping[str, float]) -> dict[str, dict[str, float]]:
-    """Per-task loss, metrics and normalised loss of ``model`` on ``data``."""
-    flat = model.evaluate(data.x, _targets(data), batch_size=eval_batch_size(data), verbose=0, return_dict=True)
+    """Per-task loss, metrics and normalised loss of ``model`` on ``data`` (each over its present targets)."""
+    flat = model.evaluate(data.inputs, data.targets, sample_weight=data.sample_weights,
+                          batch_size=eval_batch_size(data), verbose=0, return_dict=True)
     return per_task_metrics(flat, data.tasks, baselines)
 
 
@@ -179,9 +196,10 @@ def _fit(trainer: keras.Model, splits: Splits, train_config: TrainConfig, callba
     """
     try:
         fitted = trainer.fit(
-            splits.train.x,
-            _targets(splits.train),
-            validation_data=(splits.val.x, _targets(splits.val)),
+            splits.train.inputs,
+            splits.train.targets,
+            sample_weight=splits.train.sample_weights,
+            validation_data=(splits.val.inputs, splits.val.targets, splits.val.sample_weights),
             batch_size=train_config.batch_size,
             validation_batch_size=eval_batch_size(splits.val),
             shuffle=True,
@@ -224,15 +242,15 @@ def train(
     objective.check(tasks)
     forget_traced_gradients()
     keras.backend.clear_session()  # also runs the garbage collector
-    x_train = splits.train.x
-    model = build_model(config, tasks, x_train.mean(axis=0), x_train.var(axis=0), seed=train_config.seed)
+    model = build_for(config, splits.train, train_config.seed)
     load_weights(model, warm)
     frozen = freeze(model, warm.freeze)
     weighting = make_weighting(train_config.weighting, tasks, train_config.loss_weights, train_config.weighting_options)
-    weighting.setup(model, x_train)
+    weighting.setup(model, splits.train.inputs)
     trainer = WeightedTrainer(model, tasks, weighting)
     metrics = task_metrics(tasks)
-    trainer.compile(optimizer=keras.optimizers.Adam(learning_rate=train_config.learning_rate), metrics=metrics)
+    # weighted metrics: rows with a missing target (weight 0) are left out of that task's metrics
+    trainer.compile(optimizer=keras.optimizers.Adam(learning_rate=train_config.learning_rate), weighted_metrics=metrics)
     val_baselines, test_baselines = baseline_losses(splits, "val"), baseline_losses(splits, "test")
     stopper = PhasedEarlyStopping(
         monitor=VAL_OBJECTIVE,
@@ -248,7 +266,7 @@ def train(
         for layer in frozen:
             layer.trainable = True
         rate = train_config.learning_rate * warm.finetune_lr_factor
-        trainer.compile(optimizer=keras.optimizers.Adam(learning_rate=rate), metrics=metrics)
+        trainer.compile(optimizer=keras.optimizers.Adam(learning_rate=rate), weighted_metrics=metrics)
         later = _fit(trainer, splits, train_config, every, initial_epoch=switch, epochs=train_config.epochs)
         history = {k: history.get(k, []) + later.get(k, []) for k in {**history, **later}}
     finite = all(math.isfinite(v) for k in ("loss", VAL_OBJECTIVE) for v in history.get(k, [math.nan]))

@@ -62,10 +62,10 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path, write_space) -> None:
 
     table = tmp_path / "t.csv"
     frame = pd.DataFrame({"a": np.arange(40.0), "b": np.ones(40), "y": np.arange(40.0)})
-    frame.loc[3, "a"] = np.nan
+    frame.loc[3, "a"] = np.inf
     frame.to_csv(table, index=False)
-    nan_space = write_space('[data]\nsource = "t.csv"\nfeatures = ["a", "b"]\n[[data.tasks]]\nname = "y"\n', "nan.toml")
-    assert_one_line_error(cli("run", "--space", str(nan_space), cwd=tmp_path), "'a' holds NaN")
+    inf_space = write_space('[data]\nsource = "t.csv"\nfeatures = ["a", "b"]\n[[data.tasks]]\nname = "y"\n', "inf.toml")
+    assert_one_line_error(cli("run", "--space", str(inf_space), cwd=tmp_path), "'a' holds infinite values")
     missing = write_space('[data]\nsource = "t.csv"\nfeatures = ["a", "zz"]\n[[data.tasks]]\nname = "y"\n', "missing.toml")
     assert_one_line_error(cli("run", "--space", str(missing), cwd=tmp_path), "column 'zz' not found")
     assert not (tmp_path / "mlruns").exists() or not list((tmp_path / "mlruns").glob("*.db"))  # nothing was written

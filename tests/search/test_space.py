@@ -57,6 +57,9 @@ BAD = [
     (TINY_SPACE.replace("[search]", "[data.x]\n[search]"), "data.x", "unknown key"),
     (_with("val_fraction = 0.6\ntest_fraction = 0.5", after="[data]"), "data", "leaves no training rows"),
     (TINY_SPACE + "\n[objective]\nmetrics = { task1 = 'rmse' }\n", "objective.direction", "required"),
+    (_with("split_column = 'part'", after="[data]"), "data.split_column", "has no split column"),
+    (_with("split_column = 'part'\nstratify = 'task1'", after="[data]"), "data.stratify", "cannot be combined"),
+    (_with("stratify = ''", after="[data]"), "data.stratify", "must not be empty"),
 ]
 
 
@@ -106,6 +109,17 @@ def test_table_paths_resolve_from_the_space_file_and_tasks_are_checked() -> None
         parse_space(weights.replace("tie_outputs = [false, true]\n", ""), "t.toml").check_tasks(
             (Task("price", "regression"), Task("kind", "multiclass", 3)))
     assert caught.value.key == "search.loss_weight.ghost"
+
+
+def test_stratify_must_name_a_classification_task() -> None:
+    tasks = (Task("price", "regression"), Task("kind", "multiclass", 3))
+    table = TABLE_SPACE.replace("tie_outputs = [false, true]\n", "")
+    parse_space(table.replace("[data]", "[data]\nstratify = 'kind'"), "t.toml").check_tasks(tasks)
+    assert parse_space(table.replace("[data]", "[data]\nsplit_column = 'part'"), "t.toml").data.split_column == "part"
+    for name in ("price", "ghost"):
+        with pytest.raises(SpaceError) as caught:
+            parse_space(table.replace("[data]", f"[data]\nstratify = '{name}'"), "t.toml").check_tasks(tasks)
+        assert caught.value.key == "data.stratify" and f"{name!r} is not a binary or multiclass task" in caught.value.problem
 
 
 def test_objective_metric_must_exist_for_its_task() -> None:

@@ -6,7 +6,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from mtl.data.builtin import digits, solar_flare, yeast
-from mtl.data.dataset import Dataset, Splits, split
+from mtl.data.dataset import Dataset, Splits
+from mtl.data.splits import split
 from mtl.data.synthetic import make_synthetic
 from mtl.data.tables import load_table
 from mtl.errors import DataError
@@ -26,7 +27,7 @@ def load_dataset(source: str, options: Mapping[str, Any], seed: int) -> Dataset:
             return DATASETS[source](**options, seed=seed)
         except TypeError as exc:
             raise DataError(f"data set {source!r}: {exc}") from None
-    return load_table(source, options.get("targets", ()), options.get("features"))
+    return load_table(source, options.get("targets", ()), options.get("features"), options.get("split_column"))
 
 
 __all__ = ["DATASETS", "Dataset", "DataError", "Splits", "load_dataset", "load_table", "make_synthetic", "split"]

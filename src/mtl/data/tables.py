@@ -1,4 +1,4 @@
-"""User tables (CSV, Parquet, NPZ) turned into a :class:`Dataset` with checked columns."""
+"""User tables (CSV, Parquet, NPZ) turned into a :class:`Dataset` with checked columns (see :mod:`mtl.data.columns`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mtl.data.dataset import Dataset
+from mtl.data import columns
+from mtl.data.dataset import NUMERIC_INPUT, Dataset
 from mtl.errors import DataError
 from mtl.tasks import Task
 
@@ -53,56 +54,74 @@ def _npz_frame(path: Path) -> pd.DataFrame:
     return pd.DataFrame(columns)
 
 
-def _expand(frame: pd.DataFrame, name: str, path: str) -> list[str]:
+def _expand(frame: pd.DataFrame, name: str, where: str) -> list[str]:
     if name in frame.columns:
         return [name]
     prefixed = [c for c in frame.columns if c.startswith(f"{name}_") and c[len(name) + 1 :].isdigit()]
     if not prefixed:
-        raise DataError(f"data file {path!r}: column {name!r} not found (columns: {', '.join(map(str, frame.columns))})")
+        raise DataError(f"{where}: column {name!r} not found (columns: {', '.join(map(str, frame.columns))})")
     return prefixed
 
 
-def _target(frame: pd.DataFrame, column: str, kind: str, name: str, path: str) -> tuple[np.ndarray, int]:
-    values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype="float64")
-    if not np.isfinite(values).all():
-        raise DataError(f"data file {path!r}: target column {column!r} holds missing, non-numeric or infinite values")
-    if kind == "binary" and not np.isin(values, (0.0, 1.0)).all():
-        raise DataError(f"data file {path!r}: binary target {column!r} must hold only 0 and 1")
-    n_classes = 0
-    if kind == "multiclass":
-        if (values < 0).any() or (values != np.round(values)).any():
-            raise DataError(f"data file {path!r}: multiclass target {column!r} must hold class indices 0..K-1")
-        n_classes = int(values.max()) + 1
-    if kind != "regression" and len(np.unique(values)) < 2:
-        raise DataError(f"data file {path!r}: target {column!r} has a single class")
-    return values.astype("float32"), n_classes
+def _fold(frame: pd.DataFrame, column: str, where: str) -> np.ndarray:
+    """The split column's values as ``train`` / ``val`` / ``test`` (``validation`` is accepted for ``val``)."""
+    if column not in frame.columns:
+        raise DataError(f"{where}: split column {column!r} not found")
+    names = {"train": "train", "val": "val", "validation": "val", "test": "test"}
+    labels = frame[column].astype(str).str.strip().str.lower()
+    unknown = sorted(set(labels) - set(names))
+    if unknown:
+        raise DataError(f"{where}: split column {column!r} holds {unknown[0]!r}; use train, val or test")
+    return labels.map(names).to_numpy(dtype=object)
+
+
+def _features(frame: pd.DataFrame, names: list, where: str) -> tuple[np.ndarray, tuple[str, ...], dict[str, np.ndarray]]:
+    """The numeric matrix, its column names, and the categorical columns among ``names``."""
+    numeric, categorical = [], {}
+    for name in names:
+        columns.check_not_all_missing(frame[name], "feature", where)
+        if not columns.is_categorical(frame[name]):
+            numeric.append(name)
+        elif str(name) == NUMERIC_INPUT or "/" in str(name):
+            raise DataError(f"{where}: categorical column {name!r} needs another name (not {NUMERIC_INPUT!r}, no '/')")
+        else:
+            categorical[str(name)] = columns.categorical_feature(frame[name])
+    if not numeric:
+        return np.zeros((len(frame), 0), dtype="float32"), (), categorical
+    x = np.stack([columns.numeric_feature(frame[name], where) for name in numeric], axis=1)
+    return x, tuple(map(str, numeric)), categorical
 
 
 def load_table(
     path: str | Path,
     targets: Sequence[Mapping[str, str]],
     features: Sequence[str] | None = None,
+    split_column: str | None = None,
 ) -> Dataset:
-    """Load ``path``; ``targets`` are ``{name, kind, column?}``; features default to all other columns."""
-    frame, where = read_table(path), str(path)
-    tasks, y, target_columns = [], {}, []
+    """Load ``path``; ``targets`` are ``{name, kind, column?}``; features default to all other columns.
+
+    Numeric feature columns may hold missing values; any other column is categorical (see
+    :mod:`mtl.data.columns`). ``split_column`` names a column of ``train`` / ``val`` / ``test``
+    labels that fixes each row's split; it is never a feature.
+    """
+    frame, where = read_table(path), f"data file {str(path)!r}"
+    tasks, y, used = [], {}, [split_column] if split_column else []
+    fold = None if split_column is None else _fold(frame, split_column, where)
     for spec in targets:
         column = spec.get("column", spec["name"])
         if column not in frame.columns:
-            raise DataError(f"data file {where!r}: target column {column!r} not found")
-        values, n_classes = _target(frame, column, spec["kind"], spec["name"], where)
-        task = Task(spec["name"], spec["kind"], n_classes)
-        tasks.append(task)
-        y[task.name] = values
-        target_columns.append(column)
+            raise DataError(f"{where}: target column {column!r} not found")
+        values, n_classes, labels = columns.target(frame[column], spec["kind"], where)
+        tasks.append(Task(spec["name"], spec["kind"], n_classes, labels))
+        y[spec["name"]] = values
+        used.append(column)
     if features is None:
-        columns = [c for c in frame.columns if c not in target_columns]
+        names = [c for c in frame.columns if c not in used]
     else:
-        columns = [c for name in features for c in _expand(frame, name, where)]
-    if not columns:
-        raise DataError(f"data file {where!r}: no feature columns")
-    for column in columns:
-        if not pd.api.types.is_numeric_dtype(frame[column]) or pd.api.types.is_bool_dtype(frame[column]):
-            raise DataError(f"data file {where!r}: feature column {column!r} is not numeric")
-    x = frame[columns].to_numpy(dtype="float32")
-    return Dataset(x, y, tuple(tasks), tuple(map(str, columns)))
+        names = [c for name in features for c in _expand(frame, name, where)]
+    if split_column in names:
+        raise DataError(f"{where}: split column {split_column!r} cannot also be a feature")
+    if not names:
+        raise DataError(f"{where}: no feature columns")
+    x, numeric, categorical = _features(frame, names, where)
+    return Dataset(x, y, tuple(tasks), numeric, categorical, missing=True, fold=fold)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 
 import keras
 import numpy as np
@@ -13,6 +13,7 @@ from mtl.models.cross_stitch import CROSS_STITCH_OPTIONS, cross_stitch_body
 from mtl.models.hard import hard_body
 from mtl.models.heads import add_heads, check_tying
 from mtl.models.independent import independent_body
+from mtl.models.inputs import encoded_inputs
 from mtl.models.mmoe import MMOE_OPTIONS, mmoe_body
 from mtl.models.ple import CGC_OPTIONS, PLE_OPTIONS, cgc_body, ple_body
 from mtl.tasks import Task
@@ -50,17 +51,20 @@ def build_model(
     feature_mean: np.ndarray,
     feature_var: np.ndarray,
     seed: int = 0,
+    missing: Sequence[int] | None = None,
+    vocabularies: Mapping[str, Sequence[str]] | None = None,
 ) -> keras.Model:
-    """The functional multi-task model: raw features -> standardisation -> strategy body -> task heads.
+    """The functional multi-task model: raw features -> encoding -> strategy body -> task heads.
 
-    ``feature_mean`` / ``feature_var`` are training-split statistics; they live in a
-    ``Normalization`` layer so the saved model takes raw features.
+    ``feature_mean`` / ``feature_var`` are training-split statistics of the numeric features; they
+    live in a ``Normalization`` layer so the saved model takes raw features. ``missing`` (impute
+    NaN, indicators for the listed columns) and ``vocabularies`` (categorical inputs) are described
+    in :mod:`mtl.models.inputs`.
     """
     if config.strategy not in STRATEGIES:
         raise ConfigError(f"unknown strategy {config.strategy!r} (known: {', '.join(sorted(STRATEGIES))})")
     keras.utils.set_random_seed(seed)
-    inputs = keras.Input(shape=(len(feature_mean),), name="features")
-    x = keras.layers.Normalization(mean=feature_mean, variance=np.maximum(feature_var, 1e-12), name="standardize")(inputs)
+    inputs, x = encoded_inputs(feature_mean, feature_var, missing, vocabularies)
     features = STRATEGIES[config.strategy](x, config, tasks)
     outputs = add_heads(features, tasks, config.tie_outputs)
     return keras.Model(inputs, outputs, name=f"mtl_{config.strategy}")

@@ -46,8 +46,8 @@ class Weighting(keras.layers.Layer):
         """The training loss: ``sum_t w_t * L_t`` with the effective weights."""
         return tf.reduce_sum(self.effective() * stack(losses, self.task_names))
 
-    def setup(self, net: keras.Model, x: np.ndarray) -> None:
-        """Inspect the model (and a few training rows) before training; nothing by default."""
+    def setup(self, net: keras.Model, x: np.ndarray | dict[str, np.ndarray]) -> None:
+        """Inspect the model (and a few training rows of its inputs) before training; nothing by default."""
 
     def update(self, tape: tf.GradientTape, losses: Mapping[str, tf.Tensor], net: keras.Model) -> None:
         """Adapt after each training step, inside the step's graph; nothing by default."""

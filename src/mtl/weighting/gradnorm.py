@@ -56,7 +56,7 @@ class GradNormWeighting(Weighting):
         """The current weights."""
         return tf.convert_to_tensor(self.current)
 
-    def setup(self, net: keras.Model, x: np.ndarray) -> None:
+    def setup(self, net: keras.Model, x: np.ndarray | dict[str, np.ndarray]) -> None:
         """Find W, the last shared kernel, or warn that the weights will stay fixed."""
         kernel = last_shared_kernel(net, x)
         self.shared_path = None if kernel is None else kernel.path

@@ -12,9 +12,11 @@ from mtl.weighting.base import Weighting
 def loss_object(name: str) -> keras.losses.Loss:
     """The Keras loss class behind a loss function name (``mean_squared_error`` -> ``MeanSquaredError``).
 
-    It reduces and aligns ranks exactly as ``compile`` does with the name.
+    It aligns ranks as ``compile`` does with the name; it averages over the batch, or with sample
+    weights over their sum (rows of weight 0, missing targets, do not count).
     """
-    return keras.losses.get("".join(part.title() for part in name.split("_")))
+    class_name = "".join(part.title() for part in name.split("_"))
+    return keras.losses.get({"class_name": class_name, "config": {"reduction": "mean_with_sample_weight"}})
 
 
 class WeightedTrainer(keras.Model):
@@ -38,12 +40,14 @@ class WeightedTrainer(keras.Model):
         return self.net(x, training=training)
 
     def per_task_losses(self, y: dict, y_pred: dict, sample_weight: dict | None) -> dict[str, tf.Tensor]:
-        """Each task's unweighted loss on the batch; also feeds the ``<task>_loss`` trackers."""
+        """Each task's unweighted loss on the batch (the mean over rows of non-zero weight); also feeds the
+        ``<task>_loss`` trackers, weighted by those rows so an epoch's value is their mean."""
         losses = {}
         for name, loss_fn, tracker in zip(self.task_names, self.task_losses, self.loss_trackers):
             weight = sample_weight[name] if isinstance(sample_weight, dict) else sample_weight
             losses[name] = loss_fn(y[name], y_pred[name], weight)
-            tracker.update_state(losses[name], sample_weight=tf.shape(y_pred[name])[0])
+            rows = tf.shape(y_pred[name])[0] if weight is None else tf.reduce_sum(tf.cast(weight, "float32"))
+            tracker.update_state(losses[name], sample_weight=rows)
         return losses
 
     def train_step(self, data: tuple) -> dict[str, tf.Tensor]:
@@ -53,7 +57,7 @@ class WeightedTrainer(keras.Model):
             y_pred = self(x, training=True)
             losses = self.per_task_losses(y, y_pred, sample_weight)
             total = self.weighting.combine(losses)
-        self._loss_tracker.update_state(total, sample_weight=tf.shape(x)[0])
+        self._loss_tracker.update_state(total, sample_weight=tf.shape(y_pred[self.task_names[0]])[0])
         variables = self.trainable_variables
         self.optimizer.apply_gradients(zip(tape.gradient(total, variables), variables))
         self.weighting.update(tape, losses, self.net)
@@ -65,5 +69,5 @@ class WeightedTrainer(keras.Model):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         y_pred = self(x, training=False)
         total = self.weighting.combine(self.per_task_losses(y, y_pred, sample_weight))
-        self._loss_tracker.update_state(total, sample_weight=tf.shape(x)[0])
+        self._loss_tracker.update_state(total, sample_weight=tf.shape(y_pred[self.task_names[0]])[0])
         return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
