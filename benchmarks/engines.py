@@ -76,9 +76,9 @@ def best_at(curve: list[tuple[float, float]], seconds: float, minimize: bool) ->
 def main() -> None:
     """Run every arm on every data set and seed, print the tables, write the figures."""
     cli = common.parser(__doc__.splitlines()[0])
-    cli.add_argument("--budget", type=float, help="wall-clock seconds per sweep (default 90; quick 15)")
+    cli.add_argument("--budget", type=float, help="wall-clock seconds per sweep (default 60; quick 15)")
     args = cli.parse_args()
-    budget = args.budget or (15.0 if args.quick else 90.0)
+    budget = args.budget or (15.0 if args.quick else 60.0)
     seeds = SEEDS[:1] if args.quick else SEEDS
     print(f"engines: {budget:g} s per sweep, {len(SPACES)} data sets x {len(ARMS)} arms x {len(seeds)} seeds")
     common.warm_up()

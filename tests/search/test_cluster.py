@@ -17,7 +17,7 @@ from tests.search.servers import (MARIADB, create, mariadb_admin, mlflow_server,
                                   unavailable, wait_for_running_trial, worker)
 
 pytestmark = pytest.mark.slow
-SLOW_SPACE = (TINY_SPACE.replace("epochs = 3", "epochs = 40").replace("patience = 2", "patience = 40")
+SLOW_SPACE = (TINY_SPACE.replace("epochs = 3", "epochs = 20").replace("patience = 2", "patience = 20")
               .replace("n_samples = 400", "n_samples = 2000").replace("batch_size = 64", "batch_size = 16"))
 QUICK_SPACE = TINY_SPACE.replace("epochs = 3", "epochs = 2")
 
