@@ -13,6 +13,7 @@ best objective per arm and seed at the budget, its mean over seeds, and trials c
 from __future__ import annotations
 
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,7 @@ def read_back(tracking: str, study: str) -> Arm:
     """The complete trials of the study's MLflow experiment, timed from its parent run's start."""
     client = MlflowClient(tracking)
     experiment = client.get_experiment_by_name(study)
-    runs = client.search_runs([experiment.experiment_id], max_results=100_000)
+    runs = client.search_runs([experiment.experiment_id], max_results=50_000)
     parent = next(r for r in runs if r.data.tags.get("kind") == "sweep")
     children = [r for r in runs if r.data.tags.get("kind") == "trial"]
     start = parent.info.start_time
@@ -101,9 +102,12 @@ def main() -> None:
                                   "curves": [r.curve for r in runs]}
             rows.append((arm, float(np.mean(reached)) if reached else None, float(np.std(reached)) if reached else None,
                          float(np.mean(figures[data][arm]["complete_within_budget"]))))
-            traces = np.array([[best_at(r.curve, t, minimize) or np.nan for t in grid] for r in runs], dtype=float)
-            line = ax.plot(grid, np.nanmean(traces, axis=0), label=arm)[0]
-            ax.fill_between(grid, np.nanmin(traces, axis=0), np.nanmax(traces, axis=0), color=line.get_color(), alpha=0.15)
+            traces = np.array([[np.nan if (b := best_at(r.curve, t, minimize)) is None else b for t in grid] for r in runs])
+            with warnings.catch_warnings():  # before a seed's first complete trial its curve is NaN
+                warnings.simplefilter("ignore", RuntimeWarning)
+                low, mean, high = np.nanmin(traces, axis=0), np.nanmean(traces, axis=0), np.nanmax(traces, axis=0)
+            line = ax.plot(grid, mean, label=arm)[0]
+            ax.fill_between(grid, low, high, color=line.get_color(), alpha=0.15)
         common.print_table(f"{data} ({path.name}): best objective at {budget:g} s over {len(seeds)} seed(s)",
                            ("arm", "mean best", "std", "complete trials"), rows)
         ax.set_title(f"{data}: best objective so far (mean, min-max over seeds)", fontsize=9)
