@@ -12,6 +12,7 @@ best objective per arm and seed at the budget, its mean over seeds, and trials c
 
 from __future__ import annotations
 
+import json
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -74,50 +75,73 @@ def best_at(curve: list[tuple[float, float]], seconds: float, minimize: bool) ->
     return min(values) if minimize else max(values)
 
 
-def main() -> None:
-    """Run every arm on every data set and seed, print the tables, write the figures."""
-    cli = common.parser(__doc__.splitlines()[0])
-    cli.add_argument("--budget", type=float, help="wall-clock seconds per sweep (default 60; quick 15)")
-    args = cli.parse_args()
-    budget = args.budget or (15.0 if args.quick else 60.0)
-    seeds = SEEDS[:1] if args.quick else SEEDS
-    print(f"engines: {budget:g} s per sweep, {len(SPACES)} data sets x {len(ARMS)} arms x {len(seeds)} seeds")
-    common.warm_up()
+def measure(budget: float, seeds: tuple[int, ...]) -> dict[str, Any]:
+    """Every arm on every data set and seed: per data set and arm, the bests at the budget and the curves."""
     figures: dict[str, Any] = {}
-    fig, axes = plt.subplots(1, len(SPACES), figsize=(6.0 * len(SPACES), 3.8))
-    for ax, (data, path) in zip(np.atleast_1d(axes), SPACES.items()):
+    for data, path in SPACES.items():
         base = load_space(path)
         minimize = base.objective.direction == "minimize"
-        rows, figures[data] = [], {}
-        grid = np.linspace(0, budget, 200)
+        figures[data] = {"direction": base.objective.direction}
         for arm in ARMS:
             runs = []
             for seed in seeds:
                 print(f"  {data} / {arm} / seed {seed}", flush=True)
                 runs.append(sweep(arm, common.with_study(base, seed=seed, timeout=None), budget))
-            finals = [best_at(r.curve, budget, minimize) for r in runs]
-            reached = [f for f in finals if f is not None]
-            figures[data][arm] = {"best_at_budget": finals, "trials_started": [r.trials for r in runs],
+            figures[data][arm] = {"best_at_budget": [best_at(r.curve, budget, minimize) for r in runs],
+                                  "trials_started": [r.trials for r in runs],
                                   "complete_within_budget": [sum(t <= budget for t, _ in r.curve) for r in runs],
                                   "curves": [r.curve for r in runs]}
+    return figures
+
+
+def report(figures: dict[str, Any], budget: float) -> plt.Figure:
+    """Print one table per data set; the figure: best so far against time, one panel per data set."""
+    fig, axes = plt.subplots(1, len(SPACES), figsize=(6.0 * len(SPACES), 3.8))
+    grid = np.linspace(0, budget, 240)
+    for ax, data in zip(np.atleast_1d(axes), SPACES):
+        direction = figures[data]["direction"]
+        rows = []
+        for arm in ARMS:
+            result = figures[data][arm]
+            reached = [f for f in result["best_at_budget"] if f is not None]
             rows.append((arm, float(np.mean(reached)) if reached else None, float(np.std(reached)) if reached else None,
-                         float(np.mean(figures[data][arm]["complete_within_budget"]))))
-            traces = np.array([[np.nan if (b := best_at(r.curve, t, minimize)) is None else b for t in grid] for r in runs])
+                         float(np.mean(result["complete_within_budget"]))))
+            curves = [[tuple(point) for point in curve] for curve in result["curves"]]
+            traces = np.array([[np.nan if (b := best_at(c, t, direction == "minimize")) is None else b for t in grid]
+                               for c in curves])
             with warnings.catch_warnings():  # before a seed's first complete trial its curve is NaN
                 warnings.simplefilter("ignore", RuntimeWarning)
-                low, mean, high = np.nanmin(traces, axis=0), np.nanmean(traces, axis=0), np.nanmax(traces, axis=0)
-            line = ax.plot(grid, mean, label=arm)[0]
+                low, high = np.nanmin(traces, axis=0), np.nanmax(traces, axis=0)
+            line = ax.plot(grid, traces.mean(axis=0), label=arm)[0]  # the mean once every seed has a trial
             ax.fill_between(grid, low, high, color=line.get_color(), alpha=0.15)
-        common.print_table(f"{data} ({path.name}): best objective at {budget:g} s over {len(seeds)} seed(s)",
+        common.print_table(f"{data}: best objective at {budget:g} s over {len(figures[data][ARMS[0]]['curves'])} seed(s)",
                            ("arm", "mean best", "std", "complete trials"), rows)
-        ax.set_title(f"{data}: best objective so far (mean, min-max over seeds)", fontsize=9)
+        ax.set_yscale("log")
+        ax.set_title(f"{data}: best objective so far (mean over seeds; band: min-max)", fontsize=9)
         ax.set_xlabel("seconds since the sweep began")
-        ax.set_ylabel(f"best val objective ({base.objective.direction})")
+        ax.set_ylabel(f"best val objective ({direction}, log scale)")
         ax.legend(fontsize=8)
-    settings = {"spaces": {k: str(v.relative_to(common.REPO)) for k, v in SPACES.items()}, "budget_s": budget,
-                "seeds": list(seeds), "arms": list(ARMS)}
-    common.save_results("engines", args.quick, settings, figures, fig)
+    return fig
 
+
+def main() -> None:
+    """Run every arm on every data set and seed (or reload the saved results), print the tables, write the figures."""
+    cli = common.parser(__doc__.splitlines()[0])
+    cli.add_argument("--budget", type=float, help="wall-clock seconds per sweep (default 60; quick 15)")
+    cli.add_argument("--replot", action="store_true", help="redraw the tables and figure from the saved JSON; train nothing")
+    args = cli.parse_args()
+    if args.replot:
+        saved = json.loads((common.RESULTS / ("engines-quick.json" if args.quick else "engines.json")).read_text())
+        settings, figures = saved["settings"], saved["figures"]
+    else:
+        budget = args.budget or (15.0 if args.quick else 60.0)
+        seeds = SEEDS[:1] if args.quick else SEEDS
+        print(f"engines: {budget:g} s per sweep, {len(SPACES)} data sets x {len(ARMS)} arms x {len(seeds)} seeds")
+        common.warm_up()
+        figures = measure(budget, seeds)
+        settings = {"spaces": {k: str(v.relative_to(common.REPO)) for k, v in SPACES.items()}, "budget_s": budget,
+                    "seeds": list(seeds), "arms": list(ARMS)}
+    common.save_results("engines", args.quick, settings, figures, report(figures, settings["budget_s"]))
 
 if __name__ == "__main__":
     main()
