@@ -189,7 +189,7 @@ def run_sweep(
         try:
             outcome = run_trial(ctx, trial.number, optuna_suggest(trial),
                                 on_run=lambda run_id: trial.set_user_attr(RUN_ID_ATTR, run_id),
-                                pruning=None if space.per_task else PruneOnObjective(trial))
+                                pruning=None if space.per_task or space.study.pruner == "none" else PruneOnObjective(trial))
         except CAUGHT as exc:
             trial.set_user_attr(FAIL_ATTR, str(exc))
             raise
