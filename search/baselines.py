@@ -81,8 +81,7 @@ def run_baselines(space: Space, tracking_uri: str, study_name: str | None = None
             tracker.log_final_metrics(run_id, result)
             tracker.log_artifacts(run_id, result, one.train)
         except BaseException as exc:
-            interrupted = isinstance(exc, KeyboardInterrupt)
-            tracker.end(run_id, "KILLED" if interrupted else "FAILED", "FAIL", "interrupted" if interrupted else repr(exc))
+            tracker.end_after(run_id, exc)
             raise
         tracker.end(run_id, "FINISHED", "COMPLETE")
         run_ids[task.name] = run_id

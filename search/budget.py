@@ -48,8 +48,9 @@ class StudyBudget:
         while True:
             if self.heartbeats:
                 fail_stale_trials(study)  # a dead worker's trial fails here and its retry is queued
-            counted = len(study.get_trials(deepcopy=False, states=COUNTED))
-            running = len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+            occupying = study.get_trials(deepcopy=False, states=OCCUPYING)
+            running = sum(t.state == TrialState.RUNNING for t in occupying)
+            counted = len(occupying) - running
             if counted + running < self.budget:
                 return
             if counted >= self.budget or not self.heartbeats:

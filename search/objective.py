@@ -118,9 +118,7 @@ def run_trial(
         ctx.write(partial(ctx.tracker.end, run_id, "FAILED", "FAIL", str(exc)))
         raise
     except BaseException as exc:
-        interrupted = isinstance(exc, KeyboardInterrupt)
-        ctx.write(partial(ctx.tracker.end, run_id, "KILLED" if interrupted else "FAILED", "FAIL",
-                          "interrupted" if interrupted else repr(exc)))
+        ctx.write(partial(ctx.tracker.end_after, run_id, exc))
         raise
     pruned_at = pruning.pruned_at if pruning is not None else None
     if pruned_at is not None:

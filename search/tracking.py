@@ -128,6 +128,11 @@ class Tracker:
         self.set_tags(run_id, tags)
         self.client.set_terminated(run_id, status=status, end_time=_now_ms())
 
+    def end_after(self, run_id: str, exc: BaseException) -> None:
+        """Close a run that ``exc`` stopped: KILLED if it was interrupted, else FAILED with the error."""
+        interrupted = isinstance(exc, KeyboardInterrupt)
+        self.end(run_id, "KILLED" if interrupted else "FAILED", "FAIL", "interrupted" if interrupted else repr(exc))
+
 
 def model_signature(data: Dataset) -> dict[str, Any]:
     """What a saved model takes and gives: ``features`` (numeric columns, in order), ``categorical``
