@@ -210,6 +210,7 @@ def run_sweep(
     deadline = None if timeout is None else time.monotonic() + timeout
 
     def optimize() -> None:
+        writer.flush()  # on a retry after a storage error: the lost trial's MLflow writes land before it is failed
         left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
         if counted_trials(study) < budget and (left is None or left > 0):
             study.optimize(objective, timeout=left, catch=(*CAUGHT, BudgetReached), callbacks=callbacks)
