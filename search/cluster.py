@@ -45,6 +45,14 @@ def _raise_preempted(signum: int, frame: FrameType | None) -> None:
     raise Preempted()
 
 
+_interrupted = threading.Event()
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    _interrupted.set()
+    raise KeyboardInterrupt()
+
+
 def raise_if_preempted() -> None:
     """Raise :class:`Preempted` if SIGTERM came earlier but its exception was lost.
 
@@ -53,6 +61,8 @@ def raise_if_preempted() -> None:
     """
     if _preempted.is_set():
         raise Preempted()
+    if _interrupted.is_set():  # Ctrl-C, lost the same way
+        raise KeyboardInterrupt()
 
 
 class PreemptionGuard(keras.callbacks.Callback):
@@ -66,10 +76,12 @@ class PreemptionGuard(keras.callbacks.Callback):
 def exit_cleanly_on_sigterm() -> None:
     """Turn SIGTERM into :class:`Preempted` for the rest of this process (and keep a lost one quiet)."""
     signal.signal(signal.SIGTERM, _raise_preempted)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # an ignored SIGINT stays ignored
+        signal.signal(signal.SIGINT, _raise_interrupt)
     default_hook = sys.unraisablehook
 
     def hook(unraisable: "sys.UnraisableHookArgs") -> None:
-        if not isinstance(unraisable.exc_value, Preempted):  # a lost SIGTERM is caught by raise_if_preempted
+        if not isinstance(unraisable.exc_value, KeyboardInterrupt):  # a lost SIGTERM/Ctrl-C: raise_if_preempted catches it
             default_hook(unraisable)
 
     sys.unraisablehook = hook
