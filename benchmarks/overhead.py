@@ -7,10 +7,14 @@ configurations enqueued in order (pruner none): what a sweep of N trials costs, 
 its return (data, stores, study, parent run, every trial with its tracking and artifacts, closing
 the sweep). (b) A bare loop trains the same models: ``build_model`` + ``compile`` + ``fit`` with the
 same epochs, batch size, learning rate, loss weights and seed (space seed + trial number), no
-early stopping and the same one-batch validation each epoch.
+early stopping and the same one-batch validation each epoch. (c) The library alone trains them:
+``mtl.training.train`` with the same settings, no tracking and no storage, inside the harness's
+``lean_process`` (the same garbage-collection and graph-optimiser settings as a sweep). a/b is the goal (what a
+sweep costs over the Keras loop a user would write); a/c isolates the tracking and storage cost,
+since (c) trains exactly as the harness does (same input pipeline, same final evaluation).
 
-Order: b, a, b: the bare loop runs once before and once after the harness, and its time per
-configuration is the mean of the two passes, so drift over the run (warm caches, a busy machine)
+Order: b, c, a, c, b: each baseline runs once before and once after the harness, and its time per
+configuration is the mean of its two passes, so drift over the run (warm caches, a busy machine)
 does not favour either path. An untimed warm-up sweep pays the process's one-time costs first.
 """
 
@@ -27,6 +31,8 @@ import optuna
 
 from mtl.data import Splits
 from mtl.models import build_model
+from mtl.training import TrainConfig, train
+from search.lean import lean_process
 from search.sampling import Sampled, optuna_suggest, sample
 from search.space import Space
 from search.study import open_study
@@ -72,6 +78,17 @@ def bare_fit(space: Space, splits: Splits, sampled: Sampled, number: int, epochs
     return time.perf_counter() - started
 
 
+def library_fit(space: Space, splits: Splits, sampled: Sampled, number: int, epochs: int) -> float:
+    """Seconds for ``mtl.training.train`` to train trial ``number``'s model for ``epochs`` epochs, untracked
+    (inside :func:`search.lean.lean_process`, as ``run_sweep`` trains)."""
+    config = TrainConfig(learning_rate=sampled.learning_rate, batch_size=sampled.batch_size, epochs=epochs, patience=epochs,
+                         loss_weights=sampled.loss_weights, weighting=sampled.weighting, seed=space.study.seed + number)
+    with lean_process():  # as the harness trains
+        started = time.perf_counter()
+        train(sampled.model, splits, config, space.objective)
+        return time.perf_counter() - started
+
+
 def main() -> None:
     """Run the comparison, print the table, write the figures."""
     cli = common.parser(__doc__.splitlines()[0])
@@ -93,6 +110,8 @@ def main() -> None:
     common.warm_up()
     first = [bare_fit(space, splits, sampled[i], i, space.training.epochs) for i in range(n)]
     print(f"  bare pass 1: {sum(first):.2f} s", flush=True)
+    library_first = [library_fit(space, splits, sampled[i], i, space.training.epochs) for i in range(n)]
+    print(f"  library pass 1: {sum(library_first):.2f} s", flush=True)
     with common.temp_stores() as stores:
         study = open_study(space, STUDY, stores["storage"])
         for params in configurations:
@@ -106,9 +125,13 @@ def main() -> None:
         if trial.state != optuna.trial.TrialState.COMPLETE or trial.params != configurations[step]:
             raise SystemExit(f"harness trial {step} did not complete as enqueued: {trial.state.name} {trial.params}")
     print(f"  harness: {total_a:.2f} s", flush=True)
+    library_second = [library_fit(space, splits, sampled[i], i, space.training.epochs) for i in range(n)]
+    print(f"  library pass 2: {sum(library_second):.2f} s", flush=True)
     second = [bare_fit(space, splits, sampled[i], i, space.training.epochs) for i in range(n)]
     print(f"  bare pass 2: {sum(second):.2f} s", flush=True)
     bare = [(a + b) / 2 for a, b in zip(first, second)]
+    library = [(a + b) / 2 for a, b in zip(library_first, library_second)]
+    total_c = sum(library)
     harness = monitor.trial_seconds()
     epochs = [space.training.epochs] * n
     set_up, tear_down = monitor.ready, monitor.tear_down
@@ -116,21 +139,24 @@ def main() -> None:
     figures = {
         "per_trial": [
             {"trial": i, "epochs": epochs[i], "harness_s": harness[i], "bare_s": bare[i], "bare_passes_s": [first[i], second[i]],
-             "params": configurations[i]}
+             "library_s": library[i], "library_passes_s": [library_first[i], library_second[i]], "params": configurations[i]}
             for i in range(n)
         ],
         "sweep_set_up_s": set_up,
         "sweep_tear_down_s": tear_down,
         "harness_total_s": total_a,
         "bare_total_s": total_b,
+        "library_total_s": total_c,
         "ratio": total_a / total_b,
+        "ratio_to_library": total_a / total_c,
+        "tracking_per_trial_ms": (total_a - total_c) / n * 1000,
         "overhead_per_trial_ms": (total_a - total_b) / n * 1000,
         "overhead_per_trial_excluding_set_up_ms": (sum(harness) - total_b) / n * 1000,
         "harness_trials_per_hour": n / total_a * 3600,
         "goal_ratio": GOAL_RATIO,
     }
-    common.print_table("per trial", ("trial", "epochs", "harness s", "bare s", "harness - bare s"),
-                       [(i, epochs[i], harness[i], bare[i], harness[i] - bare[i]) for i in range(n)])
+    common.print_table("per trial", ("trial", "epochs", "harness s", "bare s", "library s", "harness - bare s", "harness - library s"),
+                       [(i, epochs[i], harness[i], bare[i], library[i], harness[i] - bare[i], harness[i] - library[i]) for i in range(n)])
     common.print_table("summary", ("figure", "value"), [
         ("harness total (a), s", total_a),
         ("  of which sweep set-up + tear-down (flushing artifacts), s", set_up + tear_down),
@@ -138,18 +164,23 @@ def main() -> None:
         (f"ratio a/b (goal <= {GOAL_RATIO})", figures["ratio"]),
         ("fixed overhead per trial (a-b)/N, ms", figures["overhead_per_trial_ms"]),
         ("  excluding sweep set-up + tear-down, ms", figures["overhead_per_trial_excluding_set_up_ms"]),
+        ("library alone total (c), s", total_c),
+        ("ratio a/c: tracking and storage", figures["ratio_to_library"]),
+        ("tracking and storage per trial (a-c)/N, ms", figures["tracking_per_trial_ms"]),
         ("trials per hour through the harness", figures["harness_trials_per_hour"]),
         ("goal met", figures["ratio"] <= GOAL_RATIO),
     ])
 
     fig, ax = plt.subplots(figsize=(max(5.0, 0.8 * n + 2), 3.6))
     index = np.arange(n)
-    ax.bar(index - 0.2, harness, 0.4, label="(a) harness")
-    ax.bar(index + 0.2, bare, 0.4, label="(b) bare Keras")
+    ax.bar(index - 0.27, harness, 0.27, label="(a) harness")
+    ax.bar(index, bare, 0.27, label="(b) bare Keras")
+    ax.bar(index + 0.27, library, 0.27, label="(c) mtl.training alone")
     ax.set_xticks(index, [f"{i}\n{epochs[i]} ep" for i in range(n)])
     ax.set_xlabel("trial (epochs trained)")
     ax.set_ylabel("seconds")
-    ax.set_title(f"per-trial time; total ratio a/b = {figures['ratio']:.3f} (goal <= {GOAL_RATIO})", fontsize=10)
+    ax.set_title(f"per-trial time; a/b = {figures['ratio']:.3f} (goal <= {GOAL_RATIO}), a/c = {figures['ratio_to_library']:.3f}",
+                 fontsize=10)
     ax.legend()
     settings = {"space": str(common.DEFAULT_SPACE.relative_to(common.REPO)), "trials": n, "max_epochs": space.training.epochs,
                 "sampler": "random", "seed": space.study.seed}

@@ -16,7 +16,8 @@ from mtl.errors import ConfigError, TrialFailed
 from search.background import BackgroundWriter
 from search.budget import BudgetReached, StudyBudget, check_budget
 from search.cluster import has_heartbeats, raise_if_preempted
-from search.objective import TrialContext, run_trial
+from search.lean import lean_process
+from search.objective import BestSoFar, TrialContext, run_trial
 from search.pruning import PruneOnObjective
 from search.reconnect import run_with_retries
 from search.sampling import optuna_suggest
@@ -179,8 +180,8 @@ def run_sweep(
     sweep = open_sweep(space, study_name, storage, tracking_uri, trials, worker)
     study, tracker, parent, budget, splits = sweep.study, sweep.tracker, sweep.parent_run_id, sweep.budget, sweep.splits
     timeout = timeout or space.study.timeout
-    writer = BackgroundWriter()
-    ctx = TrialContext(space, splits, tracker, parent, study.study_name, sources=sweep.sources, writer=writer)
+    writer, best = BackgroundWriter(), BestSoFar(space.objective.direction)
+    ctx = TrialContext(space, splits, tracker, parent, study.study_name, sources=sweep.sources, writer=writer, best=best)
 
     def objective(trial: optuna.Trial) -> float | list[float]:
         raise_if_preempted()
@@ -217,7 +218,9 @@ def run_sweep(
 
     try:
         try:
-            run_with_retries(optimize, lambda: progress.finished, sweep.storage, printer)
+            with lean_process():
+                run_with_retries(optimize, lambda: progress.finished, sweep.storage, printer)
+            best.log_curves(ctx)
         finally:
             writer.close()  # every trial's artifacts written and its run closed
     except KeyboardInterrupt:

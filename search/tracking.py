@@ -84,9 +84,12 @@ class Tracker:
         return run.info.run_id
 
     def log_metrics(self, run_id: str, values: Mapping[str, float], step: int = 0) -> None:
-        """Log many metrics in as few calls as MLflow allows."""
+        """Log many metrics of one step in as few calls as MLflow allows."""
         now = _now_ms()
-        metrics = [Metric(k, float(v), now, step) for k, v in values.items()]
+        self.log_metric_list(run_id, [Metric(k, float(v), now, step) for k, v in values.items()])
+
+    def log_metric_list(self, run_id: str, metrics: list[Metric]) -> None:
+        """Log metrics of any steps and times in as few calls as MLflow allows."""
         for batch in _metric_batches(metrics):
             self.client.log_batch(run_id, metrics=batch)
 
@@ -101,24 +104,31 @@ class Tracker:
             final.update({f"{split}/{task}/{m}": v for task, metrics in values.items() for m, v in metrics.items()})
         self.log_metrics(run_id, final)
 
-    def log_artifacts(self, run_id: str, result: TrainResult, data: Dataset) -> None:
-        """The trial's model summary, learning curves, history, model file and input signature.
+    def log_artifacts(self, run_id: str, result: TrainResult, data: Dataset, curves: bool = True) -> None:
+        """The trial's model summary, history, model file, input signature and (with ``curves``) learning curves.
 
         ``model/signature.json`` beside ``model/model.keras`` (:func:`model_signature` of ``data``,
         the training split) names the input columns and the tasks, so ``python -m search predict``
-        can feed the model raw table rows.
+        can feed the model raw table rows. The learning-curve PNG is the costliest artifact (about
+        0.2 s to draw), hence optional (:meth:`log_curves` draws them later): MLflow charts the same
+        per-epoch metrics itself.
         """
         tasks = data.tasks
         lines: list[str] = []
         result.model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line))
         self.client.log_text(run_id, "\n".join(lines), "model_summary.txt")
-        self.client.log_figure(run_id, plots.learning_curves(result.history, tasks, result.best_epoch), "learning_curves.png")
+        if curves:
+            self.log_curves(run_id, result.history, tasks, result.best_epoch)
         self.client.log_dict(run_id, result.history, "history.json")
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "model.keras"
             result.model.save(path)
             self.client.log_artifact(run_id, str(path), "model")
         self.client.log_dict(run_id, model_signature(data), SIGNATURE)
+
+    def log_curves(self, run_id: str, history: dict[str, list[float]], tasks: tuple[Task, ...], best_epoch: int) -> None:
+        """The run's ``learning_curves.png`` (a finished run too)."""
+        self.client.log_figure(run_id, plots.learning_curves(history, tasks, best_epoch), "learning_curves.png")
 
     def end(self, run_id: str, status: str, state: str, error: str | None = None) -> None:
         """Close a run: ``status`` is MLflow's (FINISHED/FAILED/KILLED), ``state`` the trial's."""
@@ -147,18 +157,24 @@ def model_signature(data: Dataset) -> dict[str, Any]:
 
 
 class EpochLogger(keras.callbacks.Callback):
-    """Logs every epoch's per-task train/val metrics and the validation objective in one batch.
+    """Logs every epoch's per-task train/val metrics, the validation objective and the loss weights.
 
-    ``write`` runs each batch's write (for example on a :class:`~search.background.BackgroundWriter`).
+    Epochs are sent in one batch every ``every`` seconds (default 5: the MLflow UI still follows a
+    long trial live) and at the end of training, rather than one store write per epoch: on a small
+    model an epoch takes about 0.1 s, as long as a write. ``write`` runs each batch's write (for
+    example on a :class:`~search.background.BackgroundWriter`); :meth:`flush` sends what is left
+    when training stops by an exception.
     """
 
     def __init__(self, tracker: Tracker, run_id: str, tasks: tuple[Task, ...],
-                 write: Callable[[Callable[[], None]], None] = lambda job: job()) -> None:
+                 write: Callable[[Callable[[], None]], None] = lambda job: job(), every: float = 5.0) -> None:
         super().__init__()
-        self.tracker, self.run_id, self.tasks, self.write = tracker, run_id, tasks, write
+        self.tracker, self.run_id, self.tasks, self.write, self.every = tracker, run_id, tasks, write, every
+        self.pending: list[Metric] = []
+        self.sent = time.monotonic()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        """Send this epoch's metrics."""
+        """Keep this epoch's metrics; send what is kept once ``every`` seconds have passed since the last send."""
         logs = logs or {}
         values: dict[str, float] = {}
         for task in self.tasks:
@@ -171,7 +187,21 @@ class EpochLogger(keras.callbacks.Callback):
                 values[f"epoch/weight/{task.name}"] = logs[f"weight_{task.name}"]
         if VAL_OBJECTIVE in logs:
             values["epoch/val/objective"] = logs[VAL_OBJECTIVE]
-        self.write(partial(self.tracker.log_metrics, self.run_id, values, step=epoch))
+        now = _now_ms()
+        self.pending.extend(Metric(k, float(v), now, epoch) for k, v in values.items())
+        if time.monotonic() - self.sent >= self.every:
+            self.flush()
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        """Send the epochs not sent yet."""
+        self.flush()
+
+    def flush(self) -> None:
+        """Send the kept epochs now (nothing if there are none)."""
+        if self.pending:
+            self.write(partial(self.tracker.log_metric_list, self.run_id, self.pending))
+            self.pending = []
+        self.sent = time.monotonic()
 
 
 def download_model(client: MlflowClient, run_id: str, folder: str) -> tuple[Path, dict]:

@@ -26,7 +26,8 @@ from keras_tuner.engine.base_tuner import BaseTuner
 from keras_tuner.engine.trial import Trial, TrialStatus
 
 from search.errors import SpaceError, StorageError
-from search.objective import TrialContext, run_trial
+from search.lean import lean_process
+from search.objective import BestSoFar, TrialContext, run_trial
 from search.space import Space
 from search.study import STORE_DIR, default_tracking_uri, local_artifact_root, redact
 from search.sweep import CAUGHT, MAX_CONSECUTIVE_FAILURES, Printer, prepare_data
@@ -213,14 +214,17 @@ def run_tuner_sweep(
                                               {"study": study_name, "engine": ENGINE, "oracle": oracle, "kind": "sweep"})
     state.save()
     parent = state.parent_run_id
-    ctx = TrialContext(space, splits, tracker, parent, study_name, engine=ENGINE, sources=sources)
+    ctx = TrialContext(space, splits, tracker, parent, study_name, engine=ENGINE, sources=sources,
+                       best=BestSoFar(space.objective.direction))
     tuner = _SweepTuner(_make_oracle(oracle, space, searched.declare()), project, ctx, searched, state, budget,
                         timeout or space.study.timeout, printer)
     printer(f"study {study_name!r} (keras-tuner, {oracle} oracle): {tuner.counted()}/{budget} trials done; "
             f"project {project}, tracking {redact(tracking_uri)}")
     try:
         if tuner.counted() < budget:
-            tuner.search()
+            with lean_process():
+                tuner.search()
+            ctx.best.log_curves(ctx)
     except KeyboardInterrupt:
         tracker.end(parent, "KILLED", "INTERRUPTED")
         raise

@@ -18,6 +18,7 @@ from mtl.data import Dataset, Splits
 from mtl.errors import TrialFailed
 from mtl.models import ModelConfig, build_model
 from mtl.objective import Objective, baseline_losses, per_task_metrics
+from mtl.pipeline import evaluation_feed, training_feed
 from mtl.tasks import Task
 from mtl.warmstart import WarmStart, freeze, load_weights
 from mtl.weighting import WEIGHT_PREFIX, WeightedTrainer, WeightLogger, check_weighting, make_weighting
@@ -167,8 +168,8 @@ def eval_batch_size(data: Dataset) -> int:
 
 def evaluate(model: keras.Model, data: Dataset, baselines: Mapping[str, float]) -> dict[str, dict[str, float]]:
     """Per-task loss, metrics and normalised loss of ``model`` on ``data`` (each over its present targets)."""
-    flat = model.evaluate(data.inputs, data.targets, sample_weight=data.sample_weights,
-                          batch_size=eval_batch_size(data), verbose=0, return_dict=True)
+    feed = evaluation_feed(data, eval_batch_size(data))
+    flat = model.evaluate(feed.dataset, steps=feed.steps, verbose=0, return_dict=True)
     return per_task_metrics(flat, data.tasks, baselines)
 
 
@@ -192,17 +193,19 @@ def forget_traced_gradients() -> None:
 def _fit(trainer: keras.Model, splits: Splits, train_config: TrainConfig, callbacks: list, **epochs: int) -> dict[str, list[float]]:
     """One ``fit`` over the training split (``epochs`` and ``initial_epoch``); its history as floats.
 
+    The splits are fed through :mod:`mtl.pipeline` (tensors made once, one iterator per ``fit``).
+
     Running out of memory raises :class:`TrialFailed`.
     """
+    feed = training_feed(splits.train, train_config.batch_size, train_config.seed)
+    val_feed = evaluation_feed(splits.val, eval_batch_size(splits.val))
     try:
         fitted = trainer.fit(
-            splits.train.inputs,
-            splits.train.targets,
-            sample_weight=splits.train.sample_weights,
-            validation_data=(splits.val.inputs, splits.val.targets, splits.val.sample_weights),
-            batch_size=train_config.batch_size,
-            validation_batch_size=eval_batch_size(splits.val),
-            shuffle=True,
+            feed.dataset,
+            steps_per_epoch=feed.steps,
+            validation_data=val_feed.dataset,
+            validation_steps=val_feed.steps,
+            shuffle=False,  # each epoch of the training feed is already a new permutation
             verbose=train_config.verbose,
             callbacks=callbacks,
             **epochs,
@@ -251,6 +254,7 @@ def train(
     metrics = task_metrics(tasks)
     # weighted metrics: rows with a missing target (weight 0) are left out of that task's metrics
     trainer.compile(optimizer=keras.optimizers.Adam(learning_rate=train_config.learning_rate), weighted_metrics=metrics)
+    trainer.optimizer.build(trainer.trainable_variables)  # now, not inside the first trace (which would then trace again)
     val_baselines, test_baselines = baseline_losses(splits, "val"), baseline_losses(splits, "test")
     stopper = PhasedEarlyStopping(
         monitor=VAL_OBJECTIVE,

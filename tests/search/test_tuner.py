@@ -137,6 +137,9 @@ def test_a_sweep_with_each_oracle_logs_one_child_run_per_trial_inside_the_space(
                {k: v for k, v in continued.items() if not k.startswith("tuner/")}
 
 
+CURVES = "learning_curves.png"
+
+
 def test_child_runs_carry_the_same_names_as_the_optuna_engines(write_space, stores, tmp_path) -> None:
     space = load_space(write_space(TWO_EPOCHS))
     run_sweep(space, trials=2, **stores, **quiet)
@@ -145,12 +148,17 @@ def test_child_runs_carry_the_same_names_as_the_optuna_engines(write_space, stor
     _, _, kt_runs = _runs(stores["tracking_uri"], "tiny-kt")
     conditional = {"shared_width", "tower_width"}
 
+    def artifacts(run) -> set[str]:
+        return {a.path for a in client.list_artifacts(run.info.run_id)}
+
     def names(run) -> tuple:
-        artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-        return set(run.data.metrics), set(run.data.params) - conditional, set(run.data.tags) - {"oracle"}, artifacts
+        return set(run.data.metrics), set(run.data.params) - conditional, set(run.data.tags) - {"oracle"}, artifacts(run) - {CURVES}
 
     expected = names(optuna_runs[0])
     assert all(names(run) == expected for run in optuna_runs + kt_runs)
+    for runs in (optuna_runs, kt_runs):  # each engine draws learning curves once, for its best trial
+        best = min(runs, key=lambda run: run.data.metrics["objective"])
+        assert [run is best for run in runs] == [CURVES in artifacts(run) for run in runs]
     assert all("oracle" in run.data.tags and "oracle" not in optuna_runs[0].data.tags for run in kt_runs)
 
 

@@ -16,7 +16,7 @@ FOLDS = ("train", "val", "test")
 ModelInputs = np.ndarray | dict[str, np.ndarray]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: mtl.pipeline caches tensors per object
 class Dataset:
     """Numeric features ``x`` (rows x features, float32), categorical feature columns, one target array per task.
 
