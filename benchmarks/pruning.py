@@ -1,8 +1,8 @@
 """Pruning: the same wall-clock budget with no pruner and with successive halving, three sampler seeds.
 
 Both arms sweep ``spaces/default.toml`` (TPE) on fresh stores for ``--budget`` seconds per seed;
-the pruning arm uses Optuna's successive halving (ASHA: ``min_resource = 1``, ``reduction_factor =
-3``), which stops a trial at an epoch rung when it is not in the top third there. A trial counts
+the pruning arm uses Optuna's successive halving (ASHA: ``min_resource = 3``, ``reduction_factor =
+3``), which stops a trial at an epoch rung (3, 9) when it is not in the top third there. A trial counts
 when it finishes within the budget (``run_sweep`` starts no trial after it, but the last one
 started runs on; it is shown, not counted). Per seed: each arm's best objective within the budget,
 trials complete / pruned / failed, and the time at which its best so far first came within 2% of
@@ -27,7 +27,7 @@ GOAL_FRACTION = 0.5
 SEEDS = (0, 1, 2)
 ARMS: dict[str, dict[str, Any]] = {
     "none": {"pruner": "none", "pruner_options": {}},
-    "halving": {"pruner": "halving", "pruner_options": {"min_resource": 1, "reduction_factor": 3}},
+    "halving": {"pruner": "halving", "pruner_options": {"min_resource": 3, "reduction_factor": 3}},
 }
 
 
