@@ -160,8 +160,8 @@ class EpochLogger(keras.callbacks.Callback):
     """Logs every epoch's per-task train/val metrics, the validation objective and the loss weights.
 
     Epochs are sent in one batch every ``every`` seconds (default 5: the MLflow UI still follows a
-    long trial live) and at the end of training, rather than one store write per epoch: on a small
-    model an epoch takes about 0.1 s, as long as a write. ``write`` runs each batch's write (for
+    long trial live) and at the end of training, rather than one store write per epoch: an epoch of
+    a small model takes a few hundredths of a second, about as long as a write. ``write`` runs each batch's write (for
     example on a :class:`~search.background.BackgroundWriter`); :meth:`flush` sends what is left
     when training stops by an exception.
     """

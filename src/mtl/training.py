@@ -271,6 +271,7 @@ def train(
             layer.trainable = True
         rate = train_config.learning_rate * warm.finetune_lr_factor
         trainer.compile(optimizer=keras.optimizers.Adam(learning_rate=rate), weighted_metrics=metrics)
+        trainer.optimizer.build(trainer.trainable_variables)
         later = _fit(trainer, splits, train_config, every, initial_epoch=switch, epochs=train_config.epochs)
         history = {k: history.get(k, []) + later.get(k, []) for k in {**history, **later}}
     finite = all(math.isfinite(v) for k in ("loss", VAL_OBJECTIVE) for v in history.get(k, [math.nan]))
