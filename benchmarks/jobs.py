@@ -17,13 +17,16 @@ import multiprocessing
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from functools import cache
 from typing import Any
 
 import common
 import matplotlib.pyplot as plt
 
 from overhead import draw_configurations, replay
+from mtl.data import Splits
 from search.jobs import threads_per_job
+from search.sweep import prepare_data
 
 WORKERS = 2
 
@@ -35,7 +38,7 @@ def fit(configuration: dict[str, Any], number: int, epochs: int) -> float:
     from mtl.models import build_model
 
     space = common.with_training(common.default_space(), epochs=epochs, patience=epochs)
-    splits = _splits(space)
+    splits = default_splits()
     sampled = replay(space, splits, configuration)
     tasks = splits.tasks
     started = time.perf_counter()
@@ -49,16 +52,10 @@ def fit(configuration: dict[str, Any], number: int, epochs: int) -> float:
     return time.perf_counter() - started
 
 
-_SPLITS: dict[int, Any] = {}
-
-
-def _splits(space):
-    """The default space's splits, made once per process."""
-    from search.sweep import prepare_data
-
-    if not _SPLITS:
-        _SPLITS[0] = prepare_data(space)
-    return _SPLITS[0]
+@cache
+def default_splits() -> Splits:
+    """The default space's splits (its seed fixes them), made once per process."""
+    return prepare_data(common.default_space())
 
 
 def _worker(jobs: multiprocessing.Queue, done: multiprocessing.Queue, epochs: int, warm_up: dict[str, Any]) -> None:
@@ -104,7 +101,7 @@ def main() -> None:
     args = cli.parse_args()
     n, epochs = args.trials or (4 if args.quick else 8), args.epochs or (3 if args.quick else 25)
     space = common.with_study(common.default_space(), sampler="random")
-    configurations = draw_configurations(space, _splits(space), n)
+    configurations = draw_configurations(space, default_splits(), n)
     print(f"jobs: {n} configurations of {common.DEFAULT_SPACE.name}, {epochs} epochs each, {os.cpu_count()} cores", flush=True)
     processes = in_processes(configurations, epochs)
     print(f"  two processes: {processes:.2f} s", flush=True)

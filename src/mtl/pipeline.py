@@ -40,7 +40,8 @@ def split_tensors(data: Dataset) -> Batch:
     """``data``'s inputs, targets (and sample weights where targets are missing) as tensors, converted once."""
     cached = _TENSORS.get(data)
     if cached is None:
-        parts = (data.inputs, data.targets) if data.sample_weights is None else (data.inputs, data.targets, data.sample_weights)
+        weights = data.sample_weights
+        parts = (data.inputs, data.targets) if weights is None else (data.inputs, data.targets, weights)
         cached = tf.nest.map_structure(tf.convert_to_tensor, parts)
         _TENSORS[data] = cached
     return cached

@@ -160,6 +160,17 @@ def compile_model(model: keras.Model, splits: Splits, train: TrainConfig) -> Non
     )
 
 
+def compile_trainer(trainer: keras.Model, learning_rate: float, metrics: dict[str, list[keras.metrics.Metric]]) -> None:
+    """Compile the training wrapper with Adam and build the optimizer's variables now.
+
+    Metrics are weighted, so rows with a missing target (weight 0) are left out of that task's
+    metrics. Built inside the first trace instead, the optimizer would create variables there and
+    TensorFlow would trace the train step a second time.
+    """
+    trainer.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate), weighted_metrics=metrics)
+    trainer.optimizer.build(trainer.trainable_variables)
+
+
 def eval_batch_size(data: Dataset) -> int:
     """One batch for the whole split where it fits: Keras averages per-output losses per batch,
     so a ragged last batch would bias them; evaluating in one batch gives the exact mean."""
@@ -252,9 +263,7 @@ def train(
     weighting.setup(model, splits.train.inputs)
     trainer = WeightedTrainer(model, tasks, weighting)
     metrics = task_metrics(tasks)
-    # weighted metrics: rows with a missing target (weight 0) are left out of that task's metrics
-    trainer.compile(optimizer=keras.optimizers.Adam(learning_rate=train_config.learning_rate), weighted_metrics=metrics)
-    trainer.optimizer.build(trainer.trainable_variables)  # now, not inside the first trace (which would then trace again)
+    compile_trainer(trainer, train_config.learning_rate, metrics)
     val_baselines, test_baselines = baseline_losses(splits, "val"), baseline_losses(splits, "test")
     stopper = PhasedEarlyStopping(
         monitor=VAL_OBJECTIVE,
@@ -270,8 +279,7 @@ def train(
         for layer in frozen:
             layer.trainable = True
         rate = train_config.learning_rate * warm.finetune_lr_factor
-        trainer.compile(optimizer=keras.optimizers.Adam(learning_rate=rate), weighted_metrics=metrics)
-        trainer.optimizer.build(trainer.trainable_variables)
+        compile_trainer(trainer, rate, metrics)
         later = _fit(trainer, splits, train_config, every, initial_epoch=switch, epochs=train_config.epochs)
         history = {k: history.get(k, []) + later.get(k, []) for k in {**history, **later}}
     finite = all(math.isfinite(v) for k in ("loss", VAL_OBJECTIVE) for v in history.get(k, [math.nan]))
