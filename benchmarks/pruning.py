@@ -12,7 +12,7 @@ taken as the median over seeds of pruning's time / no pruning's time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import common
@@ -104,12 +104,16 @@ def main() -> None:
     """Run both arms for every seed, print the tables, write the figures."""
     cli = common.parser(__doc__.splitlines()[0])
     cli.add_argument("--budget", type=float, help="wall-clock seconds per arm and seed (default 120; quick 20)")
+    cli.add_argument("--rows", type=int, help="synthetic rows instead of the space's 3,000 (results: pruning-<rows>rows.*)")
     args = cli.parse_args()
     budget = args.budget or (20.0 if args.quick else 120.0)
     seeds = SEEDS[:1] if args.quick else SEEDS
     base = common.default_space()
+    if args.rows:
+        base = replace(base, data=replace(base.data, options={**base.data.options, "n_samples": args.rows}))
     minimize = base.objective.direction == "minimize"
-    print(f"pruning: {budget:g} s per arm and seed on {common.DEFAULT_SPACE.name} ({base.study.sampler}, seeds {list(seeds)})")
+    print(f"pruning: {budget:g} s per arm and seed on {common.DEFAULT_SPACE.name}, {base.data.options['n_samples']} rows "
+          f"({base.study.sampler}, seeds {list(seeds)})")
     common.warm_up()
     per_seed = [compare_seed(base, seed, budget, minimize) for seed in seeds]
     rows = []
@@ -143,10 +147,11 @@ def main() -> None:
         ax.set_title(f"seed {result['seed']}: halving / none time to target = "
                      + (f"{result['fraction']:.2f}" if result["fraction"] is not None else "-"), fontsize=9)
         ax.legend(fontsize=7)
-    settings = {"space": str(common.DEFAULT_SPACE.relative_to(common.REPO)), "budget_s": budget, "sampler": base.study.sampler,
+    settings = {"space": str(common.DEFAULT_SPACE.relative_to(common.REPO)), "rows": base.data.options["n_samples"],
+                "budget_s": budget, "sampler": base.study.sampler,
                 "seeds": list(seeds), "arms": ARMS, "tolerance": TOLERANCE}
     figures = {"per_seed": per_seed, "median_fraction": median, "goal_fraction": GOAL_FRACTION}
-    common.save_results("pruning", args.quick, settings, figures, fig)
+    common.save_results(f"pruning-{args.rows}rows" if args.rows else "pruning", args.quick, settings, figures, fig)
 
 if __name__ == "__main__":
     main()
