@@ -27,8 +27,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from search.engines import run_sweep  # noqa: E402
 from search.space import Space, load_space, parse_space  # noqa: E402
-from search.sweep import run_sweep  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_SPACE = REPO / "spaces" / "default.toml"
@@ -98,7 +98,7 @@ def fixed_space(n_samples: int, epochs: int, name: str = "fixed") -> Space:
 def temp_stores() -> Iterator[dict[str, str]]:
     """Fresh SQLite Optuna and MLflow stores (artifacts beside them) in a directory removed afterwards.
 
-    Yields the keyword arguments ``storage`` and ``tracking_uri`` of :func:`search.sweep.run_sweep`.
+    Yields the keyword arguments ``storage`` and ``tracking_uri`` of :func:`search.engines.run_sweep`.
     """
     with tempfile.TemporaryDirectory(prefix="mtl-bench-") as folder:
         yield {"storage": f"sqlite:///{folder}/optuna.db", "tracking_uri": f"sqlite:///{folder}/mlflow.db"}

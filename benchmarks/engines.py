@@ -24,9 +24,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from mlflow.tracking import MlflowClient
 
+from search.engines import run_sweep, run_tuner_sweep
 from search.space import Space, load_space
-from search.sweep import run_sweep
-from search.tuner import run_tuner_sweep
 
 SPACES = {"synthetic": common.REPO / "spaces" / "default.toml", "digits": common.REPO / "spaces" / "digits.toml"}
 ARMS = ("optuna-tpe+median", "kt-hyperband", "kt-bayesian")

@@ -22,11 +22,11 @@ from typing import Any
 
 import common
 import matplotlib.pyplot as plt
-
 from overhead import draw_configurations, replay
+
 from mtl.data import Splits
-from search.jobs import threads_per_job
-from search.sweep import prepare_data
+from search.cluster import threads_per_job
+from search.trial import prepare_data
 
 WORKERS = 2
 

@@ -2,7 +2,8 @@
 
 A tiny space (400 synthetic rows, 2 epochs, widths of 4 to 8 units) keeps each trial short, so
 the sweep shows what the harness itself keeps per trial: Keras graphs, MLflow and Optuna state,
-figures. Trial times are recorded too: memory that the garbage collector must walk slows trials. RSS (``VmRSS`` of ``/proc/self/status``) is read by the ``printer`` hook, which
+figures. Trial times are recorded too: memory that the garbage collector must walk slows trials.
+RSS (``VmRSS`` of ``/proc/self/status``) is read by the ``printer`` hook, which
 ``run_sweep`` calls once per finished trial. Growth is measured from trial 10 on, after the
 first trials' one-time allocations (TensorFlow kernels, first traces, MLflow's store).
 """
@@ -13,8 +14,8 @@ import common
 import matplotlib.pyplot as plt
 import numpy as np
 
+from search.engines import run_sweep
 from search.space import parse_space
-from search.sweep import run_sweep
 
 GOAL_MB = 100.0
 BASELINE_TRIAL = 10

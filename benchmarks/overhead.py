@@ -32,11 +32,9 @@ import optuna
 from mtl.data import Splits
 from mtl.models import build_model
 from mtl.training import TrainConfig, train
-from search.lean import lean_process
-from search.sampling import Sampled, optuna_suggest, sample
-from search.space import Space
-from search.study import open_study
-from search.sweep import prepare_data, run_sweep
+from search.engines import open_study, run_sweep
+from search.space import Sampled, Space, optuna_suggest, sample
+from search.trial import lean_process, prepare_data
 
 GOAL_RATIO = 1.05
 STUDY = "overhead"
@@ -80,7 +78,7 @@ def bare_fit(space: Space, splits: Splits, sampled: Sampled, number: int, epochs
 
 def library_fit(space: Space, splits: Splits, sampled: Sampled, number: int, epochs: int) -> float:
     """Seconds for ``mtl.training.train`` to train trial ``number``'s model for ``epochs`` epochs, untracked
-    (inside :func:`search.lean.lean_process`, as ``run_sweep`` trains)."""
+    (inside :func:`search.trial.lean_process`, as ``run_sweep`` trains)."""
     config = TrainConfig(learning_rate=sampled.learning_rate, batch_size=sampled.batch_size, epochs=epochs, patience=epochs,
                          loss_weights=sampled.loss_weights, weighting=sampled.weighting, seed=space.study.seed + number)
     with lean_process():  # as the harness trains

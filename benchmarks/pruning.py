@@ -19,8 +19,8 @@ import common
 import matplotlib.pyplot as plt
 import optuna
 
+from search.engines import run_sweep
 from search.space import Space
-from search.sweep import run_sweep
 
 TOLERANCE = 0.02
 GOAL_FRACTION = 0.5

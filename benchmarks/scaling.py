@@ -28,12 +28,12 @@ import numpy as np
 from optuna.study import MaxTrialsCallback
 
 from mtl.tasks import Task
-from search.objective import fixed_params
-from search.sampling import optuna_suggest, sample
-from search.space import Space
-from search.study import COUNTED, PARENT_ATTR, local_artifact_root, open_study
-from search.sweep import RUN_ID_ATTR, FailureGuard, Progress, prepare_data, run_sweep
+from search.cluster import COUNTED
+from search.engines import PARENT_ATTR, RUN_ID_ATTR, FailureGuard, Progress, open_study, run_sweep
+from search.space import Space, optuna_suggest, sample
+from search.stores import local_artifact_root
 from search.tracking import Tracker
+from search.trial import fixed_params, prepare_data
 
 FLAT_RATIO = 1.25  # the last bucket may cost at most this times a fresh study's trials to call the cost flat
 PARTS = ("optuna", "callbacks", "mlflow")
@@ -89,7 +89,7 @@ class Bookkeeper:
         self.number = 0
         self._stores = common.temp_stores()
 
-    def __enter__(self) -> "Bookkeeper":
+    def __enter__(self) -> Bookkeeper:
         stores = self._stores.__enter__()
         name = self.space.study.name
         self.study = open_study(self.space, name, stores["storage"])
@@ -187,7 +187,8 @@ def main() -> None:
     common.warm_up()
     print(f"scaling, part 1: {per_size} trials of a fixed configuration (2 epochs) per data size")
     by_size = time_per_trial(sizes, per_size)
-    print(f"scaling, part 2: {history} untrained trials of {common.DEFAULT_SPACE.name} ({args.sampler} sampler), {args.epochs} epochs logged each")
+    print(f"scaling, part 2: {history} untrained trials of {common.DEFAULT_SPACE.name} ({args.sampler} sampler), "
+          f"{args.epochs} epochs logged each")
     space = common.with_study(common.default_space(), sampler=args.sampler)
     groups = bookkeeping(space, history, bucket, args.epochs)
     ratio, raw = groups[-1]["over_fresh"], groups[-1]["total_ms"] / groups[0]["total_ms"]

@@ -7,14 +7,13 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from search.quiet import import_quietly
 
 if TYPE_CHECKING:
+    from search.engines import SweepResult
     from search.space import Space
-    from search.sweep import SweepResult
 
 EXIT_BAD_INPUT, EXIT_INTERRUPTED = 2, 130
 DEFAULT_SPACE = "spaces/default.toml"
@@ -121,9 +120,9 @@ def _positive(parser: argparse.ArgumentParser, name: str, value: float | None) -
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run or resume a sweep and print its summary."""
+    from search.engines import run_sweep
+    from search.report import format_summary
     from search.space import load_space
-    from search.summary import format_summary
-    from search.sweep import run_sweep
 
     space = load_space(args.space)
     if args.seed is not None:
@@ -142,10 +141,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_keras_tuner(space: "Space", args: argparse.Namespace) -> int:
+def _run_keras_tuner(space: Space, args: argparse.Namespace) -> int:
     """The keras-tuner engine: same space, builder, objective and MLflow layout; its own summary line."""
+    from search.engines import run_tuner_sweep
     from search.errors import SpaceError
-    from search.tuner import run_tuner_sweep
 
     if args.jobs > 1 or args.storage:
         raise SpaceError(args.space, "", "--jobs and --storage apply to the optuna engine only")
@@ -158,10 +157,10 @@ def _run_keras_tuner(space: "Space", args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_jobs(space: "Space", args: argparse.Namespace) -> "SweepResult":
+def _run_jobs(space: Space, args: argparse.Namespace) -> SweepResult:
     """Open the sweep here, start ``--jobs - 1`` worker processes on it, run worker 0, wait for all."""
-    from search.jobs import set_thread_budget, start_workers, wait_for
-    from search.sweep import finish_sweep, open_sweep, run_sweep
+    from search.cluster import set_thread_budget, start_workers, wait_for
+    from search.engines import finish_sweep, open_sweep, run_sweep
 
     set_thread_budget(args.jobs)
     sweep = open_sweep(space, args.study, args.storage, args.tracking_uri, args.trials)
@@ -183,9 +182,9 @@ def _run_jobs(space: "Space", args: argparse.Namespace) -> "SweepResult":
 
 def cmd_baselines(args: argparse.Namespace) -> int:
     """Train and log one single-task baseline per task; print '<task> <run id>' lines."""
-    from search.baselines import run_baselines
     from search.space import load_space
-    from search.study import default_tracking_uri
+    from search.stores import default_tracking_uri
+    from search.trial import run_baselines
 
     space = load_space(args.space)
     if args.seed is not None:
@@ -196,9 +195,9 @@ def cmd_baselines(args: argparse.Namespace) -> int:
 
 def cmd_create(args: argparse.Namespace) -> int:
     """Create a study and its parent run; print the worker command line."""
+    from search.engines import BUDGET_ATTR, open_sweep
     from search.space import load_space
-    from search.study import BUDGET_ATTR, redact
-    from search.sweep import open_sweep
+    from search.stores import redact
 
     space = load_space(args.space)
     if args.seed is not None:
@@ -213,7 +212,7 @@ def cmd_create(args: argparse.Namespace) -> int:
 
 def cmd_deploy(args: argparse.Namespace) -> int:
     """Print one rendered scheduler template."""
-    from search.deploy import Deployment, render
+    from search.cluster import Deployment, render
 
     print(render(args.kind, Deployment(args.study, args.workers, args.image, args.schedule, args.secret)), end="")
     return 0
@@ -221,8 +220,8 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Write a trial model's predictions for a table."""
-    from search.predict import predict
-    from search.study import default_tracking_uri
+    from search.stores import default_tracking_uri
+    from search.tracking import predict
 
     path = predict(args.run_id, args.tracking_uri or default_tracking_uri(), args.input, args.output)
     print(f"predictions: {path}")
@@ -232,9 +231,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     """Join a stored study and run trials until its budget is reached."""
     from search.cluster import worker_index
+    from search.engines import BUDGET_ATTR, PARENT_ATTR, load_existing_study, run_sweep, stored_space
     from search.errors import StorageError
-    from search.study import BUDGET_ATTR, PARENT_ATTR, default_storage, default_tracking_uri, load_existing_study, stored_space
-    from search.sweep import run_sweep
+    from search.stores import default_storage, default_tracking_uri
     from search.tracking import Tracker
 
     storage, tracking_uri = args.storage or default_storage(), args.tracking_uri or default_tracking_uri()
@@ -250,7 +249,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     """Write (and log to the sweep's parent run) the strategy report of a study."""
     from search.report import run_report
-    from search.study import default_storage, default_tracking_uri
+    from search.stores import default_storage, default_tracking_uri
 
     out = Path(args.out or Path(REPORTS) / args.study)
     path = run_report(args.study, args.storage or default_storage(), args.tracking_uri or default_tracking_uri(), out, args.repeats)
@@ -260,7 +259,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_ui(args: argparse.Namespace) -> int:
     """Serve the MLflow UI (and optuna-dashboard) until interrupted."""
-    from search.study import default_storage, default_tracking_uri
+    from search.stores import default_storage, default_tracking_uri
     from search.ui import serve
 
     storage = (args.storage or default_storage()) if args.dashboard else None
@@ -287,7 +286,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     exit_cleanly_on_sigterm()
     try:
-        return {"run": cmd_run, "baselines": cmd_baselines, "create": cmd_create, "worker": cmd_worker, "deploy": cmd_deploy, "predict": cmd_predict, "report": cmd_report,
+        return {"run": cmd_run, "baselines": cmd_baselines, "create": cmd_create, "worker": cmd_worker, "deploy": cmd_deploy,
+                "predict": cmd_predict, "report": cmd_report,
                 "ui": cmd_ui}[args.command](args)
     except MtlError as exc:
         print(f"error: {exc}", file=sys.stderr)

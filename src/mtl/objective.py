@@ -70,7 +70,9 @@ def _present(values: np.ndarray) -> np.ndarray:
     return values[~np.isnan(values)]
 
 
-def per_task_metrics(flat: Mapping[str, float], tasks: tuple[Task, ...], baselines: Mapping[str, float], prefix: str = "") -> dict[str, dict[str, float]]:
+def per_task_metrics(
+    flat: Mapping[str, float], tasks: tuple[Task, ...], baselines: Mapping[str, float], prefix: str = ""
+) -> dict[str, dict[str, float]]:
     """Regroup Keras' flat ``{prefix}{task}_{metric}`` logs into ``{task: {metric: value}}``.
 
     Adds ``normalized_loss`` (loss / baseline loss) for every task.

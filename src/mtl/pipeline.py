@@ -52,7 +52,8 @@ def training_feed(data: Dataset, batch_size: int, seed: int) -> Feed:
     tensors, rows = split_tensors(data), len(data)
 
     def epoch_batches(epoch: tf.Tensor) -> tf.data.Dataset:
-        order = tf.random.experimental.stateless_shuffle(tf.range(rows, dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
+        key = tf.stack([tf.constant(seed, tf.int64), epoch])
+        order = tf.random.experimental.stateless_shuffle(tf.range(rows, dtype=tf.int64), seed=key)
         return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
 
     def take(rows_: tf.Tensor) -> Batch:

@@ -51,7 +51,8 @@ def load_source(path: str | Path, label: str) -> Source:
     try:
         model = keras.models.load_model(path, compile=False)
     except Exception as exc:  # Keras raises many types for unreadable or foreign files
-        raise ConfigError(f"{label}: cannot load a Keras model from {path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(f"{label}: cannot load a Keras model from {path}: {why}") from None
     return read_source(model, label)
 
 
@@ -100,7 +101,8 @@ def _pairs(roles: Mapping[str, keras.layers.Layer], warm: WarmStart) -> list[tup
     if warm.trunk is not None:
         trunk = _indexed(roles, "trunk.")
         if not trunk:
-            raise ConfigError(f"trunk from {warm.trunk.label}: the model has no shared trunk (only strategy hard with shared_depth > 0 has one)")
+            raise ConfigError(f"trunk from {warm.trunk.label}: the model has no shared trunk "
+                              "(only strategy hard with shared_depth > 0 has one)")
         pairs += [(t, warm.trunk, s) for t, s in _stack("trunk", warm.trunk, trunk, _indexed(warm.trunk.weights, "trunk."))]
     for task, source in warm.towers.items():
         part = f"tower of {task}"

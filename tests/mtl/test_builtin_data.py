@@ -112,7 +112,7 @@ def test_synthetic_classification_out_of_range(bad) -> None:
 
 
 def test_short_training_run_on_mixed_synthetic() -> None:
-    # The real built-in sets train in tests/search/test_builtin_sweeps.py (a one-trial sweep each).
+    # The real built-in sets train in tests/search/engines/test_builtin_sweeps.py (a one-trial sweep each).
     splits = split(load_dataset("synthetic", {"n_samples": 300, "n_tasks": 3, "classification": 1}, seed=0), 0.2, 0.2, seed=0)
     config = ModelConfig(shared_depth=1, shared_width=8, tower_depth=1, tower_width=4)
     result = train(config, splits, TrainConfig(epochs=2, batch_size=128, seed=0))

@@ -106,7 +106,8 @@ def test_split_column_fixes_each_rows_split(tmp_path) -> None:
 def test_stratified_split_keeps_class_proportions() -> None:
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"a": rng.normal(size=500), "rare": np.where(np.arange(500) < 50, "yes", "no"), "r": rng.normal(size=500)})
-    data = Dataset(frame[["a"]].to_numpy("float32"), {"rare": (frame["rare"] == "yes").to_numpy("float32"), "r": frame["r"].to_numpy("float32")},
+    targets = {"rare": (frame["rare"] == "yes").to_numpy("float32"), "r": frame["r"].to_numpy("float32")}
+    data = Dataset(frame[["a"]].to_numpy("float32"), targets,
                    (Task("rare", "binary"), Task("r", "regression")), ("a",))
     splits = split(data, 0.2, 0.2, seed=3, stratify="rare")
     assert [int(part.y["rare"].sum()) for part in (splits.train, splits.val, splits.test)] == [30, 10, 10]

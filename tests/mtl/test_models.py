@@ -35,7 +35,8 @@ def test_structure_follows_config(shared_depth, shared_width, tower_depth, tower
     # the first layer after the input standardisation is shared only when shared_depth > 0
     standardize = model.get_layer("standardize")
     consumers = {node.operation.name for node in standardize._outbound_nodes}
-    expected = {"shared_0"} if shared_depth else ({f"tower_{t}_0" for t in ("alpha", "beta")} if tower_depth else {"head_alpha", "head_beta"})
+    towers = {f"tower_{t}_0" for t in ("alpha", "beta")}
+    expected = {"shared_0"} if shared_depth else (towers if tower_depth else {"head_alpha", "head_beta"})
     assert consumers == expected
 
 

@@ -15,8 +15,8 @@ import urllib.request
 
 import pytest
 
+from search.engines import run_sweep
 from search.space import load_space
-from search.sweep import run_sweep
 
 pytestmark = pytest.mark.slow
 

@@ -44,7 +44,7 @@ class Dataset:
     def __len__(self) -> int:
         return int(self.x.shape[0])
 
-    def take(self, rows: np.ndarray) -> "Dataset":
+    def take(self, rows: np.ndarray) -> Dataset:
         """The rows at ``rows`` as a new data set."""
         return Dataset(
             self.x[rows],

@@ -1,0 +1,39 @@
+"""Many processes, one study: worker signals and heartbeats, the study-wide budget, storage retries, ``--jobs`` and scheduler templates."""
+
+from __future__ import annotations
+
+from search.cluster._budget import COUNTED, BudgetReached, StudyBudget, check_budget
+from search.cluster._deploy import KINDS, Deployment, render
+from search.cluster._jobs import set_thread_budget, start_workers, threads_per_job, wait_for
+from search.cluster._reconnect import run_with_retries
+from search.cluster._workers import (
+    Preempted,
+    PreemptionGuard,
+    exit_cleanly_on_sigterm,
+    has_heartbeats,
+    make_storage,
+    raise_if_preempted,
+    worker_index,
+)
+
+__all__ = [
+    "BudgetReached",
+    "COUNTED",
+    "Deployment",
+    "KINDS",
+    "Preempted",
+    "PreemptionGuard",
+    "StudyBudget",
+    "check_budget",
+    "exit_cleanly_on_sigterm",
+    "has_heartbeats",
+    "make_storage",
+    "raise_if_preempted",
+    "render",
+    "run_with_retries",
+    "set_thread_budget",
+    "start_workers",
+    "threads_per_job",
+    "wait_for",
+    "worker_index",
+]

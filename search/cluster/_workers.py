@@ -1,0 +1,137 @@
+"""Cluster mode: many worker processes (often scheduled jobs) sharing one study on a database server.
+
+- Storages: an RDB URL (``postgresql://``, ``mysql+pymysql://``, ``sqlite://``) is Optuna's RDB
+  storage; on a server database it gets worker heartbeats, so a trial whose worker died (SIGKILL,
+  node loss) is marked FAIL by the survivors, its MLflow run ended FAILED, and the trial retried
+  once with the same parameters. ``journal:///path/to/file.log`` (a shared, e.g. NFS, file) and
+  ``redis://host:port/db`` are Optuna's journal storage, which has no heartbeat: a dead worker's
+  trial stays RUNNING there until someone fails it by hand.
+- SIGTERM (a scheduler's pre-emption) interrupts the current trial like Ctrl-C: it is recorded
+  FAIL (its MLflow run KILLED) and the worker exits 0; another trial replaces it.
+- Workers need a distinct sampler seed or they propose identical parameters: the worker index
+  comes from ``--worker``, a Kubernetes Indexed Job's ``JOB_COMPLETION_INDEX`` or Slurm's
+  ``SLURM_ARRAY_TASK_ID``, else the process id.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from types import FrameType
+
+import keras
+import optuna
+from optuna.storages import RetryHeartbeatStaleTrialCallback
+from optuna.storages.journal import JournalFileBackend, JournalRedisBackend, JournalStorage
+from optuna.trial import FrozenTrial
+
+# Heartbeat period and the silence after which a worker counts as dead (env overrides, in seconds).
+HEARTBEAT_SECONDS = int(os.environ.get("MTL_HEARTBEAT_SECONDS", "10"))
+GRACE_SECONDS = int(os.environ.get("MTL_GRACE_SECONDS", "30"))
+INDEX_VARIABLES = ("JOB_COMPLETION_INDEX", "SLURM_ARRAY_TASK_ID")
+
+
+class Preempted(KeyboardInterrupt):
+    """SIGTERM arrived: stop like Ctrl-C (the running trial fails cleanly), then exit 0."""
+
+
+_preempted = threading.Event()
+
+
+def _raise_preempted(signum: int, frame: FrameType | None) -> None:
+    _preempted.set()
+    raise Preempted()
+
+
+_interrupted = threading.Event()
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    _interrupted.set()
+    raise KeyboardInterrupt()
+
+
+def raise_if_preempted() -> None:
+    """Raise :class:`Preempted` if SIGTERM came earlier but its exception was lost.
+
+    Python drops an exception raised while it runs a garbage-collector or weakref callback
+    ("Exception ignored in ..."), so a signal landing there would otherwise go unnoticed.
+    """
+    if _preempted.is_set():
+        raise Preempted()
+    if _interrupted.is_set():  # Ctrl-C, lost the same way
+        raise KeyboardInterrupt()
+
+
+class PreemptionGuard(keras.callbacks.Callback):
+    """Checks for a lost SIGTERM after every training batch (see :func:`raise_if_preempted`)."""
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        """Raise :class:`Preempted` if SIGTERM arrived."""
+        raise_if_preempted()
+
+
+def exit_cleanly_on_sigterm() -> None:
+    """Turn SIGTERM into :class:`Preempted` for the rest of this process (and keep a lost one quiet)."""
+    signal.signal(signal.SIGTERM, _raise_preempted)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # an ignored SIGINT stays ignored
+        signal.signal(signal.SIGINT, _raise_interrupt)
+    default_hook = sys.unraisablehook
+
+    def hook(unraisable: sys.UnraisableHookArgs) -> None:
+        if not isinstance(unraisable.exc_value, KeyboardInterrupt):  # a lost SIGTERM/Ctrl-C: raise_if_preempted catches it
+            default_hook(unraisable)
+
+    sys.unraisablehook = hook
+
+
+def worker_index(given: int | None) -> int:
+    """This worker's index: ``given``, else the scheduler's array index, else the process id."""
+    if given is not None:
+        return given
+    for name in INDEX_VARIABLES:
+        if os.environ.get(name, "").isdigit():
+            return int(os.environ[name]) + 1
+    return os.getpid()
+
+
+class EndStaleRun:
+    """Heartbeat callback: end a dead worker's MLflow run as FAILED, then retry its trial once."""
+
+    def __init__(self, tracking_uri: str) -> None:
+        self.tracking_uri = tracking_uri
+        self.retry = RetryHeartbeatStaleTrialCallback(max_retry=1)
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        """Called by Optuna for each trial whose heartbeat stopped."""
+        from search.tracking import Tracker
+
+        run_id = trial.user_attrs.get("mlflow_run_id")
+        if run_id:
+            # FAILED even where the run had ended: its worker may have lost the storage before recording it
+            Tracker(self.tracking_uri, study.study_name).end(run_id, "FAILED", "FAIL", "worker lost: no heartbeat")
+        self.retry(study, trial)
+
+
+def has_heartbeats(url: str) -> bool:
+    """True for the storages :func:`make_storage` gives worker heartbeats: RDB storages on a server."""
+    return not url.startswith(("journal://", "redis://", "sqlite:"))
+
+
+def make_storage(url: str, tracking_uri: str) -> str | optuna.storages.BaseStorage:
+    """The Optuna storage for ``url`` (see the module docstring for the schemes)."""
+    if url.startswith("journal://"):
+        return JournalStorage(JournalFileBackend(url.removeprefix("journal://")))
+    if url.startswith("redis://"):
+        return JournalStorage(JournalRedisBackend(url))
+    if url.startswith("sqlite:"):
+        return url  # embedded and single-machine: no heartbeat thread writing beside the trials
+    return optuna.storages.RDBStorage(
+        url,
+        heartbeat_interval=HEARTBEAT_SECONDS,
+        grace_period=GRACE_SECONDS,
+        heartbeat_stale_trial_callback=EndStaleRun(tracking_uri),
+        engine_kwargs={"pool_pre_ping": True},  # a long-lived worker outlives server restarts
+    )

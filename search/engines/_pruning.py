@@ -1,0 +1,44 @@
+"""Pruning: the pruners a space file can name, and the Keras callback that reports to Optuna.
+
+The callback reports the loss-weight-independent validation objective after every epoch; when the
+pruner says so it stops training (it does not raise inside ``fit``), so the trial's run can still
+log the metrics it reached before the engine records it as pruned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import keras
+import optuna
+
+from mtl.training import VAL_OBJECTIVE
+from search.space import PRUNERS
+
+
+def make_pruner(name: str, options: Mapping[str, Any], epochs: int) -> optuna.pruners.BasePruner:
+    """Pruner ``name`` with ``options``; Hyperband's ``max_resource`` defaults to the epoch budget."""
+    options = dict(options)
+    if name == "hyperband":
+        options.setdefault("max_resource", epochs)
+    return PRUNERS[name](**options)
+
+
+class PruneOnObjective(keras.callbacks.Callback):
+    """Reports ``val_objective`` to an Optuna trial each epoch; stops training when it should be pruned."""
+
+    def __init__(self, trial: optuna.Trial) -> None:
+        super().__init__()
+        self.trial = trial
+        self.pruned_at: int | None = None
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        """Report this epoch's objective and ask the pruner."""
+        value = (logs or {}).get(VAL_OBJECTIVE)
+        if value is None:
+            return
+        self.trial.report(float(value), epoch)
+        if self.trial.should_prune():
+            self.pruned_at = epoch
+            self.model.stop_training = True

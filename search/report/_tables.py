@@ -1,0 +1,111 @@
+"""What the report says, as tables of strings, so Markdown and HTML render the same content."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from search.report._data import GroupRow, Report, Stat
+
+MISSING = "—"
+SINGLE_TASK = "single-task"  # the strategy column of the baseline rows
+
+
+@dataclass(frozen=True)
+class Table:
+    """A titled table: a header and rows of cells, all strings."""
+
+    title: str
+    header: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+
+
+def number(value: float | None) -> str:
+    """A metric as text: four decimals, or a dash when missing."""
+    return MISSING if value is None or math.isnan(value) else f"{value:.4f}"
+
+
+def stat(value: Stat | None) -> str:
+    """``mean ± std`` (``mean (n=1)`` for a single value, a dash for none)."""
+    if value is None or value.n == 0:
+        return MISSING
+    return f"{value.mean:.4f} (n=1)" if math.isnan(value.std) else f"{value.mean:.4f} ± {value.std:.4f}"
+
+
+def _param(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _repeats(row: GroupRow) -> str:
+    if row.repeats is None:
+        return MISSING
+    k = len(row.repeats.seeds)
+    return f"{k} ({row.repeats.failed} failed)" if row.repeats.failed else str(k)
+
+
+def groups_table(report: Report) -> Table:
+    """One row per group: best trial and objective, trial counts by state, time spent, repeats."""
+    rows = tuple(
+        (row.strategy, row.weighting, str(row.best.number) if row.best else MISSING,
+         number(row.best.objective if row.best else None), str(row.counts["COMPLETE"]), str(row.counts["PRUNED"]),
+         str(row.counts["FAIL"]), f"{row.seconds:.1f}", _repeats(row), stat(row.repeats.objective if row.repeats else None),
+         row.best.run_id if row.best else MISSING)
+        for row in report.rows)
+    header = ("strategy", "weighting", "best trial", "objective", "complete", "pruned", "failed", "time (s)",
+              "repeats", "repeats: objective", "MLflow run")
+    return Table(f"Groups (objective to {report.direction}, best group first)", header, rows)
+
+
+def best_metrics_table(report: Report) -> Table:
+    """Per-task validation and test metrics of each group's best trial, then of the single-task baselines."""
+    metrics = report.metrics()
+    rows = tuple(
+        (row.strategy, row.weighting, task, split,
+         *(number(getattr(row.best, split).get(task, {}).get(m)) for m in metrics))
+        for row in report.rows if row.best for task in report.tasks for split in ("val", "test"))
+    rows += tuple((SINGLE_TASK, MISSING, b.task, split, *(number(getattr(b, split).get(m)) for m in metrics))
+                  for b in report.baselines for split in ("val", "test"))
+    title = "Best trial of each group: per-task metrics" + (f" ({SINGLE_TASK}: the baseline runs)" if report.baselines else "")
+    return Table(title, ("strategy", "weighting", "task", "split", *metrics), rows)
+
+
+def repeat_metrics_table(report: Report) -> Table | None:
+    """Per-task mean ± std over each group's repeats; None when nothing was repeated."""
+    metrics = report.metrics()
+    rows = tuple(
+        (row.strategy, row.weighting, task, split,
+         *(stat(getattr(row.repeats, split).get(task, {}).get(m)) for m in metrics))
+        for row in report.rows if row.repeats for task in report.tasks for split in ("val", "test"))
+    if not rows:
+        return None
+    seeds = next(row.repeats.seeds for row in report.rows if row.repeats)
+    return Table(f"Repeats of each best configuration (seeds {', '.join(map(str, seeds))}): per-task mean ± std",
+                 ("strategy", "weighting", "task", "split", *metrics), rows)
+
+
+def params_table(report: Report) -> Table:
+    """The Optuna parameters of each group's best trial."""
+    rows = tuple((row.strategy, row.weighting, str(row.best.number),
+                  ", ".join(f"{k}={_param(v)}" for k, v in row.best.params.items()))
+                 for row in report.rows if row.best)
+    return Table("Parameters of each group's best trial", ("strategy", "weighting", "trial", "parameters"), rows)
+
+
+def pareto_table(report: Report) -> Table | None:
+    """The Pareto-optimal trials, their strategy and weighting, and each task's objective; None for one objective."""
+    if not report.pareto:
+        return None
+    by_number = {t.number: t for t in report.trials}
+    rows = tuple(
+        (str(n), str(by_number[n].params.get("strategy", MISSING)), str(by_number[n].params.get("weighting", MISSING)),
+         *(number(v) for v in by_number[n].values))
+        for n in report.pareto)
+    return Table("Pareto-optimal trials (one objective per task)", ("trial", "strategy", "weighting", *report.tasks), rows)
+
+
+def report_tables(report: Report) -> list[Table]:
+    """Every table of the report, in reading order."""
+    tables = [groups_table(report), pareto_table(report), best_metrics_table(report), repeat_metrics_table(report),
+              params_table(report)]
+    return [table for table in tables if table is not None]

@@ -1,0 +1,22 @@
+"""Space files: a TOML file loaded into a typed, validated :class:`Space`, and one trial's values sampled from it."""
+
+from __future__ import annotations
+
+from search.space._file import BASELINE_KEYS, Space, load_space, parse_space
+from search.space._params import Param
+from search.space._pruners import PRUNERS, pruner_options
+from search.space._sampling import Sampled, Suggest, optuna_suggest, sample
+
+__all__ = [
+    "BASELINE_KEYS",
+    "PRUNERS",
+    "Param",
+    "Sampled",
+    "Space",
+    "Suggest",
+    "load_space",
+    "optuna_suggest",
+    "parse_space",
+    "pruner_options",
+    "sample",
+]

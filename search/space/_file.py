@@ -1,0 +1,442 @@
+"""Space files (``spaces/*.toml``) loaded into a typed, validated, immutable :class:`Space`.
+
+Every key is documented in the README's space-file reference. Unknown keys, wrong types and
+impossible ranges raise :class:`SpaceError` naming the file, the key and the problem.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import inspect
+import json
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from mtl.data import DATASETS
+from mtl.errors import ConfigError, MtlError
+from mtl.models import STRATEGIES, STRATEGY_OPTIONS, check_tying
+from mtl.objective import Objective
+from mtl.tasks import KINDS, Task
+from mtl.warmstart import FREEZE
+from mtl.weighting import WEIGHTINGS
+from search.errors import SpaceError
+from search.space._params import Check, Param, above, at_least, in_unit, one_of, parse_param
+from search.space._pruners import PRUNERS, pruner_options
+
+ACTIVATIONS = ("relu", "gelu", "elu", "selu", "tanh", "swish", "leaky_relu", "sigmoid")
+SAMPLERS = ("tpe", "random", "cmaes", "gp", "nsga2")
+MULTI_OBJECTIVE_SAMPLERS = ("tpe", "random", "nsga2")
+
+# name -> (type, check, default) for every searchable setting except the per-task loss weights
+SEARCH: dict[str, tuple[type, Check | None, Any]] = {
+    "strategy": (str, one_of(tuple(sorted(STRATEGIES))), "hard"),
+    "shared_depth": (int, at_least(0), 1),
+    "shared_width": (int, at_least(1), 64),
+    "tower_depth": (int, at_least(0), 1),
+    "tower_width": (int, at_least(1), 32),
+    "tie_outputs": (bool, None, False),
+    "activation": (str, one_of(ACTIVATIONS), "relu"),
+    "dropout": (float, in_unit, 0.0),
+    "learning_rate": (float, above(0), 1e-3),
+    "batch_size": (int, at_least(1), 64),
+    "weighting": (str, one_of(tuple(WEIGHTINGS)), "fixed"),
+    "freeze": (str, one_of(FREEZE), "none"),
+}
+LOSS_WEIGHT = "loss_weight"
+# strategy options (searchable like any setting; drawn only for the strategies that use them)
+OPTION_CHECKS: dict[str, Check] = {
+    "task_experts": at_least(0),
+    "cross_stitch_self": lambda v: None if 0 <= v <= 1 else "must lie in [0, 1]",
+}
+OPTIONS: dict[str, tuple[type, tuple[str, ...]]] = {
+    name: (typ, tuple(s for s, opts in STRATEGY_OPTIONS.items() if name in opts))
+    for opts in STRATEGY_OPTIONS.values() for name, (typ, _) in opts.items()
+}
+SECTIONS = ("study", "data", "training", "objective", "search", "init", "baselines")
+# settings that fix layer shapes: a warm-started space may not search them (weights fit only their own shape)
+SHAPES = ("shared_depth", "shared_width", "tower_depth", "tower_width", "expert_width")
+# the settings of a single-task baseline network (``[baselines]``; else the space's fixed value, else the default)
+BASELINE_KEYS = ("shared_depth", "shared_width", "tower_depth", "tower_width", "activation", "dropout", "learning_rate", "batch_size")
+
+
+@dataclass(frozen=True)
+class StudySettings:
+    """``[study]``: name, budget (trials and/or timeout), sampler and the seed."""
+
+    name: str
+    trials: int = 20
+    timeout: float | None = None
+    sampler: str = "tpe"
+    seed: int = 0
+    pruner: str = "none"
+    pruner_options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    """``[data]``: a built-in data set (with ``options``) or a table path with features and tasks, and
+    how rows are split: seeded (optionally stratified on a classification task) or by a split column."""
+
+    source: str
+    options: dict[str, Any] = field(default_factory=dict)
+    features: tuple[str, ...] | None = None
+    tasks: tuple[dict[str, str], ...] = ()
+    val_fraction: float = 0.2
+    test_fraction: float = 0.2
+    split_column: str | None = None
+    stratify: str | None = None
+
+    @property
+    def is_builtin(self) -> bool:
+        """True when ``source`` names a registered data set rather than a file."""
+        return self.source in DATASETS
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """``[training]``: fixed settings of every trial."""
+
+    epochs: int = 30
+    patience: int = 5
+    finetune_after: int | None = None  # with something frozen: unfreeze after this many epochs
+    finetune_lr_factor: float = 0.1  # the fine-tuning phase's learning rate, relative to the first phase's
+
+
+@dataclass(frozen=True)
+class InitSettings:
+    """``[init]``: where warm-started weights come from, each an MLflow run id or a ``.keras`` file.
+
+    ``towers`` is one source for every task, or a table task -> source (tasks left out start fresh).
+    """
+
+    trunk: str | None = None
+    towers: str | dict[str, str] = field(default_factory=dict)
+
+    @property
+    def given(self) -> bool:
+        """True when any source is named."""
+        return bool(self.trunk or self.towers)
+
+    def tower_sources(self, tasks: tuple[str, ...]) -> dict[str, str]:
+        """Task -> source of the towers to warm-start."""
+        return {t: self.towers for t in tasks} if isinstance(self.towers, str) else dict(self.towers)
+
+
+@dataclass(frozen=True)
+class Space:
+    """A validated space file."""
+
+    path: str
+    text: str
+    study: StudySettings
+    data: DataSettings
+    training: TrainingSettings
+    objective: Objective
+    per_task: bool  # one objective per task (multi-objective study) instead of their mean
+    params: dict[str, Param]  # every SEARCH key, plus the strategy options the file sets
+    loss_weights: Param | dict[str, Param]
+    init: InitSettings = field(default_factory=InitSettings)
+    baselines: dict[str, Any] = field(default_factory=dict)  # ``[baselines]`` values as written
+
+    def fingerprint(self) -> str:
+        """Hash of everything that must not change when a study is resumed: all but ``[study]`` (bar the seed)
+        and ``[baselines]`` (which trials never read)."""
+        doc = tomllib.loads(self.text)
+        doc["study"] = {"seed": self.study.seed}
+        doc.pop("baselines", None)
+        return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    def loss_weight_for(self, task: str) -> Param:
+        """The loss-weight setting of ``task`` (1.0 where a per-task table leaves it out)."""
+        if isinstance(self.loss_weights, Param):
+            return replace(self.loss_weights, name=f"{LOSS_WEIGHT}.{task}")
+        return self.loss_weights.get(task, Param(f"{LOSS_WEIGHT}.{task}", "fixed", value=1.0))
+
+    def baseline_value(self, name: str) -> Any:
+        """A single-task baseline's setting ``name``: ``[baselines]``, else the space's fixed value, else the default."""
+        if name in self.baselines:
+            return self.baselines[name]
+        param = self.params[name]
+        return param.value if param.is_fixed else SEARCH[name][2]
+
+    def check_tasks(self, tasks: tuple[Task, ...]) -> None:
+        """Validate the parts of the space that depend on the data's tasks."""
+        names = {t.name for t in tasks}
+        if isinstance(self.init.towers, dict):
+            for name in self.init.towers:
+                if name not in names:
+                    raise SpaceError(self.path, f"init.towers.{name}", f"no task {name!r} (tasks: {', '.join(sorted(names))})")
+        stratify = self.data.stratify
+        if stratify is not None and not any(t.name == stratify and t.kind != "regression" for t in tasks):
+            raise SpaceError(self.path, "data.stratify", f"{stratify!r} is not a binary or multiclass task "
+                             f"(tasks: {', '.join(sorted(names))})")
+        if isinstance(self.loss_weights, dict):
+            for name in self.loss_weights:
+                if name not in names:
+                    raise SpaceError(self.path, f"search.{LOSS_WEIGHT}.{name}", f"no task {name!r} (tasks: {', '.join(sorted(names))})")
+        if self.params["tie_outputs"].can_be(True):
+            try:
+                check_tying(tasks)
+            except ConfigError as exc:
+                raise SpaceError(self.path, "search.tie_outputs", f"cannot be true: {exc}") from None
+        try:
+            self.objective.check(tasks)
+        except ConfigError as exc:
+            raise SpaceError(self.path, "objective", str(exc)) from None
+
+    def with_seed(self, seed: int) -> Space:
+        """This space with another seed (the CLI's ``--seed``)."""
+        return replace(self, study=replace(self.study, seed=seed))
+
+
+class _Section:
+    """Reads one TOML table, checking types and remembering which keys were used."""
+
+    def __init__(self, path: str, name: str, table: Any) -> None:
+        if not isinstance(table, dict):
+            raise SpaceError(path, name, "must be a table")
+        self.path, self.name, self.table = path, name, table
+
+    def key(self, key: str) -> str:
+        return f"{self.name}.{key}"
+
+    def get(self, key: str, typ: type | tuple[type, ...], default: Any = None, check: Check | None = None) -> Any:
+        if key not in self.table:
+            return default
+        value = self.table[key]
+        if typ is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, typ) or (isinstance(value, bool) and typ is not bool):
+            expected = typ.__name__ if isinstance(typ, type) else " or ".join(t.__name__ for t in typ)
+            raise SpaceError(self.path, self.key(key), f"expected {expected}, got {type(value).__name__} {value!r}")
+        problem = check(value) if check else None
+        if problem:
+            raise SpaceError(self.path, self.key(key), f"{value!r}: {problem}")
+        return value
+
+    def reject_unknown(self, known: tuple[str, ...] | set[str]) -> None:
+        for key in self.table:
+            if key not in known:
+                raise SpaceError(self.path, self.key(key), f"unknown key (known: {', '.join(sorted(known))})")
+
+
+def load_space(path: str | Path) -> Space:
+    """Read and validate a space file."""
+    path = Path(path)
+    where = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SpaceError(where, "", f"cannot read space file: {exc.strerror}") from None
+    return parse_space(text, where, base=path.parent)
+
+
+def parse_space(text: str, where: str, base: Path = Path(".")) -> Space:
+    """Validate the TOML ``text`` of a space file named ``where``; relative data paths resolve from ``base``."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SpaceError(where, "", f"not valid TOML: {exc}") from None
+    _Section(where, "top level", doc).reject_unknown(SECTIONS)
+    study = _study(_Section(where, "study", doc.get("study", {})), default_name=Path(where).stem)
+    data = _data(_Section(where, "data", doc.get("data", {})), base)
+    training = _training(_Section(where, "training", doc.get("training", {})))
+    objective, per_task = _objective(_Section(where, "objective", doc.get("objective", {})))
+    if per_task and study.sampler not in MULTI_OBJECTIVE_SAMPLERS:
+        usable = ", ".join(MULTI_OBJECTIVE_SAMPLERS)
+        raise SpaceError(where, "study.sampler", f"{study.sampler!r} cannot drive one objective per task (use {usable})")
+    if per_task and study.pruner != "none":
+        raise SpaceError(where, "study.pruner", "Optuna cannot prune a study with one objective per task; use pruner = \"none\"")
+    params, loss_weights = _search(_Section(where, "search", doc.get("search", {})))
+    init = _init(_Section(where, "init", doc.get("init", {})), base)
+    _check_warm_start(where, params, training, init)
+    baselines = _baselines(_Section(where, "baselines", doc.get("baselines", {})))
+    return Space(where, text, study, data, training, objective, per_task, params, loss_weights, init, baselines)
+
+
+def _study(s: _Section, default_name: str) -> StudySettings:
+    s.reject_unknown(("name", "trials", "timeout", "sampler", "seed", "pruner"))
+    pruner, options = _pruner(s)
+    return StudySettings(
+        name=s.get("name", str, default_name, _not_empty),
+        trials=s.get("trials", int, 20, at_least(1)),
+        timeout=s.get("timeout", float, None, above(0)),
+        sampler=s.get("sampler", str, "tpe", _sampler_available),
+        seed=s.get("seed", int, 0, at_least(0)),
+        pruner=pruner,
+        pruner_options=options,
+    )
+
+
+def _not_empty(value: str) -> str | None:
+    """A check that a string is not blank."""
+    return None if value.strip() else "must not be empty"
+
+
+def _sampler_available(name: str) -> str | None:
+    """A check that the sampler exists and its optional dependency is installed."""
+    if name not in SAMPLERS:
+        return f"must be one of {', '.join(SAMPLERS)}"
+    if name == "gp" and importlib.util.find_spec("torch") is None:
+        return "the Gaussian-process sampler needs PyTorch (pip install torch)"
+    return None
+
+
+def _pruner(s: _Section) -> tuple[str, dict[str, Any]]:
+    """``pruner = "median"`` or ``pruner = { name = "median", n_startup_trials = 5, ... }``."""
+    raw = s.get("pruner", (str, dict), "none")
+    options = dict(raw) if isinstance(raw, dict) else {"name": raw}
+    name = options.pop("name", None)
+    if name not in PRUNERS:
+        raise SpaceError(s.path, "study.pruner", f"{name!r} must be one of {', '.join(PRUNERS)}")
+    accepted = pruner_options(name)
+    for key, value in options.items():
+        if key not in accepted:
+            raise SpaceError(s.path, f"study.pruner.{key}", f"unknown option of the {name} pruner (known: {', '.join(accepted) or 'none'})")
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise SpaceError(s.path, f"study.pruner.{key}", f"expected a non-negative number, got {value!r}")
+    return name, options
+
+
+def _data(s: _Section, base: Path) -> DataSettings:
+    s.reject_unknown(("source", "options", "features", "tasks", "val_fraction", "test_fraction", "split_column", "stratify"))
+    source = s.get("source", str)
+    if source is None:
+        raise SpaceError(s.path, "data.source", f"required: a built-in data set ({', '.join(DATASETS)}) or a table file")
+    val = s.get("val_fraction", float, 0.2, lambda v: None if 0 < v < 1 else "must lie in (0, 1)")
+    test = s.get("test_fraction", float, 0.2, lambda v: None if 0 < v < 1 else "must lie in (0, 1)")
+    if val + test >= 1:
+        raise SpaceError(s.path, "data", f"val_fraction + test_fraction = {val + test} leaves no training rows")
+    options = s.get("options", dict, {})
+    split_column, stratify = s.get("split_column", str, None, _not_empty), s.get("stratify", str, None, _not_empty)
+    if split_column is not None and stratify is not None:
+        raise SpaceError(s.path, "data.stratify", "cannot be combined with data.split_column (the column fixes the split)")
+    if source in DATASETS:
+        if split_column is not None:
+            raise SpaceError(s.path, "data.split_column", f"built-in data set {source!r} has no split column; use a table")
+        if "features" in s.table or "tasks" in s.table:
+            raise SpaceError(s.path, "data", f"built-in data set {source!r} defines its own features and tasks")
+        accepted = set(inspect.signature(DATASETS[source]).parameters) - {"seed"}
+        for key in options:
+            if key not in accepted:
+                raise SpaceError(s.path, f"data.options.{key}", f"unknown option of {source!r} (known: {', '.join(sorted(accepted))})")
+        return DataSettings(source, dict(options), None, (), val, test, None, stratify)
+    if options:
+        raise SpaceError(s.path, "data.options", "options apply only to built-in data sets")
+    features = s.get("features", list)
+    if features is not None and not all(isinstance(f, str) for f in features):
+        raise SpaceError(s.path, "data.features", "must be a list of column names")
+    tasks = tuple(_table_task(s, i, t) for i, t in enumerate(s.get("tasks", list, [])))
+    if not tasks:
+        raise SpaceError(s.path, "data.tasks", "a table source needs at least one [[data.tasks]] entry")
+    names = [t["name"] for t in tasks]
+    if len(set(names)) != len(names):
+        raise SpaceError(s.path, "data.tasks", f"task names repeat: {names}")
+    resolved = source if Path(source).is_absolute() else str(base / source)
+    return DataSettings(resolved, {}, tuple(features) if features is not None else None, tasks, val, test, split_column, stratify)
+
+
+def _table_task(s: _Section, index: int, raw: Any) -> dict[str, str]:
+    t = _Section(s.path, f"data.tasks[{index}]", raw)
+    t.reject_unknown(("name", "kind", "column"))
+    name = t.get("name", str)
+    if name is None:
+        raise SpaceError(s.path, t.key("name"), "required")
+    kind = t.get("kind", str, "regression", one_of(KINDS))
+    try:
+        Task(name, kind, 2)
+    except MtlError as exc:
+        raise SpaceError(s.path, t.key("name"), str(exc)) from None
+    return {"name": name, "kind": kind, "column": t.get("column", str, name)}
+
+
+def _training(s: _Section) -> TrainingSettings:
+    s.reject_unknown(("epochs", "patience", "finetune_after", "finetune_lr_factor"))
+    return TrainingSettings(
+        epochs=s.get("epochs", int, 30, at_least(1)),
+        patience=s.get("patience", int, 5, at_least(1)),
+        finetune_after=s.get("finetune_after", int, None, at_least(1)),
+        finetune_lr_factor=s.get("finetune_lr_factor", float, 0.1, above(0)),
+    )
+
+
+def _source(s: _Section, key: str, value: Any, base: Path) -> str:
+    """An ``[init]`` source: an MLflow run id as written, or a ``.keras`` path resolved from the space file."""
+    if not isinstance(value, str) or not value.strip():
+        raise SpaceError(s.path, key, f"expected an MLflow run id or a .keras file, got {value!r}")
+    if value.endswith(".keras"):
+        return value if Path(value).is_absolute() else str(base / value)
+    if "/" in value or "." in value:
+        raise SpaceError(s.path, key, f"{value!r} is neither an MLflow run id nor a .keras file")
+    return value
+
+
+def _init(s: _Section, base: Path) -> InitSettings:
+    s.reject_unknown(("trunk", "towers"))
+    trunk = _source(s, s.key("trunk"), s.table["trunk"], base) if "trunk" in s.table else None
+    towers = s.table.get("towers", {})
+    if isinstance(towers, dict):
+        towers = {task: _source(s, f"{s.key('towers')}.{task}", value, base) for task, value in towers.items()}
+    else:
+        towers = _source(s, s.key("towers"), towers, base)
+    return InitSettings(trunk, towers)
+
+
+def _check_warm_start(path: str, params: dict[str, Param], training: TrainingSettings, init: InitSettings) -> None:
+    """Freezing needs warm-started weights; warm-started layers need fixed shapes (and an untied head)."""
+    if any(v != "none" for v in params["freeze"].values()) and not init.given:
+        raise SpaceError(path, "search.freeze", "freezing needs warm-started weights: name them in an [init] section")
+    if training.finetune_after is not None and params["freeze"].values() == ["none"]:
+        raise SpaceError(path, "training.finetune_after",
+                         "nothing is ever frozen (search.freeze is \"none\"), so there is nothing to fine-tune")
+    if not init.given:
+        return
+    for name in SHAPES:
+        if name in params and not params[name].is_fixed:
+            raise SpaceError(path, f"search.{name}", "must be fixed when [init] loads weights: weights fit only layers of their own shape")
+    if init.trunk and params["strategy"].values() != ["hard"]:
+        raise SpaceError(path, "init.trunk", "only strategy \"hard\" has a shared trunk; fix search.strategy to \"hard\"")
+    if init.towers and params["tie_outputs"].can_be(True):
+        raise SpaceError(path, "init.towers", "cannot fill a tied output head (one for every task); set search.tie_outputs = false")
+
+
+def _baselines(s: _Section) -> dict[str, Any]:
+    s.reject_unknown(BASELINE_KEYS)
+    return {name: s.get(name, SEARCH[name][0], check=SEARCH[name][1]) for name in BASELINE_KEYS if name in s.table}
+
+
+def _objective(s: _Section) -> tuple[Objective, bool]:
+    s.reject_unknown(("metrics", "direction", "per_task"))
+    metrics = s.get("metrics", dict)
+    if metrics is not None and not all(isinstance(v, str) for v in metrics.values()):
+        raise SpaceError(s.path, "objective.metrics", "must map task names to metric names")
+    default = "minimize" if metrics is None else None
+    direction = s.get("direction", str, default, one_of(("minimize", "maximize")))
+    if direction is None:
+        raise SpaceError(s.path, "objective.direction", "required when objective.metrics is given")
+    return Objective(metrics, direction), s.get("per_task", bool, False)
+
+
+def _search(s: _Section) -> tuple[dict[str, Param], Param | dict[str, Param]]:
+    s.reject_unknown((*SEARCH, *OPTIONS, LOSS_WEIGHT))
+    params = {}
+    for name, (typ, check, default) in SEARCH.items():
+        params[name] = parse_param(s.table.get(name, default), name, typ, s.path, s.key(name), check)
+    for name, (typ, users) in OPTIONS.items():
+        if name in s.table:
+            if not any(params["strategy"].can_be(u) for u in users):
+                raise SpaceError(s.path, s.key(name), f"applies only to strategy {' / '.join(users)}, which search.strategy never takes")
+            params[name] = parse_param(s.table[name], name, typ, s.path, s.key(name), OPTION_CHECKS.get(name, at_least(1)))
+    raw_weights = s.table.get(LOSS_WEIGHT, 1.0)
+    positive = above(0)
+    if isinstance(raw_weights, dict) and not ({"low", "high"} & set(raw_weights)):
+        weights: Param | dict[str, Param] = {
+            task: parse_param(raw, f"{LOSS_WEIGHT}.{task}", float, s.path, f"{s.key(LOSS_WEIGHT)}.{task}", positive)
+            for task, raw in raw_weights.items()
+        }
+    else:
+        weights = parse_param(raw_weights, LOSS_WEIGHT, float, s.path, s.key(LOSS_WEIGHT), positive)
+    return params, weights

@@ -1,0 +1,221 @@
+"""MLflow tracking: one parent run per sweep, one nested child run per trial, stable metric names.
+
+Names (documented in the README):
+  params   every space key with its sampled or fixed value (``loss_weight.<task>`` per task)
+  metrics  per epoch  ``epoch/train/<task>/<metric>``, ``epoch/val/<task>/<metric>``, ``epoch/val/objective``,
+                      ``epoch/weight/<task>`` (the task's effective loss weight in that epoch)
+           final      ``val/<task>/<metric>``, ``test/<task>/<metric>``, ``objective``, ``best_epoch``
+  tags     ``study``, ``engine``, ``strategy``, ``weighting``, ``trial_number``, ``state``
+Nesting uses the ``mlflow.parentRunId`` tag with an explicit id, so it works across processes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import keras
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from mtl.data import Dataset
+from mtl.tasks import Task
+from mtl.training import VAL_OBJECTIVE, TrainResult
+from search.errors import StorageError
+from search.tracking import _curves as plots
+
+PARENT_TAG = "mlflow.parentRunId"
+MODEL, SIGNATURE = "model/model.keras", "model/signature.json"
+logging.getLogger("alembic").setLevel(logging.WARNING)
+logging.getLogger("mlflow").setLevel(logging.WARNING)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _metric_batches(metrics: list[Metric], size: int = 900) -> list[list[Metric]]:
+    return [metrics[i : i + size] for i in range(0, len(metrics), size)] or [[]]
+
+
+class Tracker:
+    """Writes runs of one experiment (named after the study) to one tracking store."""
+
+    def __init__(self, tracking_uri: str, experiment: str, artifact_root: str | None = None) -> None:
+        self.client = MlflowClient(tracking_uri)
+        try:
+            found = self.client.get_experiment_by_name(experiment)
+            if found is None:
+                self.experiment_id = self.client.create_experiment(experiment, artifact_location=artifact_root)
+            elif found.lifecycle_stage == "deleted":
+                raise StorageError(f"MLflow experiment {experiment!r} is deleted; restore it or use another --study")
+            else:
+                self.experiment_id = found.experiment_id
+        except MlflowException as exc:
+            raise StorageError(f"MLflow tracking store {tracking_uri!r}: {exc.message.splitlines()[0]}") from None
+
+    def open_parent(self, run_id: str | None, name: str, params: Mapping[str, Any], tags: Mapping[str, str]) -> str:
+        """Reopen the sweep's parent run ``run_id`` if it exists here, else create one; return its id."""
+        if run_id:
+            try:
+                run = self.client.get_run(run_id)
+                if run.info.experiment_id == self.experiment_id and run.info.lifecycle_stage == "active":
+                    self.client.update_run(run_id, status="RUNNING")
+                    return run_id
+            except MlflowException:
+                pass
+        run = self.client.create_run(self.experiment_id, tags=dict(tags), run_name=name)
+        self.client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
+        return run.info.run_id
+
+    def start_trial(self, parent_id: str | None, name: str, params: Mapping[str, Any], tags: Mapping[str, str]) -> str:
+        """Create a run with the trial's parameters, nested under ``parent_id`` unless that is None."""
+        nesting = {PARENT_TAG: parent_id} if parent_id else {}
+        run = self.client.create_run(self.experiment_id, tags={**tags, **nesting}, run_name=name)
+        self.client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
+        return run.info.run_id
+
+    def log_metrics(self, run_id: str, values: Mapping[str, float], step: int = 0) -> None:
+        """Log many metrics of one step in as few calls as MLflow allows."""
+        now = _now_ms()
+        self.log_metric_list(run_id, [Metric(k, float(v), now, step) for k, v in values.items()])
+
+    def log_metric_list(self, run_id: str, metrics: list[Metric]) -> None:
+        """Log metrics of any steps and times in as few calls as MLflow allows."""
+        for batch in _metric_batches(metrics):
+            self.client.log_batch(run_id, metrics=batch)
+
+    def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
+        """Set several tags in one call."""
+        self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def log_final_metrics(self, run_id: str, result: TrainResult) -> None:
+        """Final per-task val/test metrics, the objective and the best epoch."""
+        final = {"objective": result.objective, "best_epoch": result.best_epoch}
+        for split, values in (("val", result.val), ("test", result.test)):
+            final.update({f"{split}/{task}/{m}": v for task, metrics in values.items() for m, v in metrics.items()})
+        self.log_metrics(run_id, final)
+
+    def log_artifacts(self, run_id: str, result: TrainResult, data: Dataset, curves: bool = True) -> None:
+        """The trial's model summary, history, model file, input signature and (with ``curves``) learning curves.
+
+        ``model/signature.json`` beside ``model/model.keras`` (:func:`model_signature` of ``data``,
+        the training split) names the input columns and the tasks, so ``python -m search predict``
+        can feed the model raw table rows. The learning-curve PNG is the costliest artifact (about
+        0.2 s to draw), hence optional (:meth:`log_curves` draws them later): MLflow charts the same
+        per-epoch metrics itself.
+        """
+        tasks = data.tasks
+        lines: list[str] = []
+        result.model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line))
+        self.client.log_text(run_id, "\n".join(lines), "model_summary.txt")
+        if curves:
+            self.log_curves(run_id, result.history, tasks, result.best_epoch)
+        self.client.log_dict(run_id, result.history, "history.json")
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "model.keras"
+            result.model.save(path)
+            self.client.log_artifact(run_id, str(path), "model")
+        self.client.log_dict(run_id, model_signature(data), SIGNATURE)
+
+    def log_curves(self, run_id: str, history: dict[str, list[float]], tasks: tuple[Task, ...], best_epoch: int) -> None:
+        """The run's ``learning_curves.png`` (a finished run too)."""
+        self.client.log_figure(run_id, plots.learning_curves(history, tasks, best_epoch), "learning_curves.png")
+
+    def end(self, run_id: str, status: str, state: str, error: str | None = None) -> None:
+        """Close a run: ``status`` is MLflow's (FINISHED/FAILED/KILLED), ``state`` the trial's."""
+        tags = {"state": state}
+        if error:
+            tags["error"] = error[:5000]
+        self.set_tags(run_id, tags)
+        self.client.set_terminated(run_id, status=status, end_time=_now_ms())
+
+    def end_after(self, run_id: str, exc: BaseException) -> None:
+        """Close a run that ``exc`` stopped: KILLED if it was interrupted, else FAILED with the error."""
+        interrupted = isinstance(exc, KeyboardInterrupt)
+        self.end(run_id, "KILLED" if interrupted else "FAILED", "FAIL", "interrupted" if interrupted else repr(exc))
+
+
+def model_signature(data: Dataset) -> dict[str, Any]:
+    """What a saved model takes and gives: ``features`` (numeric columns, in order), ``categorical``
+    (string columns), ``missing`` (whether NaN is accepted and imputed) and ``tasks`` (each with its
+    kind and, for string labels, its ``classes``)."""
+    return {
+        "features": list(data.feature_names),
+        "categorical": list(data.categorical),
+        "missing": data.missing,
+        "tasks": [asdict(task) for task in data.tasks],
+    }
+
+
+class EpochLogger(keras.callbacks.Callback):
+    """Logs every epoch's per-task train/val metrics, the validation objective and the loss weights.
+
+    Epochs are sent in one batch every ``every`` seconds (default 5: the MLflow UI still follows a
+    long trial live) and at the end of training, rather than one store write per epoch: an epoch of
+    a small model takes a few hundredths of a second, about as long as a write. ``write`` runs each batch's write (for
+    example on a :class:`~search.tracking.BackgroundWriter`); :meth:`flush` sends what is left
+    when training stops by an exception.
+    """
+
+    def __init__(self, tracker: Tracker, run_id: str, tasks: tuple[Task, ...],
+                 write: Callable[[Callable[[], None]], None] = lambda job: job(), every: float = 5.0) -> None:
+        super().__init__()
+        self.tracker, self.run_id, self.tasks, self.write, self.every = tracker, run_id, tasks, write, every
+        self.pending: list[Metric] = []
+        self.sent = time.monotonic()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        """Keep this epoch's metrics; send what is kept once ``every`` seconds have passed since the last send."""
+        logs = logs or {}
+        values: dict[str, float] = {}
+        for task in self.tasks:
+            for metric in ("loss", *task.metric_names):
+                for prefix, split in (("", "train"), ("val_", "val")):
+                    key = f"{prefix}{task.name}_{metric}"
+                    if key in logs:
+                        values[f"epoch/{split}/{task.name}/{metric}"] = logs[key]
+            if f"weight_{task.name}" in logs:
+                values[f"epoch/weight/{task.name}"] = logs[f"weight_{task.name}"]
+        if VAL_OBJECTIVE in logs:
+            values["epoch/val/objective"] = logs[VAL_OBJECTIVE]
+        now = _now_ms()
+        self.pending.extend(Metric(k, float(v), now, epoch) for k, v in values.items())
+        if time.monotonic() - self.sent >= self.every:
+            self.flush()
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        """Send the epochs not sent yet."""
+        self.flush()
+
+    def flush(self) -> None:
+        """Send the kept epochs now (nothing if there are none)."""
+        if self.pending:
+            self.write(partial(self.tracker.log_metric_list, self.run_id, self.pending))
+            self.pending = []
+        self.sent = time.monotonic()
+
+
+def download_model(client: MlflowClient, run_id: str, folder: str) -> tuple[Path, dict]:
+    """Download the run's ``model/model.keras`` into ``folder`` and read its ``model/signature.json``.
+
+    :class:`StorageError` if the run or its model is missing.
+    """
+    try:
+        client.get_run(run_id)
+    except MlflowException:
+        raise StorageError(f"no MLflow run {run_id!r} in this tracking store") from None
+    try:
+        model = Path(client.download_artifacts(run_id, MODEL, folder))
+        signature = json.loads(Path(client.download_artifacts(run_id, SIGNATURE, folder)).read_text())
+    except (MlflowException, OSError):
+        raise StorageError(f"MLflow run {run_id!r} has no logged model (only complete trials log one)") from None
+    return model, signature

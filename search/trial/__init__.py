@@ -1,0 +1,24 @@
+"""One trial, engine-agnostic: the space's data, warm starts, sample -> train -> track, single-task baselines."""
+
+from __future__ import annotations
+
+from search.trial._baselines import Baseline, latest_baselines, run_baselines
+from search.trial._data import prepare_data
+from search.trial._lean import lean_process
+from search.trial._run import BestSoFar, TrialContext, fixed_params, run_trial
+from search.trial._warm import Sources, resolve_init, warm_start
+
+__all__ = [
+    "Baseline",
+    "BestSoFar",
+    "Sources",
+    "TrialContext",
+    "fixed_params",
+    "latest_baselines",
+    "lean_process",
+    "prepare_data",
+    "resolve_init",
+    "run_baselines",
+    "run_trial",
+    "warm_start",
+]

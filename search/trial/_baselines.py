@@ -1,0 +1,117 @@
+"""Single-task baselines: one network per task, each logged as an MLflow run that ``[init]`` can name.
+
+``python -m search baselines --space F`` trains, for every task of the space's data, a ``hard``
+network over that task alone (its own trunk, tower and head), so its layers have the roles of the
+multi-task models' (:mod:`mtl.models.roles`) and its run id can warm-start their towers and heads
+(and an ``independent`` model's private trunks). Settings: ``[baselines]``, else the space's fixed
+value, else the default (:meth:`search.space.Space.baseline_value`); loss weight 1, weighting
+``fixed``, and the space's seed, epochs and patience. Each run lives in the study's experiment,
+named ``baseline-<task>`` and tagged ``kind=baseline``, ``task`` and ``study``; it logs what a trial
+logs (``val/<task>/<metric>``, ``test/<task>/<metric>``, ``model/model.keras``). The report shows the
+latest finished run per task as the single-task reference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from mtl.data import Dataset, Splits
+from mtl.models import ModelConfig
+from mtl.objective import Objective
+from mtl.tasks import Task
+from mtl.training import TrainConfig, train
+from search.space import BASELINE_KEYS, Space
+from search.stores import local_artifact_root
+from search.tracking import EpochLogger, Tracker
+from search.trial._data import prepare_data
+from search.trial._run import fixed_params
+
+BASELINE_KIND = "baseline"
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A single-task baseline run (``python -m search baselines``): its task, run id and final metrics."""
+
+    task: str
+    run_id: str
+    val: dict[str, float]  # metric -> value
+    test: dict[str, float]
+
+
+def baseline_settings(space: Space) -> dict[str, Any]:
+    """The settings every baseline network of ``space`` is built and trained with."""
+    return {name: space.baseline_value(name) for name in BASELINE_KEYS}
+
+
+def baseline_config(settings: dict[str, Any]) -> ModelConfig:
+    """The single-task architecture: ``hard`` sharing over one task is a plain trunk, tower and head."""
+    return ModelConfig(
+        strategy="hard",
+        shared_depth=settings["shared_depth"],
+        shared_width=settings["shared_width"] if settings["shared_depth"] else 0,
+        tower_depth=settings["tower_depth"],
+        tower_width=settings["tower_width"] if settings["tower_depth"] else 0,
+        activation=settings["activation"],
+        dropout=settings["dropout"],
+    )
+
+
+def single_task(splits: Splits, task: Task) -> Splits:
+    """``splits`` with ``task``'s target alone."""
+
+    def one(data: Dataset) -> Dataset:
+        return replace(data, y={task.name: data.y[task.name]}, tasks=(task,))
+
+    return Splits(one(splits.train), one(splits.val), one(splits.test))
+
+
+def run_baselines(space: Space, tracking_uri: str, study_name: str | None = None,
+                  printer: Callable[[str], None] = print) -> dict[str, str]:
+    """Train and log one baseline per task; print and return task -> MLflow run id."""
+    study_name = study_name or space.study.name
+    splits = prepare_data(space)
+    tracker = Tracker(tracking_uri, study_name, local_artifact_root(tracking_uri))
+    settings = baseline_settings(space)
+    config = baseline_config(settings)
+    run_ids = {}
+    for task in splits.tasks:
+        metrics = space.objective.metrics
+        objective = Objective(None if metrics is None else {task.name: metrics[task.name]}, space.objective.direction)
+        tags = {"study": study_name, "kind": BASELINE_KIND, "task": task.name, "strategy": "hard", "state": "RUNNING"}
+        run_id = tracker.start_trial(None, f"baseline-{task.name}", {**settings, **fixed_params(space)}, tags)
+        train_config = TrainConfig(learning_rate=settings["learning_rate"], batch_size=settings["batch_size"],
+                                   epochs=space.training.epochs, patience=space.training.patience, seed=space.study.seed)
+        one = single_task(splits, task)
+        try:
+            result = train(config, one, train_config, objective, callbacks=[EpochLogger(tracker, run_id, one.tasks)])
+            tracker.log_final_metrics(run_id, result)
+            tracker.log_artifacts(run_id, result, one.train)
+        except BaseException as exc:
+            tracker.end_after(run_id, exc)
+            raise
+        tracker.end(run_id, "FINISHED", "COMPLETE")
+        run_ids[task.name] = run_id
+        printer(f"{task.name} {run_id}")
+    return run_ids
+
+
+def latest_baselines(tracker: Tracker) -> tuple[Baseline, ...]:
+    """The latest finished baseline run of each task in the tracker's experiment, by task name."""
+    runs = tracker.client.search_runs(
+        [tracker.experiment_id], filter_string=f"tags.kind = '{BASELINE_KIND}' and attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"], max_results=1000)
+    found: dict[str, Baseline] = {}
+    for run in runs:
+        task = run.data.tags.get("task", "")
+        if task in found:
+            continue
+        split_metrics: dict[str, dict[str, float]] = {"val": {}, "test": {}}
+        for key, value in run.data.metrics.items():
+            split, _, rest = key.partition("/")
+            if split in split_metrics and rest.startswith(f"{task}/"):
+                split_metrics[split][rest.removeprefix(f"{task}/")] = value
+        found[task] = Baseline(task, run.info.run_id, split_metrics["val"], split_metrics["test"])
+    return tuple(found[task] for task in sorted(found))

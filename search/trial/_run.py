@@ -1,0 +1,169 @@
+"""One trial, engine-agnostic: sample -> train -> track. Returns the objective or raises on failure."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Protocol
+
+from mtl.data import Splits
+from mtl.errors import TrialFailed
+from mtl.training import TrainConfig, TrainResult, train
+from search.cluster import PreemptionGuard
+from search.space import Sampled, Space, Suggest, sample
+from search.tracking import BackgroundWriter, EpochLogger, Tracker
+from search.trial._warm import Sources, warm_start
+
+# Each trial builds a new model, so tf.function retracing across trials is expected, not a problem.
+logging.getLogger("tensorflow").setLevel(logging.ERROR)
+
+
+class BestSoFar:
+    """The best complete trial this process has run: its objective, run id and learning history.
+
+    Drawing learning curves costs about 0.2 s a trial, as much as several epochs of a small model,
+    so a sweep draws them once, at its end, for its best trial (:meth:`log_curves`); MLflow charts
+    every trial's per-epoch metrics itself.
+    """
+
+    def __init__(self, direction: str) -> None:
+        self.minimize = direction == "minimize"
+        self.value: float | None = None
+        self.run_id: str | None = None
+        self.history: dict[str, list[float]] = {}
+        self.best_epoch = 0
+
+    def offer(self, run_id: str, result: TrainResult) -> None:
+        """Keep ``result``'s run id and history if its objective beats the best so far."""
+        value = result.objective
+        if self.value is not None and (value >= self.value if self.minimize else value <= self.value):
+            return
+        self.value, self.run_id, self.history, self.best_epoch = value, run_id, result.history, result.best_epoch
+
+    def log_curves(self, ctx: TrialContext) -> None:
+        """Draw the best trial's learning curves into its run (nothing if no trial completed)."""
+        if self.run_id is not None:
+            ctx.write(partial(ctx.tracker.log_curves, self.run_id, self.history, ctx.splits.tasks, self.best_epoch))
+
+
+@dataclass(frozen=True)
+class TrialContext:
+    """What a trial needs besides its sampled values: the data, the space, where to log and the
+    warm-start weights its space names (:func:`search.trial.resolve_init`)."""
+
+    space: Space
+    splits: Splits
+    tracker: Tracker
+    parent_run_id: str
+    study_name: str
+    engine: str = "optuna"
+    sources: Sources | None = None
+    writer: BackgroundWriter | None = None  # MLflow writes after a run's start go through it; None: inline
+    best: BestSoFar | None = None  # learning curves for its trial only, at the sweep's end; None: every trial's at once
+
+    def write(self, job: Callable[[], None]) -> None:
+        """Run ``job`` (an MLflow write) through the background writer, or now if there is none."""
+        if self.writer is None:
+            job()
+        else:
+            self.writer.submit(job)
+
+
+class Pruning(Protocol):
+    """A Keras callback that may stop training early for the engine; ``pruned_at`` is that epoch."""
+
+    pruned_at: int | None
+
+
+@dataclass(frozen=True)
+class TrialOutcome:
+    """A trained trial: its result, its sampled values, and the epoch it was pruned at (None if not)."""
+
+    result: TrainResult
+    sampled: Sampled
+    pruned_at: int | None = None
+
+
+def fixed_params(space: Space) -> dict[str, Any]:
+    """Settings every trial shares, logged beside the sampled ones."""
+    return {
+        "data.source": space.data.source,
+        "epochs": space.training.epochs,
+        "patience": space.training.patience,
+        "seed": space.study.seed,
+        "objective": "normalized_loss" if space.objective.metrics is None else "metrics",
+        "direction": space.objective.direction,
+    } | ({"finetune_after": space.training.finetune_after, "finetune_lr_factor": space.training.finetune_lr_factor}
+         if space.training.finetune_after is not None else {})
+
+
+def run_trial(
+    ctx: TrialContext,
+    number: int,
+    suggest: Suggest,
+    on_run: Callable[[str], None] = lambda run_id: None,
+    pruning: Pruning | None = None,
+) -> TrialOutcome:
+    """Sample, train and log trial ``number``; ``on_run`` receives the MLflow run id as soon as it exists.
+
+    The MLflow run always ends: FINISHED on success or pruning (tag ``state`` says which), FAILED
+    if training failed, KILLED on interruption; exceptions are re-raised for the engine to record.
+    A pruned trial still logs the metrics it reached. A warm-started trial's run is tagged with
+    where its weights came from (``init.trunk``, ``init.tower.<task>``: run ids or files).
+    """
+    tasks = ctx.splits.tasks
+    sampled = sample(ctx.space, tasks, suggest)
+    tags = {
+        "study": ctx.study_name,
+        "kind": "trial",
+        "engine": ctx.engine,
+        "strategy": sampled.model.strategy,
+        "weighting": sampled.weighting,
+        "trial_number": str(number),
+        "state": "RUNNING",
+        **(ctx.sources.refs if ctx.sources else {}),
+    }
+    run_id = ctx.tracker.start_trial(ctx.parent_run_id, f"trial-{number:03d}", {**sampled.params, **fixed_params(ctx.space)}, tags)
+    on_run(run_id)
+    train_config = TrainConfig(
+        learning_rate=sampled.learning_rate,
+        batch_size=sampled.batch_size,
+        epochs=ctx.space.training.epochs,
+        patience=ctx.space.training.patience,
+        loss_weights=sampled.loss_weights,
+        weighting=sampled.weighting,
+        seed=ctx.space.study.seed + number,
+    )
+    epochs = EpochLogger(ctx.tracker, run_id, tasks, ctx.write)
+    try:
+        callbacks = [epochs, PreemptionGuard()] + ([pruning] if pruning is not None else [])
+        result = train(sampled.model, ctx.splits, train_config, ctx.space.objective, callbacks=callbacks,
+                       warm=warm_start(ctx.space, ctx.sources, sampled.freeze))
+        ctx.write(partial(ctx.tracker.log_final_metrics, run_id, result))
+    except TrialFailed as exc:
+        epochs.flush()
+        ctx.write(partial(ctx.tracker.end, run_id, "FAILED", "FAIL", str(exc)))
+        raise
+    except BaseException as exc:
+        epochs.flush()
+        ctx.write(partial(ctx.tracker.end_after, run_id, exc))
+        raise
+    pruned_at = pruning.pruned_at if pruning is not None else None
+    if pruned_at is not None:
+        ctx.write(partial(ctx.tracker.set_tags, run_id, {"pruned_at_epoch": pruned_at}))
+    if ctx.best is not None and pruned_at is None:
+        ctx.best.offer(run_id, result)
+    ctx.write(partial(_close_run, ctx, run_id, result, "COMPLETE" if pruned_at is None else "PRUNED", ctx.best is None))
+    return TrialOutcome(result, sampled, pruned_at)
+
+
+def _close_run(ctx: TrialContext, run_id: str, result: TrainResult, state: str, curves: bool) -> None:
+    """Log a trained trial's artifacts, then end its run FINISHED (FAILED if the artifacts cannot be written)."""
+    try:
+        ctx.tracker.log_artifacts(run_id, result, ctx.splits.train, curves)
+    except BaseException as exc:
+        ctx.tracker.end(run_id, "FAILED", "FAIL", f"artifacts not written: {exc!r}")
+        raise
+    ctx.tracker.end(run_id, "FINISHED", state)

@@ -1,0 +1,154 @@
+"""Cluster mode against the real servers: shared budgets on PostgreSQL and MariaDB with an MLflow
+tracking server, a killed worker, pre-emption, and the journal storages."""
+
+from __future__ import annotations
+
+import signal
+import uuid
+
+import optuna
+import pytest
+from mlflow.tracking import MlflowClient
+
+from search.cluster import make_storage
+from tests.conftest import TINY_SPACE
+from tests.search.servers import (
+    MARIADB,
+    create,
+    mariadb_admin,
+    mlflow_server,
+    postgres_databases,
+    trial_runs,
+    unavailable,
+    wait_for_running_trial,
+    worker,
+)
+
+pytestmark = pytest.mark.slow
+SLOW_SPACE = (TINY_SPACE.replace("epochs = 3", "epochs = 20").replace("patience = 2", "patience = 20")
+              .replace("n_samples = 400", "n_samples = 2000").replace("batch_size = 64", "batch_size = 16"))
+QUICK_SPACE = TINY_SPACE.replace("epochs = 3", "epochs = 2")
+
+
+@pytest.fixture
+def databases():
+    """Two fresh PostgreSQL databases (Optuna, MLflow), dropped afterwards."""
+    yield from postgres_databases(("optuna", "mlflow"))
+
+
+@pytest.fixture
+def tracking_server(databases, tmp_path):
+    """An MLflow tracking server whose backend store is the fresh PostgreSQL database, artifacts under tmp_path."""
+    yield from mlflow_server(databases[1], tmp_path / "artifacts")
+
+
+@pytest.fixture
+def mariadb_storage():
+    """A fresh MariaDB database for the Optuna storage, dropped afterwards."""
+    name = f"mtl_optuna_{uuid.uuid4().hex[:8]}"
+    mariadb_admin(f"CREATE DATABASE `{name}`")
+    yield f"{MARIADB}/{name}"
+    mariadb_admin(f"DROP DATABASE IF EXISTS `{name}`")
+
+
+def assert_shared_budget(storage, tracking: str, budget: int) -> None:
+    """Exactly ``budget`` counted trials with unique numbers, none left RUNNING, one child run each under one parent."""
+    trials = optuna.load_study(study_name="tiny", storage=storage).trials
+    counted = [t for t in trials if t.state.name in ("COMPLETE", "PRUNED")]
+    assert len(counted) == budget
+    assert len({t.number for t in trials}) == len(trials) and not [t for t in trials if t.state.name == "RUNNING"]
+    runs = [r for r in trial_runs(tracking) if r.data.tags["state"] in ("COMPLETE", "PRUNED")]
+    assert sorted(int(r.data.tags["trial_number"]) for r in runs) == sorted(t.number for t in counted)
+    assert len({r.data.tags["mlflow.parentRunId"] for r in runs}) == 1
+    assert len({tuple(sorted(t.params.items())) for t in counted}) > 1  # workers did not all propose the same
+    assert len({t.user_attrs["worker"] for t in counted}) > 1  # the work was shared
+
+
+def run_workers(storage: str, tracking: str, cwd, count: int) -> None:
+    """Start ``count`` workers at once and wait for all; each must exit 0."""
+    workers = [worker(storage, tracking, cwd, i) for i in range(1, count + 1)]
+    for process in workers:
+        _, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err
+
+
+def test_three_workers_share_one_budget_exactly_with_an_mlflow_server(databases, tracking_server, write_space, tmp_path) -> None:
+    storage, _ = databases
+    create(write_space(QUICK_SPACE), 6, storage, tracking_server, tmp_path)
+    run_workers(storage, tracking_server, tmp_path, 3)
+    assert_shared_budget(storage, tracking_server, 6)
+    client = MlflowClient(tracking_server)
+    complete = [r for r in trial_runs(tracking_server) if r.data.tags["state"] == "COMPLETE"]
+    best = min(complete, key=lambda r: r.data.metrics["objective"])  # the best of its worker: curves drawn at its end
+    artifacts = {a.path for a in client.list_artifacts(best.info.run_id)}
+    assert {"model", "history.json", "learning_curves.png"} <= artifacts  # served by the server, stored under tmp_path
+    assert any((tmp_path / "artifacts").rglob("model.keras"))
+
+
+def test_two_workers_share_a_mariadb_study(mariadb_storage, databases, write_space, tmp_path) -> None:
+    _, tracking = databases
+    create(write_space(QUICK_SPACE), 4, mariadb_storage, tracking, tmp_path)
+    run_workers(mariadb_storage, tracking, tmp_path, 2)
+    assert_shared_budget(mariadb_storage, tracking, 4)
+
+
+def test_a_killed_workers_trial_is_failed_and_retried_by_the_others(databases, write_space, tmp_path) -> None:
+    storage, tracking = databases
+    create(write_space(SLOW_SPACE), 3, storage, tracking, tmp_path)
+    doomed, survivor = worker(storage, tracking, tmp_path, 1), worker(storage, tracking, tmp_path, 2)
+    victim = wait_for_running_trial(storage, worker_pid=doomed.pid)
+    doomed.kill()  # SIGKILL mid-trial, while the survivor works beside it
+    doomed.wait(timeout=30)
+    _, err = survivor.communicate(timeout=400)
+    assert survivor.returncode == 0, err
+    trials = optuna.load_study(study_name="tiny", storage=storage).trials
+    assert trials[victim.number].state.name == "FAIL"
+    retries = [t for t in trials if t.system_attrs.get("failed_trial") == victim.number]
+    assert len(retries) == 1 and retries[0].params == victim.params and retries[0].state.name in ("COMPLETE", "PRUNED")
+    assert len([t for t in trials if t.state.name in ("COMPLETE", "PRUNED")]) == 3
+    dead_run = MlflowClient(tracking).get_run(victim.user_attrs["mlflow_run_id"])
+    assert dead_run.info.status == "FAILED" and "no heartbeat" in dead_run.data.tags["error"]
+    assert not [r for r in trial_runs(tracking) if r.info.status == "RUNNING"]
+
+
+def test_sigterm_fails_the_running_trial_cleanly_and_exits_0(databases, write_space, tmp_path) -> None:
+    storage, tracking = databases
+    create(write_space(SLOW_SPACE), 3, storage, tracking, tmp_path)
+    process = worker(storage, tracking, tmp_path, 1)
+    running = wait_for_running_trial(storage)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert "pre-empted" in err and "Traceback" not in err
+    trial = optuna.load_study(study_name="tiny", storage=storage).trials[running.number]
+    assert trial.state.name == "FAIL"
+    assert MlflowClient(tracking).get_run(running.user_attrs["mlflow_run_id"]).info.status == "KILLED"
+
+
+@pytest.fixture(params=["file", "redis"])
+def journal_storage(request, tmp_path):
+    """Optuna's journal storage on a shared file or on the local Redis server (a private database)."""
+    if request.param == "file":
+        yield f"journal://{tmp_path / 'study.log'}"
+        return
+    redis = pytest.importorskip("redis")
+    client = redis.Redis(host="127.0.0.1", port=6379, db=7, socket_connect_timeout=5)
+    try:
+        client.flushdb()
+    except redis.ConnectionError as exc:
+        unavailable("Redis at 127.0.0.1:6379", exc)
+    yield "redis://127.0.0.1:6379/7"
+    client.flushdb()
+
+
+def test_two_workers_share_a_journal_storage(journal_storage, databases, write_space, tmp_path) -> None:
+    _, tracking = databases
+    create(write_space(QUICK_SPACE), 4, journal_storage, tracking, tmp_path)
+    workers = [worker(journal_storage, tracking, tmp_path, i) for i in (1, 2)]
+    for process in workers:
+        _, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err
+    trials = optuna.load_study(study_name="tiny", storage=make_storage(journal_storage, tracking)).trials
+    assert len([t for t in trials if t.state.name in ("COMPLETE", "PRUNED")]) == 4
+    assert len({t.number for t in trials}) == len(trials)
+    assert len([r for r in trial_runs(tracking) if r.data.tags["state"] in ("COMPLETE", "PRUNED")]) == 4

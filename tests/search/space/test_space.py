@@ -1,0 +1,203 @@
+"""Space files: the shipped ones load; every malformed one fails naming file, key and problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+
+from mtl.tasks import Task
+from search.engines import make_sampler
+from search.errors import SpaceError
+from search.space import load_space, optuna_suggest, parse_space, sample
+from tests.conftest import TINY_SPACE
+
+SPACES = sorted(Path(__file__).resolve().parents[3].joinpath("spaces").glob("*.toml"))
+
+
+@pytest.mark.parametrize("path", SPACES, ids=lambda p: p.name)
+def test_shipped_spaces_load(path: Path) -> None:
+    space = load_space(path)
+    assert space.study.trials >= 1 and space.params
+
+
+def test_tiny_space_parses_ranges_choices_and_fixed_values() -> None:
+    space = parse_space(TINY_SPACE, "tiny.toml")
+    assert space.params["shared_depth"].kind == "int" and space.params["shared_depth"].high == 2
+    assert space.params["tie_outputs"].choices == (False, True)
+    assert space.params["tower_width"].value == 8
+    assert space.loss_weight_for("task2").name == "loss_weight.task2"
+    assert space.study.sampler == "random" and space.training.epochs == 3
+
+
+def _with(section_line: str, after: str = "[search]") -> str:
+    return TINY_SPACE.replace(after, f"{after}\n{section_line}", 1)
+
+
+BAD = [
+    ("[study\nname='x'", "", "not valid TOML"),
+    ("[extra]\nx = 1", "top level.extra", "unknown key"),
+    (_with("widths = 3"), "search.widths", "unknown key"),
+    (_with("dropout = { low = 0.3, high = 0.1 }"), "search.dropout", "impossible range: low 0.3 > high 0.1"),
+    (_with("dropout = { low = 0.0, high = 0.2, log = true }"), "search.dropout", "log range needs low > 0"),
+    (_with("learning_rate = { low = 0.0, high = 0.1, log = true }").replace("learning_rate = 0.01\n", ""),
+     "search.learning_rate.low", "must be > 0"),
+    (TINY_SPACE.replace("shared_depth = { low = 0, high = 2 }", "shared_depth = { low = -1, high = 2 }"),
+     "search.shared_depth.low", "must be >= 0"),
+    (TINY_SPACE.replace("tower_width = 8", "tower_width = { low = 4, high = 16, log = true, step = 2 }"),
+     "search.tower_width", "both log = true and a step"),
+    (TINY_SPACE.replace("tower_width = 8", "tower_width = 'wide'"), "search.tower_width", "expected int"),
+    (TINY_SPACE.replace("tower_width = 8", "tower_width = { low = 4 }"), "search.tower_width", "needs both low and high"),
+    (TINY_SPACE.replace("tower_width = 8", "tower_width = []"), "search.tower_width", "must not be empty"),
+    (_with("activation = ['relu', 'sparkle']"), "search.activation", "must be one of"),
+    (TINY_SPACE.replace('sampler = "random"', 'sampler = "magic"'), "study.sampler", "must be one of"),
+    (TINY_SPACE.replace('source = "synthetic"', ""), "data.source", "required"),
+    (TINY_SPACE.replace("n_tasks = 2", "n_jobs = 2"), "data.options.n_jobs", "unknown option"),
+    (TINY_SPACE.replace("epochs = 3", "epochs = 0"), "training.epochs", "must be >= 1"),
+    (TINY_SPACE.replace("[search]", "[data.x]\n[search]"), "data.x", "unknown key"),
+    (_with("val_fraction = 0.6\ntest_fraction = 0.5", after="[data]"), "data", "leaves no training rows"),
+    (TINY_SPACE + "\n[objective]\nmetrics = { task1 = 'rmse' }\n", "objective.direction", "required"),
+    (_with("split_column = 'part'", after="[data]"), "data.split_column", "has no split column"),
+    (_with("split_column = 'part'\nstratify = 'task1'", after="[data]"), "data.stratify", "cannot be combined"),
+    (_with("stratify = ''", after="[data]"), "data.stratify", "must not be empty"),
+]
+
+
+@pytest.mark.parametrize(("text", "key", "problem"), BAD, ids=[b[1] or "toml" for b in BAD])
+def test_bad_spaces_name_file_key_and_problem(text: str, key: str, problem: str) -> None:
+    with pytest.raises(SpaceError) as caught:
+        parse_space(text, "bad.toml")
+    assert caught.value.path == "bad.toml"
+    assert caught.value.key == key
+    assert problem in caught.value.problem
+    assert str(caught.value).startswith("bad.toml")
+
+
+def test_missing_file_is_a_space_error(tmp_path) -> None:
+    with pytest.raises(SpaceError, match="cannot read space file"):
+        load_space(tmp_path / "nope.toml")
+
+
+TABLE_SPACE = """
+[data]
+source = "t.csv"
+[[data.tasks]]
+name = "price"
+kind = "regression"
+[[data.tasks]]
+name = "kind"
+kind = "multiclass"
+[search]
+tie_outputs = [false, true]
+"""
+
+
+def test_tying_unlike_tasks_is_a_space_error() -> None:
+    space = parse_space(TABLE_SPACE, "table.toml")
+    tasks = (Task("price", "regression"), Task("kind", "multiclass", 3))
+    with pytest.raises(SpaceError) as caught:
+        space.check_tasks(tasks)
+    assert caught.value.key == "search.tie_outputs" and "cannot be true" in caught.value.problem
+    parse_space(TABLE_SPACE.replace("[false, true]", "false"), "table.toml").check_tasks(tasks)
+
+
+def test_table_paths_resolve_from_the_space_file_and_tasks_are_checked() -> None:
+    space = parse_space(TABLE_SPACE, "spaces/table.toml", base=Path("spaces"))
+    assert space.data.source == str(Path("spaces") / "t.csv")
+    weights = TABLE_SPACE + "\n[search.loss_weight]\nprice = 2.0\nghost = 1.0\n"
+    with pytest.raises(SpaceError) as caught:
+        parse_space(weights.replace("tie_outputs = [false, true]\n", ""), "t.toml").check_tasks(
+            (Task("price", "regression"), Task("kind", "multiclass", 3)))
+    assert caught.value.key == "search.loss_weight.ghost"
+
+
+def test_stratify_must_name_a_classification_task() -> None:
+    tasks = (Task("price", "regression"), Task("kind", "multiclass", 3))
+    table = TABLE_SPACE.replace("tie_outputs = [false, true]\n", "")
+    parse_space(table.replace("[data]", "[data]\nstratify = 'kind'"), "t.toml").check_tasks(tasks)
+    assert parse_space(table.replace("[data]", "[data]\nsplit_column = 'part'"), "t.toml").data.split_column == "part"
+    for name in ("price", "ghost"):
+        with pytest.raises(SpaceError) as caught:
+            parse_space(table.replace("[data]", f"[data]\nstratify = '{name}'"), "t.toml").check_tasks(tasks)
+        assert caught.value.key == "data.stratify" and f"{name!r} is not a binary or multiclass task" in caught.value.problem
+
+
+def test_objective_metric_must_exist_for_its_task() -> None:
+    text = TINY_SPACE + "\n[objective]\nmetrics = { task1 = 'rmse', task2 = 'auc' }\ndirection = 'minimize'\n"
+    space = parse_space(text, "o.toml")
+    with pytest.raises(SpaceError, match="no metric 'auc'"):
+        space.check_tasks((Task("task1", "regression"), Task("task2", "regression")))
+
+
+def test_fingerprint_ignores_budget_but_not_search_or_seed() -> None:
+    base = parse_space(TINY_SPACE, "a.toml")
+    assert base.fingerprint() == parse_space(TINY_SPACE.replace("trials = 3", "trials = 9"), "a.toml").fingerprint()
+    assert base.fingerprint() != parse_space(TINY_SPACE.replace("tower_width = 8", "tower_width = 9"), "a.toml").fingerprint()
+    assert base.fingerprint() != base.with_seed(99).fingerprint()
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "random", "cmaes"])
+def test_every_sampler_runs_a_seeded_study(sampler: str) -> None:
+    space = parse_space(TINY_SPACE.replace('sampler = "random"', f'sampler = "{sampler}"'), "s.toml")
+    tasks = (Task("task1", "regression"), Task("task2", "regression"))
+
+    def draws(seed: int) -> list[dict]:
+        study = optuna.create_study(sampler=make_sampler(space.study.sampler, seed))
+        out = []
+        for i in range(7):  # past the 5 start-up trials, so the model-based part runs too
+            trial = study.ask()
+            values = sample(space, tasks, optuna_suggest(trial)).params
+            study.tell(trial, float(values["shared_depth"]) + i * 0.01)
+            out.append(values)
+        return out
+
+    first = draws(1)
+    assert first == draws(1)  # seeded
+    for values in first:
+        assert 0 <= values["shared_depth"] <= 2 and 0.5 <= values["loss_weight.task1"] <= 2.0
+
+
+WARM = (TINY_SPACE.replace("shared_depth = { low = 0, high = 2 }", "shared_depth = 1")
+        .replace("shared_width = { low = 4, high = 16 }", "shared_width = 8")
+        .replace("tower_depth = { low = 0, high = 1 }", "tower_depth = 1").replace("tie_outputs = [false, true]", "tie_outputs = false"))
+RUN = "0123456789abcdef0123456789abcdef"
+WARM_BAD = [
+    (_with("freeze = ['none', 'trunk']"), "search.freeze", "needs warm-started weights"),
+    (WARM.replace("patience = 2", "patience = 2\nfinetune_after = 1"), "training.finetune_after", "nothing is ever frozen"),
+    (WARM.replace("shared_width = 8", "shared_width = [8, 16]") + f"[init]\ntrunk = '{RUN}'\n", "search.shared_width", "must be fixed"),
+    (WARM.replace("[search]", "[search]\nstrategy = ['hard', 'mmoe']") + f"[init]\ntrunk = '{RUN}'\n", "init.trunk", "only strategy"),
+    (WARM.replace("tie_outputs = false", "tie_outputs = [false, true]") + f"[init]\ntowers = '{RUN}'\n", "init.towers", "tied output head"),
+    (WARM + "[init]\ntrunk = 'models/x.h5'\n", "init.trunk", "neither an MLflow run id"),
+    (WARM + "[init]\ntowers = { task1 = 3 }\n", "init.towers.task1", "expected an MLflow run id"),
+    (WARM + "[init]\ncolumns = 'a.keras'\n", "init.columns", "unknown key"),
+    (WARM + "[baselines]\nlearning_rate = -1.0\n", "baselines.learning_rate", "must be > 0"),
+    (WARM + "[baselines]\nstrategy = 'mmoe'\n", "baselines.strategy", "unknown key"),
+]
+
+
+@pytest.mark.parametrize(("text", "key", "problem"), WARM_BAD, ids=[f"{b[1]}-{i}" for i, b in enumerate(WARM_BAD)])
+def test_bad_warm_starts_name_the_key_and_problem(text: str, key: str, problem: str) -> None:
+    with pytest.raises(SpaceError) as caught:
+        parse_space(text, "bad.toml")
+    assert caught.value.key == key and problem in caught.value.problem
+
+
+def test_init_sources_freeze_and_baseline_settings_parse() -> None:
+    text = (WARM.replace("[search]", "[search]\nfreeze = ['none', 'towers']").replace("patience = 2", "patience = 2\nfinetune_after = 2")
+            + f"[init]\ntrunk = 'm/joint.keras'\n[init.towers]\ntask1 = '{RUN}'\n[baselines]\nlearning_rate = 0.003\n")
+    space = parse_space(text, "spaces/w.toml", base=Path("spaces"))
+    assert space.init.trunk == str(Path("spaces") / "m" / "joint.keras")
+    assert space.init.tower_sources(("task1", "task2")) == {"task1": RUN}
+    assert space.params["freeze"].choices == ("none", "towers") and space.training.finetune_after == 2
+    assert space.training.finetune_lr_factor == 0.1
+    assert space.baseline_value("learning_rate") == 0.003  # [baselines] first
+    assert space.baseline_value("shared_width") == 8  # then the space's fixed value
+    assert space.baseline_value("activation") == "relu"  # then the default
+    assert space.fingerprint() == parse_space(text.replace("0.003", "0.03"), "spaces/w.toml", base=Path("spaces")).fingerprint()
+    one_for_all = parse_space(WARM + f"[init]\ntowers = '{RUN}'\n", "w.toml")
+    assert one_for_all.init.tower_sources(("task1", "task2")) == {"task1": RUN, "task2": RUN}
+    with pytest.raises(SpaceError) as caught:
+        parse_space(WARM + f"[init.towers]\nghost = '{RUN}'\n", "w.toml").check_tasks(
+            (Task("task1", "regression"), Task("task2", "regression")))
+    assert caught.value.key == "init.towers.ghost"

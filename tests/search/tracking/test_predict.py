@@ -1,0 +1,49 @@
+"""`python -m search predict`: a logged trial model predicts raw table rows exactly as in memory."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from search.engines import RUN_ID_ATTR, run_sweep
+from search.space import load_space
+from search.trial import prepare_data
+
+pytestmark = pytest.mark.slow
+
+
+def cli(*args: str, cwd) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "search", "predict", *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def test_predict_writes_one_column_per_task_matching_the_model(write_space, stores, tmp_path) -> None:
+    space = load_space(write_space())
+    result = run_sweep(space, trials=1, printer=lambda line: None, **stores)
+    run_id = result.best.user_attrs[RUN_ID_ATTR]
+    splits = prepare_data(space)
+    table = tmp_path / "rows.csv"
+    pd.DataFrame(splits.test.x, columns=splits.test.feature_names).assign(extra="ignored").to_csv(table, index=False)
+
+    done = cli("--run-id", run_id, "--input", str(table), "--output", str(tmp_path / "p.csv"),
+               "--tracking-uri", stores["tracking_uri"], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    written = pd.read_csv(tmp_path / "p.csv")
+    assert list(written.columns) == ["task1", "task2"] and len(written) == len(splits.test)
+    model = keras.models.load_model(MlflowClient(stores["tracking_uri"]).download_artifacts(run_id, "model/model.keras", str(tmp_path)))
+    expected = model.predict(splits.test.x, verbose=0)
+    np.testing.assert_allclose(written["task1"], expected["task1"][:, 0], rtol=1e-5, atol=1e-6)
+
+    pd.DataFrame({"x0": [1.0]}).to_csv(tmp_path / "short.csv", index=False)
+    for args, needle in (
+        (("--run-id", "0" * 32, "--input", str(table)), "no MLflow run"),
+        (("--run-id", run_id, "--input", str(tmp_path / "short.csv")), "needs column(s) 'x1'"),
+    ):
+        bad = cli(*args, "--output", str(tmp_path / "q.csv"), "--tracking-uri", stores["tracking_uri"], cwd=tmp_path)
+        lines = [line for line in bad.stderr.splitlines() if line.strip()]
+        assert bad.returncode == 2 and len(lines) == 1 and needle in lines[0], bad.stderr
