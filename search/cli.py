@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from search.quiet import import_quietly
 
 if TYPE_CHECKING:
-    from search.engines import SweepResult
+    from search.engines import OpenSweep
     from search.space import Space
 
 EXIT_BAD_INPUT, EXIT_INTERRUPTED = 2, 130
@@ -119,9 +119,11 @@ def _positive(parser: argparse.ArgumentParser, name: str, value: float | None) -
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Run or resume a sweep and print its summary."""
-    from search.engines import run_sweep
-    from search.report import format_summary
+    """Run or resume a sweep (a comparison: tune every arm, confirm, judge) and print its summary or verdict."""
+    from search.cluster import set_thread_budget
+    from search.compare import conclude
+    from search.engines import finish_sweep, open_sweep, run_sweep, tune_sweep
+    from search.report import format_comparison, format_summary
     from search.space import load_space
 
     space = load_space(args.space)
@@ -132,12 +134,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.worker:
         run_sweep(space, args.study, args.storage, args.tracking_uri, args.trials, args.timeout, worker=args.worker)
         return 0
-    result = _run_jobs(space, args) if args.jobs > 1 else run_sweep(space, args.study, args.storage, args.tracking_uri,
-                                                                     args.trials, args.timeout)
-    print(format_summary(result.study, result.best))
+    if args.jobs > 1:
+        set_thread_budget(args.jobs)  # before TensorFlow starts its thread pools
+    sweep = open_sweep(space, args.study, args.storage, args.tracking_uri, args.trials)
+    if args.jobs > 1:
+        _run_jobs(sweep, args)
+    else:
+        tune_sweep(sweep, args.timeout)
+    summary = ""
+    if sweep.compares:
+        verdict = conclude(sweep)
+        summary = format_comparison(sweep.arms, verdict)
+    else:
+        result = finish_sweep(sweep)
+        print(format_summary(result.study, result.best))
     if not args.no_report:
-        args.study, args.repeats, args.out = result.study.study_name, 0, None
-        return cmd_report(args)
+        args.study, args.repeats, args.out = sweep.study.study_name, 0, None
+        cmd_report(args)
+    if summary:
+        print(summary)  # the answer comes last, where the eye lands
     return 0
 
 
@@ -148,6 +163,9 @@ def _run_keras_tuner(space: Space, args: argparse.Namespace) -> int:
 
     if args.jobs > 1 or args.storage:
         raise SpaceError(args.space, "", "--jobs and --storage apply to the optuna engine only")
+    if space.compare is not None:
+        raise SpaceError(args.space, "compare", f"the keras-tuner engine does not run comparisons (arms: "
+                         f"{', '.join(space.arm_names)}); use the optuna engine, or hold one strategy and weighting")
     result = run_tuner_sweep(space, args.study, args.tracking_uri, args.trials, args.oracle, timeout=args.timeout)
     if result.best is None:
         print("no trial completed")
@@ -157,27 +175,24 @@ def _run_keras_tuner(space: Space, args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_jobs(space: Space, args: argparse.Namespace) -> SweepResult:
-    """Open the sweep here, start ``--jobs - 1`` worker processes on it, run worker 0, wait for all."""
-    from search.cluster import set_thread_budget, start_workers, wait_for
-    from search.engines import finish_sweep, open_sweep, run_sweep
+def _run_jobs(sweep: OpenSweep, args: argparse.Namespace) -> None:
+    """Start ``--jobs - 1`` worker processes on the open sweep, tune as worker 0 here, wait for all."""
+    from search.cluster import start_workers, wait_for
+    from search.engines import tune_sweep
 
-    set_thread_budget(args.jobs)
-    sweep = open_sweep(space, args.study, args.storage, args.tracking_uri, args.trials)
     run_args = ["--space", args.space, "--study", sweep.study.study_name, "--storage", sweep.storage,
-                "--tracking-uri", sweep.tracking_uri, "--trials", str(sweep.budget), "--seed", str(space.study.seed)]
+                "--tracking-uri", sweep.tracking_uri, "--trials", str(sweep.budget), "--seed", str(sweep.space.study.seed)]
     if args.timeout:
         run_args += ["--timeout", str(args.timeout)]
     workers = start_workers(args.jobs, run_args)
     try:
-        run_sweep(space, args.study, sweep.storage, sweep.tracking_uri, sweep.budget, args.timeout, finish=False)
+        tune_sweep(sweep, args.timeout)
     except KeyboardInterrupt:
         wait_for(workers, interrupted=True)
         raise
     codes = wait_for(workers)
     if any(codes):
         print(f"warning: worker exit codes {codes}", file=sys.stderr)
-    return finish_sweep(sweep)
 
 
 def cmd_baselines(args: argparse.Namespace) -> int:

@@ -1,4 +1,11 @@
-"""A sweep with the Optuna engine: data first, then the study and the MLflow parent run, then trials."""
+"""A sweep with the Optuna engine: data first, then the study and the MLflow parent run, then trials.
+
+A space that compares arms (:attr:`search.space.Space.compare`) gets one study per arm, named
+``<study>/<arm>``, each with the whole budget (``trials``, and ``timeout`` seconds) to itself, so
+every arm is tuned on an equal and exact budget however many processes share the work; the study
+``<study>`` itself holds no trials, only the space, the budget and the parent run every arm's trials
+nest under. The arms are tuned one after another, in the space's order.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +22,8 @@ from mtl.data import Splits
 from mtl.errors import ConfigError, TrialFailed
 from search.cluster import BudgetReached, StudyBudget, check_budget, has_heartbeats, raise_if_preempted, run_with_retries
 from search.engines._pruning import PruneOnObjective
-from search.engines._study import PARENT_ATTR, counted_trials, open_study
+from search.engines._study import BUDGET_ATTR, PARENT_ATTR, counted_trials, load_existing_study, open_study, stored_space
+from search.errors import StorageError
 from search.space import Space, optuna_suggest
 from search.stores import default_storage, default_tracking_uri, local_artifact_root, redact
 from search.tracking import BackgroundWriter, Tracker
@@ -25,6 +33,7 @@ RUN_ID_ATTR = "mlflow_run_id"
 WORKER_ATTR = "worker"  # host:pid of the process that ran the trial
 FAIL_ATTR = "fail_reason"
 MEAN_ATTR = "objective"
+ARMS_ATTR = "arms"  # the host study of a comparison: its arm names, in order
 MAX_CONSECUTIVE_FAILURES = 5
 CAUGHT = (TrialFailed, ConfigError)  # a trial failing this way is recorded FAIL and the sweep goes on
 
@@ -33,12 +42,30 @@ Printer = Callable[[str], None]
 
 
 @dataclass(frozen=True)
+class ArmStudy:
+    """The study one arm is tuned in, with the space it searches; ``name`` is None for a sweep that compares nothing."""
+
+    name: str | None
+    space: Space
+    study: optuna.Study
+
+
+def arm_study_name(study_name: str, arm: str) -> str:
+    """The Optuna study an arm of comparison ``study_name`` is tuned in."""
+    return f"{study_name}/{arm}"
+
+
+@dataclass(frozen=True)
 class SweepResult:
-    """The study after the sweep, its parent MLflow run, and its best trial (None if none completed)."""
+    """The study after the sweep, its parent MLflow run, and its best trial (None if none completed).
+
+    For a comparison, ``study`` is the host study, ``best`` is None and ``arms`` holds each arm's study.
+    """
 
     study: optuna.Study
     parent_run_id: str
     best: FrozenTrial | None
+    arms: tuple[ArmStudy, ...] = ()
 
     @property
     def pareto(self) -> list[FrozenTrial]:
@@ -118,6 +145,12 @@ class OpenSweep:
     storage: str
     tracking_uri: str
     sources: Sources | None = None
+    arms: tuple[ArmStudy, ...] = ()
+
+    @property
+    def compares(self) -> bool:
+        """True when the sweep tunes several arms."""
+        return self.space.compare is not None
 
 
 def open_sweep(space: Space, study_name: str | None = None, storage: str | None = None,
@@ -125,7 +158,8 @@ def open_sweep(space: Space, study_name: str | None = None, storage: str | None 
     """Load the data and any warm-start weights, then create or resume the study and its MLflow parent run.
 
     ``worker`` > 0 is one of several processes sharing the study: its sampler is seeded
-    ``seed + worker`` so workers do not propose identical parameters.
+    ``seed + worker`` so workers do not propose identical parameters. Every arm of a comparison
+    is seeded alike, so arms identical but for their names are tuned identically.
     """
     study_name = study_name or space.study.name
     storage = storage or default_storage()
@@ -141,7 +175,33 @@ def open_sweep(space: Space, study_name: str | None = None, storage: str | None 
     parent = tracker.open_parent(study.user_attrs.get(PARENT_ATTR), f"sweep-{study_name}", parent_params,
                                  {"study": study_name, "engine": "optuna", "kind": "sweep"})
     study.set_user_attr(PARENT_ATTR, parent)
-    return OpenSweep(space, splits, study, tracker, parent, budget, storage, tracking_uri, sources)
+    arms = (ArmStudy(None, space, study),)
+    if space.compare is not None:
+        study.set_user_attr(ARMS_ATTR, list(space.arm_names))
+        arms = tuple(ArmStudy(name, space.arm_space(name), open_study(
+            space.arm_space(name), arm_study_name(study_name, name), storage, n_tasks=len(splits.tasks),
+            sampler_seed=space.study.seed + worker, tracking_uri=tracking_uri)) for name in space.arm_names)
+        for arm in arms:
+            arm.study.set_user_attr(PARENT_ATTR, parent)
+    return OpenSweep(space, splits, study, tracker, parent, budget, storage, tracking_uri, sources, arms)
+
+
+def load_sweep(study_name: str, storage: str, tracking_uri: str, splits: Splits | None = None) -> OpenSweep:
+    """A stored sweep as it stands, its parent run untouched (for reports and confirmations after the fact)."""
+    study = load_existing_study(study_name, storage, tracking_uri)
+    parent = study.user_attrs.get(PARENT_ATTR)
+    if parent is None:
+        raise StorageError(f"study {study_name!r} has no MLflow parent run; was it created by `python -m search run`?")
+    tracker = Tracker(tracking_uri, study_name, local_artifact_root(tracking_uri))
+    space = stored_space(study, tracker, parent)
+    splits = splits or prepare_data(space)
+    arms = (ArmStudy(None, space, study),)
+    if space.compare is not None:
+        arms = tuple(ArmStudy(name, space.arm_space(name), load_existing_study(arm_study_name(study_name, name), storage,
+                                                                               tracking_uri))
+                     for name in space.arm_names)
+    budget = int(study.user_attrs.get(BUDGET_ATTR, space.study.trials))
+    return OpenSweep(space, splits, study, tracker, parent, budget, storage, tracking_uri, None, arms)
 
 
 def run_sweep(
@@ -160,13 +220,50 @@ def run_sweep(
     Failed trials do not count towards the budget, so they are replaced; five failures in a row
     stop the sweep. Several processes may run the same study at once (``worker`` 0, 1, ...): the
     budget still holds for the study as a whole, and only worker 0 closes the parent run, unless
-    ``finish`` is false (then :func:`finish_sweep` closes it once every worker is done).
+    ``finish`` is false (then :func:`finish_sweep` closes it once every worker is done). A
+    comparison tunes each arm in turn, each to the full budget.
     """
     sweep = open_sweep(space, study_name, storage, tracking_uri, trials, worker)
-    study, tracker, parent, budget, splits = sweep.study, sweep.tracker, sweep.parent_run_id, sweep.budget, sweep.splits
-    timeout = timeout or space.study.timeout
-    writer, best = BackgroundWriter(), BestSoFar(space.objective.direction)
-    ctx = TrialContext(space, splits, tracker, parent, study.study_name, sources=sweep.sources, writer=writer, best=best)
+    tune_sweep(sweep, timeout, printer, worker)
+    if worker or not finish:
+        return _result(sweep)
+    return finish_sweep(sweep)
+
+
+def tune_sweep(sweep: OpenSweep, timeout: float | None = None, printer: Printer = print, worker: int = 0) -> None:
+    """Run the trials of an open sweep (each arm in turn) until its budget counts or ``timeout`` seconds pass.
+
+    An interruption or error ends the parent run (KILLED, FAILED) unless this is a ``worker`` > 0.
+    """
+    tracker, parent, space = sweep.tracker, sweep.parent_run_id, sweep.space
+    printer(f"study {sweep.study.study_name!r}: "
+            + (f"{len(sweep.arms)} arms, {sweep.budget} trials each" if sweep.compares
+               else f"{counted_trials(sweep.study)}/{sweep.budget} trials done")
+            + (f" (worker {worker})" if worker else f"; storage {redact(sweep.storage)}, tracking {redact(sweep.tracking_uri)}"))
+    writer = BackgroundWriter()
+    try:
+        try:
+            with lean_process():
+                for arm in sweep.arms:
+                    _tune(sweep, arm, writer, timeout or space.study.timeout, printer)
+        finally:
+            writer.close()  # every trial's artifacts written and its run closed
+    except KeyboardInterrupt:
+        if not worker:
+            tracker.end(parent, "KILLED", "INTERRUPTED")
+        raise
+    except BaseException as exc:
+        if not worker:
+            tracker.end(parent, "FAILED", "FAIL", repr(exc))
+        raise
+
+
+def _tune(sweep: OpenSweep, arm: ArmStudy, writer: BackgroundWriter, timeout: float | None, printer: Printer) -> None:
+    """Run ``arm``'s study until its budget counts or ``timeout`` seconds pass (storage errors retried)."""
+    study, space, budget, splits = arm.study, arm.space, sweep.budget, sweep.splits
+    best = BestSoFar(space.objective.direction)
+    ctx = TrialContext(space, splits, sweep.tracker, sweep.parent_run_id, sweep.study.study_name, sources=sweep.sources,
+                       writer=writer, best=best, arm=arm.name)
 
     def objective(trial: optuna.Trial) -> float | list[float]:
         raise_if_preempted()
@@ -188,11 +285,11 @@ def run_sweep(
             return [outcome.result.task_scores[t.name] for t in splits.tasks]
         return outcome.result.objective
 
-    printer(f"study {study.study_name!r}: {counted_trials(study)}/{budget} trials done"
-            + (f" (worker {worker})" if worker else f"; storage {redact(sweep.storage)}, tracking {redact(sweep.tracking_uri)}"))
-    progress = Progress(budget, printer)
-    callbacks = [StudyBudget(budget, has_heartbeats(sweep.storage), printer), progress,
-                 FailureGuard(MAX_CONSECUTIVE_FAILURES, printer)]
+    say = printer if arm.name is None else (lambda line: printer(f"{arm.name}: {line}"))
+    if arm.name is not None:
+        say(f"tuning, {counted_trials(study)}/{budget} trials done")
+    progress = Progress(budget, say)
+    callbacks = [StudyBudget(budget, has_heartbeats(sweep.storage), say), progress, FailureGuard(MAX_CONSECUTIVE_FAILURES, say)]
     deadline = None if timeout is None else time.monotonic() + timeout
 
     def optimize() -> None:
@@ -201,30 +298,24 @@ def run_sweep(
         if counted_trials(study) < budget and (left is None or left > 0):
             study.optimize(objective, timeout=left, catch=(*CAUGHT, BudgetReached), callbacks=callbacks)
 
-    try:
-        try:
-            with lean_process():
-                run_with_retries(optimize, lambda: progress.finished, sweep.storage, printer)
-            best.log_curves(ctx)
-        finally:
-            writer.close()  # every trial's artifacts written and its run closed
-    except KeyboardInterrupt:
-        if not worker:
-            tracker.end(parent, "KILLED", "INTERRUPTED")
-        raise
-    except BaseException as exc:
-        if not worker:
-            tracker.end(parent, "FAILED", "FAIL", repr(exc))
-        raise
-    if worker or not finish:
-        return SweepResult(study, parent, best_trial(study))
-    return finish_sweep(sweep)
+    run_with_retries(optimize, lambda: progress.finished, sweep.storage, say)
+    best.log_curves(ctx)
+
+
+def _result(sweep: OpenSweep) -> SweepResult:
+    """The sweep's result as it stands."""
+    return SweepResult(sweep.study, sweep.parent_run_id, None if sweep.compares else best_trial(sweep.study),
+                       sweep.arms if sweep.compares else ())
 
 
 def finish_sweep(sweep: OpenSweep) -> SweepResult:
-    """Tag the parent run with the best trial (and Pareto front) and close it."""
+    """Tag the parent run with the best trial (and Pareto front), or each arm's best tuning value, and close it."""
     study, tracker, parent, space = sweep.study, sweep.tracker, sweep.parent_run_id, sweep.space
-    best = best_trial(study)
+    for arm in sweep.arms if sweep.compares else ():
+        arm_best = best_trial(arm.study)
+        tracker.log_metrics(parent, {f"tuning/{arm.name}/trials_counted": counted_trials(arm.study)}
+                            | ({f"tuning/{arm.name}/best_val_objective": mean_objective(arm_best)} if arm_best else {}))
+    best = None if sweep.compares else best_trial(study)
     if best is not None:
         tags = {"best_trial": best.number, "best_run_id": best.user_attrs.get(RUN_ID_ATTR, "")}
         if space.per_task:
@@ -232,4 +323,4 @@ def finish_sweep(sweep: OpenSweep) -> SweepResult:
         tracker.set_tags(parent, tags)
         tracker.log_metrics(parent, {"best_objective": mean_objective(best), "trials_counted": counted_trials(study)})
     tracker.end(parent, "FINISHED", "COMPLETE")
-    return SweepResult(study, parent, best)
+    return _result(sweep)

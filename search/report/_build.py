@@ -8,6 +8,7 @@ Markdown, HTML and plots. :func:`run_report` does all of it for a stored study (
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,15 +16,14 @@ import optuna
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from search.engines import PARENT_ATTR, RUN_ID_ATTR, load_existing_study, mean_objective, pareto_trials, stored_space
-from search.errors import StorageError
+from search.compare import Verdict, conclude
+from search.engines import RUN_ID_ATTR, ArmStudy, load_sweep, mean_objective, pareto_trials
+from search.errors import SpaceError
 from search.report._data import STATES, BestTrial, GroupRow, Report
 from search.report._repeats import repeat_best
 from search.report._write import write_report
 from search.space import Space
-from search.stores import local_artifact_root
-from search.tracking import Tracker
-from search.trial import latest_baselines, prepare_data, resolve_init
+from search.trial import latest_baselines, resolve_init
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 UNSAMPLED = "unsampled"  # a trial that failed before its strategy was drawn
@@ -58,46 +58,67 @@ def _row(strategy: str, weighting: str, trials: list[FrozenTrial], maximize: boo
     return GroupRow(strategy, weighting, {s: counts[s] for s in STATES}, seconds, _best(trials, maximize))
 
 
-def build_report(study: optuna.Study, space: Space) -> Report:
+def _arm_row(arm: ArmStudy, maximize: bool) -> GroupRow:
+    """One arm's row: its study's finished trials; strategy and weighting as the arm holds them (else ``searched``)."""
+    trials = arm.study.get_trials(deepcopy=True, states=FINISHED)
+    held = {name: str(arm.space.params[name].value) if arm.space.params[name].is_fixed else "searched"
+            for name in ("strategy", "weighting")}
+    return replace(_row(held["strategy"], held["weighting"], trials, maximize), arm=arm.name)
+
+
+def build_report(study: optuna.Study, space: Space, arms: Sequence[ArmStudy] = (), verdict: Verdict | None = None) -> Report:
     """One row per (strategy, weighting) group of the study's finished trials, best group first.
 
     A group's best trial is its best COMPLETE trial in the study's direction (ties: lowest number),
     by the mean objective over tasks when the study has one objective per task; pruned trials carry
-    only a partial value and are never chosen. Running trials are left out.
+    only a partial value and are never chosen. Running trials are left out. A comparison has one
+    row per arm (its own study), ranked by the verdict's confirmed test objective, not by a tuning trial.
     """
     maximize = study.directions[0] == StudyDirection.MAXIMIZE
-    trials = study.get_trials(deepcopy=True, states=FINISHED)
-    groups: dict[tuple[str, str], list[FrozenTrial]] = defaultdict(list)
-    for trial in trials:
-        groups[group_of(trial, space)].append(trial)
-    rows = [_row(strategy, weighting, members, maximize) for (strategy, weighting), members in groups.items()]
+    if arms:
+        rows = [_arm_row(arm, maximize) for arm in arms]
+        trials = [t for arm in arms for t in arm.study.get_trials(deepcopy=True, states=FINISHED)]
+    else:
+        trials = study.get_trials(deepcopy=True, states=FINISHED)
+        groups: dict[tuple[str, str], list[FrozenTrial]] = defaultdict(list)
+        for trial in trials:
+            groups[group_of(trial, space)].append(trial)
+        rows = [_row(strategy, weighting, members, maximize) for (strategy, weighting), members in groups.items()]
+    standing = {s.arm: i for i, s in enumerate(verdict.standings)} if verdict else {}
 
     def rank(row: GroupRow) -> tuple[int, float, str, str]:
+        if row.arm in standing:
+            return (0, standing[row.arm], row.strategy, row.weighting)
         value = 0.0 if row.best is None else (-row.best.objective if maximize else row.best.objective)
         return (row.best is None, value, row.strategy, row.weighting)
 
     tasks = dict.fromkeys(task for t in trials if t.state == TrialState.COMPLETE for task in t.user_attrs.get("val", {}))
     direction = study.directions[0].name.lower()
-    pareto = tuple(t.number for t in pareto_trials(study))
-    return Report(study.study_name, direction, tuple(tasks), tuple(sorted(rows, key=rank)), tuple(trials), pareto)
+    pareto = tuple(t.number for t in pareto_trials(study)) if not arms else ()
+    return Report(study.study_name, direction, tuple(tasks), tuple(sorted(rows, key=rank)), tuple(trials), pareto,
+                  verdict=verdict)
 
 
-def run_report(study_name: str, storage: str, tracking_uri: str, out_dir: str | Path, repeats: int) -> Path:
+def run_report(study_name: str, storage: str, tracking_uri: str, out_dir: str | Path, repeats: int,
+               printer: Callable[[str], None] = print) -> Path:
     """Report on a stored study: group, retrain each group's best ``repeats`` times, write and log.
+
+    A comparison's report opens with its verdict; confirmation seeds not yet in MLflow (for
+    example after cluster workers tuned the arms) are trained first.
 
     The repeats are child runs of the study's MLflow parent run, and every report file is logged
     under ``report/`` in that run. The latest baseline run per task (``python -m search
     baselines``), where there are any, joins the per-task metrics as the single-task reference.
     Returns the path of ``report.md``.
     """
-    study = load_existing_study(study_name, storage, tracking_uri)
-    parent = study.user_attrs.get(PARENT_ATTR)
-    if parent is None:
-        raise StorageError(f"study {study_name!r} has no MLflow parent run; was it created by `python -m search run`?")
-    tracker = Tracker(tracking_uri, study_name, local_artifact_root(tracking_uri))
-    space = stored_space(study, tracker, parent)
-    splits = prepare_data(space)
-    sources = resolve_init(space, splits, tracking_uri) if repeats else None
-    report = repeat_best(study, space, build_report(study, space), repeats, tracker, splits, sources)
+    sweep = load_sweep(study_name, storage, tracking_uri)
+    space, splits, tracker, parent, study = sweep.space, sweep.splits, sweep.tracker, sweep.parent_run_id, sweep.study
+    if repeats and sweep.compares:
+        raise SpaceError(space.path, "compare.seeds", "a comparison is confirmed with its [compare] seeds; "
+                                                      "--repeats is for sweeps that compare nothing")
+    sources = resolve_init(space, splits, tracking_uri) if repeats or sweep.compares else None
+    verdict = conclude(replace(sweep, sources=sources), printer, finish=False) if sweep.compares else None
+    report = build_report(study, space, sweep.arms if sweep.compares else (), verdict)
+    report = repeat_best(study, space, report, repeats, tracker, splits, sources)
     report = replace(report, baselines=latest_baselines(tracker))
     return write_report(report, out_dir, tracker, parent)[0]

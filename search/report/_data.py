@@ -10,6 +10,7 @@ from typing import Any
 
 from optuna.trial import FrozenTrial
 
+from search.compare import Verdict
 from search.trial import Baseline
 
 STATES = ("COMPLETE", "PRUNED", "FAIL")
@@ -69,11 +70,12 @@ class GroupRow:
     seconds: float  # sum of the durations of the group's finished trials
     best: BestTrial | None  # None when no trial of the group completed
     repeats: Repeats | None = None
+    arm: str | None = None  # the comparison arm whose study these trials are (None outside comparisons)
 
     @property
     def label(self) -> str:
-        """``strategy/weighting``, as plots and tables name the group."""
-        return f"{self.strategy}/{self.weighting}"
+        """The arm, else ``strategy/weighting``, as plots and tables name the group."""
+        return self.arm or f"{self.strategy}/{self.weighting}"
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,12 @@ class Report:
     trials: tuple[FrozenTrial, ...]
     pareto: tuple[int, ...] = ()  # Pareto-optimal trial numbers when there is one objective per task
     baselines: tuple[Baseline, ...] = ()  # the single-task reference, when baseline runs exist
+    verdict: Verdict | None = None  # a comparison's answer, from its confirmation seeds
+
+    @property
+    def compares(self) -> bool:
+        """True when the rows are a comparison's arms."""
+        return any(row.arm for row in self.rows)
 
     def metrics(self) -> tuple[str, ...]:
         """Every per-task metric of the best trials, ``normalized_loss`` first."""

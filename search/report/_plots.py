@@ -25,11 +25,14 @@ from optuna.importance import FanovaImportanceEvaluator  # noqa: E402
 from optuna.trial import TrialState  # noqa: E402
 from optuna.visualization import matplotlib as optuna_plots  # noqa: E402
 
+from search.compare import BETTER, NO_DIFFERENCE, WORSE  # noqa: E402
 from search.engines import mean_objective  # noqa: E402
 from search.report._data import GroupRow, Report  # noqa: E402
 
 HISTORY, METRICS, IMPORTANCES, PARALLEL, PARETO = ("optimization_history.png", "task_metrics.png",
                                                    "param_importances.png", "parallel_coordinate.png", "pareto_front.png")
+EFFECTS = "effects.png"  # a comparison's answer: each arm's difference from the reference, per task
+WORD_COLOURS = {BETTER: "tab:green", WORSE: "tab:red", NO_DIFFERENCE: "tab:gray"}
 SPLITS = ("val", "test")
 
 
@@ -86,11 +89,57 @@ OPTUNA_PLOTS: dict[str, tuple[Callable[[Report], bool], Callable[[Any, Report], 
 
 
 def optuna_figure(name: str, report: Report) -> Figure | None:
-    """Optuna's matplotlib version of plot ``name``; None when the report lacks what it needs."""
+    """Optuna's matplotlib version of plot ``name``; None when the report lacks what it needs.
+
+    The parallel-coordinate plot gets an inch per parameter and slanted axis names, which Optuna
+    otherwise prints on top of each other.
+    """
     possible, draw = OPTUNA_PLOTS[name]
     if not possible(report):
         return None
-    return _figure(lambda: draw(optuna_plots, report), width=10.0 if name == PARALLEL else 7.0)
+    if name != PARALLEL:
+        return _figure(lambda: draw(optuna_plots, report))
+    n_params = len({p for t in _complete(report) for p in t.params})
+    fig = _figure(lambda: _slanted(draw(optuna_plots, report)), width=max(8.0, 1.1 * (n_params + 1)), height=5.0)
+    return fig
+
+
+def _slanted(ax: Axes) -> Axes:
+    """``ax`` with its x tick labels slanted and small enough to stay apart."""
+    for label in ax.get_xticklabels():
+        label.set_rotation(35)
+        label.set_horizontalalignment("right")
+        label.set_fontsize(8)
+    return ax
+
+
+def effect_plot(report: Report) -> Figure | None:
+    """One panel per task (and the mean objective): each arm's improvement over the reference in %, 95% CI, zero line."""
+    verdict = report.verdict
+    if verdict is None or not verdict.comparisons:
+        return None
+    targets = list(dict.fromkeys(c.target for c in verdict.comparisons))
+    arms = list(dict.fromkeys(c.arm for c in verdict.comparisons))
+    fig, axes = plt.subplots(1, len(targets), squeeze=False, sharey=True,
+                             figsize=(max(3.2 * len(targets), 6.0), 1.2 + 0.55 * len(arms)))
+    for ax, target in zip(axes[0], targets, strict=True):
+        for y, arm in enumerate(arms):
+            c = next(c for c in verdict.comparisons if c.arm == arm and c.target == target)
+            mid, low, high = c.improvement(verdict.minimize)
+            if math.isnan(mid):
+                continue
+            whisker = [[mid - low], [high - mid]] if not math.isnan(low) else None
+            ax.errorbar([mid], [y], xerr=whisker, fmt="o", capsize=4, color=WORD_COLOURS[c.word])
+        ax.axvline(0.0, color="black", linewidth=0.8)
+        ax.set_title(target, fontsize=10)
+        ax.set_xlabel(f"better than {verdict.reference} (%)", fontsize=8)
+        ax.set_yticks(range(len(arms)), arms, fontsize=9)
+        ax.set_ylim(-0.6, len(arms) - 0.4)
+        ax.grid(axis="x", alpha=0.3)
+    fig.suptitle(f"Improvement over {verdict.reference} on the test split: mean and 95% CI over {verdict.seeds} paired seeds\n"
+                 "green: better, red: worse, grey: no detectable difference (Holm-corrected)", fontsize=9)
+    fig.tight_layout()
+    return fig
 
 
 def interactive_figures(report: Report) -> dict[str, Any]:
@@ -145,6 +194,7 @@ def report_figures(report: Report) -> dict[str, Figure]:
         warnings.filterwarnings("ignore", "Attempting to set identical low and high", UserWarning)
         drawn = {name: optuna_figure(name, report) for name in OPTUNA_PLOTS}
         drawn[METRICS] = task_metrics(report)
+        drawn[EFFECTS] = effect_plot(report)
     return {name: fig for name, fig in drawn.items() if fig is not None}
 
 

@@ -11,10 +11,8 @@ are a trial's (``val/<task>/<metric>``, ``test/<task>/<metric>``, ``objective``,
 from __future__ import annotations
 
 from dataclasses import replace
-from functools import partial
 
 import optuna
-from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
 
 from mtl.data import Splits
 from mtl.training import TrainResult
@@ -39,26 +37,18 @@ def _stats(results: list[TrainResult], split: str) -> dict[str, dict[str, Stat]]
             for task, metrics in first.items()}
 
 
-def _mark(tracker: Tracker, tags: dict[str, object], run_ids: list[str], run_id: str) -> None:
-    """Turn a freshly started trial run into a repeat run: drop ``trial_number``, set the repeat tags."""
-    run_ids.append(run_id)
-    if "trial_number" in tracker.client.get_run(run_id).data.tags:
-        tracker.client.delete_tag(run_id, "trial_number")
-    tracker.set_tags(run_id, tags)
-
-
 def _repeat_group(ctx: TrialContext, row: GroupRow, best: BestTrial, k: int) -> Repeats:
     """Retrain ``best``'s configuration ``k`` times; a failing retraining is counted, not raised."""
     run_ids: list[str] = []
     results: list[TrainResult] = []
     for index in range(k):
-        tags = {"kind": REPEAT_KIND, "repeat_of_trial": best.number, "repeat_of_run": best.run_id,
-                "strategy": row.strategy, "weighting": row.weighting, "repeat_seed": repeat_seed(ctx.space, index),
-                MLFLOW_RUN_NAME: f"repeat-{best.number:03d}-{index}"}
+        tags = {"repeat_of_trial": best.number, "repeat_of_run": best.run_id,
+                "strategy": row.strategy, "weighting": row.weighting, "repeat_seed": repeat_seed(ctx.space, index)}
         number = REPEAT_OFFSET + index
         suggest = optuna_suggest(optuna.trial.FixedTrial(best.params, number))
         try:
-            results.append(run_trial(ctx, number, suggest, on_run=partial(_mark, ctx.tracker, tags, run_ids)).result)
+            results.append(run_trial(ctx, number, suggest, on_run=run_ids.append, kind=REPEAT_KIND, tags=tags,
+                                     run_name=f"repeat-{best.number:03d}-{index}").result)
         except CAUGHT:
             continue
     seeds = tuple(repeat_seed(ctx.space, i) for i in range(k))

@@ -1,11 +1,15 @@
-"""The plain-text summary printed at the end of a sweep: trial counts and the best trial per task."""
+"""The plain-text summaries printed at the end of a sweep: trial counts and the best trial, or a comparison's verdict."""
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 
 import optuna
 from optuna.trial import FrozenTrial
+
+from search.compare import Verdict
+from search.engines import ArmStudy, best_trial, mean_objective
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -40,4 +44,18 @@ def format_summary(study: optuna.Study, best: FrozenTrial | None) -> str:
     rows = [[task, split, *(f"{values[task][m]:.4f}" if m in values[task] else "" for m in metrics)]
             for task in val for split, values in (("val", val), ("test", test))]
     lines.append(_table(["task", "split", *metrics], rows))
+    return "\n".join(lines)
+
+
+def format_comparison(arms: Sequence[ArmStudy], verdict: Verdict) -> str:
+    """A comparison's summary: each arm's tuning (trials by state, best validation objective), then the verdict."""
+    rows = []
+    for arm in arms:
+        counts = state_counts(arm.study)
+        best = best_trial(arm.study)
+        rows.append([str(arm.name), *(str(counts.get(s, 0)) for s in ("COMPLETE", "PRUNED", "FAIL")),
+                     f"{mean_objective(best):.4f} (trial {best.number})" if best else "-"])
+    lines = [_table(["arm", "complete", "pruned", "failed", "best val objective"], rows), "",
+             f"verdict ({verdict.seeds} confirmation seeds per arm, paired, on the test split; reference {verdict.reference}):",
+             *(f"  {line}" for line in verdict.sentences())]
     return "\n".join(lines)

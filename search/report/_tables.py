@@ -44,15 +44,50 @@ def _repeats(row: GroupRow) -> str:
     return f"{k} ({row.repeats.failed} failed)" if row.repeats.failed else str(k)
 
 
+def _who(report: Report, row: GroupRow) -> tuple[str, ...]:
+    """The columns naming a row: arm, strategy and weighting in a comparison, else strategy and weighting."""
+    return (row.arm or MISSING, row.strategy, row.weighting) if report.compares else (row.strategy, row.weighting)
+
+
+def _who_header(report: Report) -> tuple[str, ...]:
+    return ("arm", "strategy", "weighting") if report.compares else ("strategy", "weighting")
+
+
+def verdict_table(report: Report) -> Table | None:
+    """Each arm against the reference per task and on the mean objective; None outside comparisons."""
+    verdict = report.verdict
+    if verdict is None:
+        return None
+    rows = []
+    for c in verdict.comparisons:
+        better, low, high = c.improvement(verdict.minimize)
+        rows.append((c.arm, c.target, str(c.difference.n), number(c.difference.mean),
+                     f"{number(c.difference.low)} to {number(c.difference.high)}",
+                     f"{better:+.1f}% ({low:+.1f} to {high:+.1f}%)", f"{c.difference.p:.3g}", f"{c.p_holm:.3g}", c.word))
+    return Table(f"Verdict: each arm against {verdict.reference} on the test split ({verdict.seeds} paired seeds, "
+                 f"Holm-corrected, alpha {verdict.alpha:g})",
+                 ("arm", "target", "seeds", "mean difference", "95% CI", "improvement", "p", "Holm p", "verdict"), tuple(rows))
+
+
+def standings_table(report: Report) -> Table | None:
+    """Each arm's confirmed test objective (mean ± std over its seeds), best first; None outside comparisons."""
+    if report.verdict is None:
+        return None
+    rows = tuple((s.arm, MISSING if s.trial is None else str(s.trial), str(s.n), stat(Stat(s.mean, s.std, s.n)))
+                 for s in report.verdict.standings)
+    return Table("Confirmed standings (test objective over the confirmation seeds, best first)",
+                 ("arm", "tuning trial confirmed", "seeds", "test objective"), rows)
+
+
 def groups_table(report: Report) -> Table:
     """One row per group: best trial and objective, trial counts by state, time spent, repeats."""
     rows = tuple(
-        (row.strategy, row.weighting, str(row.best.number) if row.best else MISSING,
+        (*_who(report, row), str(row.best.number) if row.best else MISSING,
          number(row.best.objective if row.best else None), str(row.counts["COMPLETE"]), str(row.counts["PRUNED"]),
          str(row.counts["FAIL"]), f"{row.seconds:.1f}", _repeats(row), stat(row.repeats.objective if row.repeats else None),
          row.best.run_id if row.best else MISSING)
         for row in report.rows)
-    header = ("strategy", "weighting", "best trial", "objective", "complete", "pruned", "failed", "time (s)",
+    header = (*_who_header(report), "best trial", "objective", "complete", "pruned", "failed", "time (s)",
               "repeats", "repeats: objective", "MLflow run")
     return Table(f"Groups (objective to {report.direction}, best group first)", header, rows)
 
@@ -61,35 +96,36 @@ def best_metrics_table(report: Report) -> Table:
     """Per-task validation and test metrics of each group's best trial, then of the single-task baselines."""
     metrics = report.metrics()
     rows = tuple(
-        (row.strategy, row.weighting, task, split,
+        (*_who(report, row), task, split,
          *(number(getattr(row.best, split).get(task, {}).get(m)) for m in metrics))
         for row in report.rows if row.best for task in report.tasks for split in ("val", "test"))
-    rows += tuple((SINGLE_TASK, MISSING, b.task, split, *(number(getattr(b, split).get(m)) for m in metrics))
+    lead = (MISSING, SINGLE_TASK, MISSING) if report.compares else (SINGLE_TASK, MISSING)
+    rows += tuple((*lead, b.task, split, *(number(getattr(b, split).get(m)) for m in metrics))
                   for b in report.baselines for split in ("val", "test"))
     title = "Best trial of each group: per-task metrics" + (f" ({SINGLE_TASK}: the baseline runs)" if report.baselines else "")
-    return Table(title, ("strategy", "weighting", "task", "split", *metrics), rows)
+    return Table(title, (*_who_header(report), "task", "split", *metrics), rows)
 
 
 def repeat_metrics_table(report: Report) -> Table | None:
     """Per-task mean ± std over each group's repeats; None when nothing was repeated."""
     metrics = report.metrics()
     rows = tuple(
-        (row.strategy, row.weighting, task, split,
+        (*_who(report, row), task, split,
          *(stat(getattr(row.repeats, split).get(task, {}).get(m)) for m in metrics))
         for row in report.rows if row.repeats for task in report.tasks for split in ("val", "test"))
     if not rows:
         return None
     seeds = next(row.repeats.seeds for row in report.rows if row.repeats)
     return Table(f"Repeats of each best configuration (seeds {', '.join(map(str, seeds))}): per-task mean ± std",
-                 ("strategy", "weighting", "task", "split", *metrics), rows)
+                 (*_who_header(report), "task", "split", *metrics), rows)
 
 
 def params_table(report: Report) -> Table:
     """The Optuna parameters of each group's best trial."""
-    rows = tuple((row.strategy, row.weighting, str(row.best.number),
+    rows = tuple((*_who(report, row), str(row.best.number),
                   ", ".join(f"{k}={_param(v)}" for k, v in row.best.params.items()))
                  for row in report.rows if row.best)
-    return Table("Parameters of each group's best trial", ("strategy", "weighting", "trial", "parameters"), rows)
+    return Table("Parameters of each group's best trial", (*_who_header(report), "trial", "parameters"), rows)
 
 
 def pareto_table(report: Report) -> Table | None:
@@ -106,6 +142,6 @@ def pareto_table(report: Report) -> Table | None:
 
 def report_tables(report: Report) -> list[Table]:
     """Every table of the report, in reading order."""
-    tables = [groups_table(report), pareto_table(report), best_metrics_table(report), repeat_metrics_table(report),
-              params_table(report)]
+    tables = [verdict_table(report), standings_table(report), groups_table(report), pareto_table(report),
+              best_metrics_table(report), repeat_metrics_table(report), params_table(report)]
     return [table for table in tables if table is not None]

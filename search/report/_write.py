@@ -12,7 +12,7 @@ import html
 from pathlib import Path
 
 from search.report._data import Report
-from search.report._plots import close, interactive_figures, report_figures
+from search.report._plots import EFFECTS, close, interactive_figures, report_figures
 from search.report._tables import Table, report_tables
 from search.tracking import Tracker
 
@@ -23,13 +23,22 @@ STYLE = ("body{font-family:sans-serif;margin:2em;max-width:80em}table{border-col
          "img{max-width:100%;display:block;margin-bottom:1.5em}")
 
 
+def _answer(report: Report) -> list[str]:
+    """The verdict's sentences (empty outside comparisons)."""
+    return report.verdict.sentences() if report.verdict else []
+
+
 def _intro(report: Report) -> list[str]:
+    groups = "arms, each tuned in its own study on the same budget" if report.compares else "(strategy, weighting) groups"
     return [
-        f"{len(report.trials)} finished trials in {len(report.rows)} (strategy, weighting) groups; "
+        f"{len(report.trials)} finished trials in {len(report.rows)} {groups}; "
         f"tasks: {', '.join(report.tasks) or 'none'}; objective to {report.direction}.",
         "A group's best trial is its best COMPLETE trial: pruned trials carry a partial value and are not compared.",
-        "Repeats retrain each best configuration with further seeds (the same for every group); "
-        "statistics are the mean ± sample standard deviation over the repeats that completed.",
+        *(["Each arm's best configuration is retrained with the confirmation seeds (the same for every arm) and "
+           "scored on the test split, which tuning never saw; arms are ranked by that, not by a tuning trial."]
+          if report.compares else
+          ["Repeats retrain each best configuration with further seeds (the same for every group); "
+           "statistics are the mean ± sample standard deviation over the repeats that completed."]),
     ]
 
 
@@ -37,13 +46,17 @@ def _markdown(report: Report, tables: list[Table], images: list[str], pages: lis
     def cell(text: str) -> str:
         return text.replace("|", "\\|")
 
-    lines = [f"# Strategy comparison: study `{report.study_name}`", "", *_intro(report), ""]
+    lines = [f"# Strategy comparison: study `{report.study_name}`", ""]
+    if _answer(report):
+        lines += ["## The answer", "", *(f"- {line}" for line in _answer(report)), ""]
+        lines += [f"![effects]({EFFECTS})", ""] if EFFECTS in images else []
+    lines += [*_intro(report), ""]
     for table in tables:
         lines += [f"## {table.title}", "", "| " + " | ".join(table.header) + " |",
                   "|" + "|".join("---" for _ in table.header) + "|",
                   *("| " + " | ".join(cell(c) for c in row) + " |" for row in table.rows), ""]
-    if images:
-        lines += ["## Plots", "", *(f"![{Path(name).stem.replace('_', ' ')}]({name})\n" for name in images)]
+    if [name for name in images if name != EFFECTS]:
+        lines += ["## Plots", "", *(f"![{Path(name).stem.replace('_', ' ')}]({name})\n" for name in images if name != EFFECTS)]
     if pages:
         lines += ["Interactive versions: " + ", ".join(f"[{Path(name).stem.replace('_', ' ')}]({name})" for name in pages), ""]
     return "\n".join(lines)
@@ -52,17 +65,21 @@ def _markdown(report: Report, tables: list[Table], images: list[str], pages: lis
 def _html(report: Report, tables: list[Table], images: dict[str, bytes], pages: list[str]) -> str:
     title = f"Strategy comparison: study {report.study_name}"
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-             f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>",
-             *(f"<p>{html.escape(line)}</p>" for line in _intro(report))]
+             f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>"]
+    if _answer(report):
+        parts.append("<h2>The answer</h2><ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in _answer(report)) + "</ul>")
+        if EFFECTS in images:
+            parts.append(f"<img alt='effects' src='data:image/png;base64,{base64.b64encode(images[EFFECTS]).decode()}'>")
+    parts += [f"<p>{html.escape(line)}</p>" for line in _intro(report)]
     for table in tables:
         parts.append(f"<h2>{html.escape(table.title)}</h2><table><tr>"
                      + "".join(f"<th>{html.escape(h)}</th>" for h in table.header) + "</tr>")
         parts += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in table.rows]
         parts.append("</table>")
-    if images:
+    if [name for name in images if name != EFFECTS]:
         parts.append("<h2>Plots</h2>")
         parts += [f"<img alt='{html.escape(name)}' src='data:image/png;base64,{base64.b64encode(data).decode()}'>"
-                  for name, data in images.items()]
+                  for name, data in images.items() if name != EFFECTS]
     if pages:
         links = ", ".join(f"<a href='{html.escape(name)}'>{html.escape(Path(name).stem.replace('_', ' '))}</a>" for name in pages)
         parts.append(f"<p>Interactive versions: {links}</p>")

@@ -23,6 +23,7 @@ from mtl.tasks import KINDS, Task
 from mtl.warmstart import FREEZE
 from mtl.weighting import WEIGHTINGS
 from search.errors import SpaceError
+from search.space._arms import CompareSettings, parse_compare
 from search.space._params import Check, Param, above, at_least, in_unit, one_of, parse_param
 from search.space._pruners import PRUNERS, pruner_options
 
@@ -55,7 +56,7 @@ OPTIONS: dict[str, tuple[type, tuple[str, ...]]] = {
     name: (typ, tuple(s for s, opts in STRATEGY_OPTIONS.items() if name in opts))
     for opts in STRATEGY_OPTIONS.values() for name, (typ, _) in opts.items()
 }
-SECTIONS = ("study", "data", "training", "objective", "search", "init", "baselines")
+SECTIONS = ("study", "data", "training", "objective", "search", "compare", "init", "baselines")
 # settings that fix layer shapes: a warm-started space may not search them (weights fit only their own shape)
 SHAPES = ("shared_depth", "shared_width", "tower_depth", "tower_width", "expert_width")
 # the settings of a single-task baseline network (``[baselines]``; else the space's fixed value, else the default)
@@ -140,6 +141,19 @@ class Space:
     loss_weights: Param | dict[str, Param]
     init: InitSettings = field(default_factory=InitSettings)
     baselines: dict[str, Any] = field(default_factory=dict)  # ``[baselines]`` values as written
+    compare: CompareSettings | None = None  # the arms, where the space compares designs
+
+    @property
+    def arm_names(self) -> tuple[str, ...]:
+        """The comparison's arm names, in order (empty when the space compares nothing)."""
+        return tuple(a.name for a in self.compare.arms) if self.compare else ()
+
+    def arm_space(self, name: str) -> Space:
+        """The space one arm searches: its held settings on top of ``[search]``, comparing nothing itself."""
+        if self.compare is None:
+            raise KeyError(name)
+        arm = self.compare.arm(name)
+        return replace(self, params=arm.params, loss_weights=arm.loss_weights, compare=None)
 
     def fingerprint(self) -> str:
         """Hash of everything that must not change when a study is resumed: all but ``[study]`` (bar the seed)
@@ -177,7 +191,7 @@ class Space:
             for name in self.loss_weights:
                 if name not in names:
                     raise SpaceError(self.path, f"search.{LOSS_WEIGHT}.{name}", f"no task {name!r} (tasks: {', '.join(sorted(names))})")
-        if self.params["tie_outputs"].can_be(True):
+        if any(p["tie_outputs"].can_be(True) for p in [self.params, *(a.params for a in self.compare.arms if self.compare)]):
             try:
                 check_tying(tasks)
             except ConfigError as exc:
@@ -251,10 +265,14 @@ def parse_space(text: str, where: str, base: Path = Path(".")) -> Space:
     if per_task and study.pruner != "none":
         raise SpaceError(where, "study.pruner", "Optuna cannot prune a study with one objective per task; use pruner = \"none\"")
     params, loss_weights = _search(_Section(where, "search", doc.get("search", {})))
+    compare = parse_compare(where, doc.get("compare"), doc.get("search", {}), params,
+                            {name: users for name, (_, users) in OPTIONS.items()},
+                            lambda section, table: _search(_Section(where, section, table)))
     init = _init(_Section(where, "init", doc.get("init", {})), base)
-    _check_warm_start(where, params, training, init)
+    for arm_params in [params] + [arm.params for arm in (compare.arms if compare else ())]:
+        _check_warm_start(where, arm_params, training, init)
     baselines = _baselines(_Section(where, "baselines", doc.get("baselines", {})))
-    return Space(where, text, study, data, training, objective, per_task, params, loss_weights, init, baselines)
+    return Space(where, text, study, data, training, objective, per_task, params, loss_weights, init, baselines, compare)
 
 
 def _study(s: _Section, default_name: str) -> StudySettings:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Protocol
@@ -62,6 +62,7 @@ class TrialContext:
     sources: Sources | None = None
     writer: BackgroundWriter | None = None  # MLflow writes after a run's start go through it; None: inline
     best: BestSoFar | None = None  # learning curves for its trial only, at the sweep's end; None: every trial's at once
+    arm: str | None = None  # the comparison arm being tuned or confirmed (tag ``arm``); None outside comparisons
 
     def write(self, job: Callable[[], None]) -> None:
         """Run ``job`` (an MLflow write) through the background writer, or now if there is none."""
@@ -105,6 +106,9 @@ def run_trial(
     suggest: Suggest,
     on_run: Callable[[str], None] = lambda run_id: None,
     pruning: Pruning | None = None,
+    kind: str = "trial",
+    tags: Mapping[str, object] | None = None,
+    run_name: str | None = None,
 ) -> TrialOutcome:
     """Sample, train and log trial ``number``; ``on_run`` receives the MLflow run id as soon as it exists.
 
@@ -112,20 +116,27 @@ def run_trial(
     if training failed, KILLED on interruption; exceptions are re-raised for the engine to record.
     A pruned trial still logs the metrics it reached. A warm-started trial's run is tagged with
     where its weights came from (``init.trunk``, ``init.tower.<task>``: run ids or files).
+
+    Weights are initialised with seed ``space seed + number``. Runs of another ``kind`` (repeats,
+    confirmations) have no ``trial_number`` tag; ``tags`` and ``run_name`` add to or replace the defaults.
     """
     tasks = ctx.splits.tasks
     sampled = sample(ctx.space, tasks, suggest)
-    tags = {
+    run_tags: dict[str, object] = {
         "study": ctx.study_name,
-        "kind": "trial",
+        "kind": kind,
         "engine": ctx.engine,
         "strategy": sampled.model.strategy,
         "weighting": sampled.weighting,
-        "trial_number": str(number),
         "state": "RUNNING",
+        **({"trial_number": str(number)} if kind == "trial" else {}),
+        **({"arm": ctx.arm} if ctx.arm is not None else {}),
         **(ctx.sources.refs if ctx.sources else {}),
+        **(tags or {}),
     }
-    run_id = ctx.tracker.start_trial(ctx.parent_run_id, f"trial-{number:03d}", {**sampled.params, **fixed_params(ctx.space)}, tags)
+    run_id = ctx.tracker.start_trial(ctx.parent_run_id, run_name or f"trial-{number:03d}",
+                                     {**sampled.params, **fixed_params(ctx.space)},
+                                     {k: str(v) for k, v in run_tags.items()})
     on_run(run_id)
     train_config = TrainConfig(
         learning_rate=sampled.learning_rate,

@@ -8,13 +8,16 @@ from mtl.data.dataset import FOLDS, Dataset, Splits
 from mtl.errors import DataError
 
 
-def split(data: Dataset, val_fraction: float, test_fraction: float, seed: int, stratify: str | None = None) -> Splits:
+def split(data: Dataset, val_fraction: float, test_fraction: float, seed: int, stratify: str | None = None,
+          development_seed: int | None = None) -> Splits:
     """Cut ``data`` into train / validation / test parts.
 
     Rows with a fixed ``fold`` (a split column) go to their fold and the fractions are unused.
     Otherwise rows are shuffled with ``seed``; with ``stratify`` (a binary or multiclass task) each
     class (and the rows missing that target, as one more group) is cut in the same proportions.
-    Every task must keep at least one present target in every part.
+    With ``development_seed``, the test rows stay those of ``seed`` and the training and validation
+    rows are pooled and cut again, in the same sizes, with ``development_seed`` (a re-split that
+    never moves a test row). Every task must keep at least one present target in every part.
     """
     if data.fold is not None:
         if stratify is not None:
@@ -27,6 +30,9 @@ def split(data: Dataset, val_fraction: float, test_fraction: float, seed: int, s
         parts = _stratified(data, val_fraction, test_fraction, seed, stratify)
     else:
         parts = _shuffled(len(data), val_fraction, test_fraction, seed)
+    if development_seed is not None:
+        pool = np.random.default_rng(development_seed).permutation(np.concatenate([parts["train"], parts["val"]]))
+        parts = {"train": pool[len(parts["val"]):], "val": pool[: len(parts["val"])], "test": parts["test"]}
     splits = Splits(train=data.take(parts["train"]), val=data.take(parts["val"]), test=data.take(parts["test"]))
     for name, part in (("training", splits.train), ("validation", splits.val), ("test", splits.test)):
         for task in data.tasks:

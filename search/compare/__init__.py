@@ -1,0 +1,29 @@
+"""Comparisons of designs: arms tuned on equal budgets, confirmed with paired seeds on the test split, judged per task."""
+
+from __future__ import annotations
+
+from mtl.stats import BETTER, NO_DIFFERENCE, WORSE
+from search.compare._confirm import CONFIRM_KIND, OBJECTIVE, ConfirmedArm, confirm, confirmation_seeds, read_confirmations
+from search.compare._record import VERDICT_TABLE, read_verdict_table, record_verdict
+from search.compare._run import conclude
+from search.compare._verdict import ArmStanding, Comparison, Verdict, judge
+
+__all__ = [
+    "ArmStanding",
+    "BETTER",
+    "CONFIRM_KIND",
+    "Comparison",
+    "ConfirmedArm",
+    "NO_DIFFERENCE",
+    "OBJECTIVE",
+    "VERDICT_TABLE",
+    "Verdict",
+    "WORSE",
+    "conclude",
+    "confirm",
+    "confirmation_seeds",
+    "judge",
+    "read_confirmations",
+    "read_verdict_table",
+    "record_verdict",
+]

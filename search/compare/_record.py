@@ -1,0 +1,52 @@
+"""The verdict in MLflow: the parent run holds the table, one metric per arm and the sentences.
+
+On the sweep's parent run: the artifact ``verdict.json`` (one row per arm x target, in the format
+of ``MlflowClient.log_table``, so ``mlflow.load_table`` reads it; written whole each time, since
+``log_table`` would append to an earlier verdict), metrics ``arm/<arm>/test_objective`` (mean over the confirmation seeds) and
+``arm/<arm>/test_objective_std``, tags ``reference_arm``, ``best_arm`` and ``verdict`` (the
+sentences), and the sentences as the run's description (``mlflow.note.content``), so the runs
+view and the run page open on the answer.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from search.compare._verdict import Verdict
+from search.tracking import Tracker
+
+VERDICT_TABLE = "verdict.json"
+NOTE_TAG = "mlflow.note.content"
+MAX_TAG = 5000
+
+
+def record_verdict(tracker: Tracker, parent: str, verdict: Verdict) -> None:
+    """Write ``verdict`` to the parent run (replacing an earlier one)."""
+    tracker.client.log_text(parent, pd.DataFrame(verdict.table()).to_json(orient="split", index=False), VERDICT_TABLE)
+    metrics = {}
+    for s in verdict.standings:
+        if s.n:
+            metrics[f"arm/{s.arm}/test_objective"] = s.mean
+            if not math.isnan(s.std):
+                metrics[f"arm/{s.arm}/test_objective_std"] = s.std
+    tracker.log_metrics(parent, metrics)
+    text = "\n".join(verdict.sentences())
+    tracker.set_tags(parent, {"reference_arm": verdict.reference, "best_arm": verdict.best or "", "verdict": text[:MAX_TAG],
+                              NOTE_TAG: "**Verdict**\n\n" + "\n".join(f"- {line}" for line in verdict.sentences())})
+
+
+def read_verdict_table(tracker: Tracker, parent: str) -> list[dict[str, Any]]:
+    """The verdict rows stored on the parent run (empty when it holds none)."""
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            path = Path(tracker.client.download_artifacts(parent, VERDICT_TABLE, folder))
+        except Exception:  # no verdict logged yet
+            return []
+        doc = json.loads(path.read_text())
+    return [dict(zip(doc["columns"], row, strict=True)) for row in doc["data"]]

@@ -1,0 +1,39 @@
+"""A comparison from start to verdict: tune every arm, confirm each best with K seeds, judge, record."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from search.compare._confirm import confirm
+from search.compare._record import record_verdict
+from search.compare._verdict import Verdict, judge
+from search.engines import OpenSweep, finish_sweep
+from search.trial import lean_process
+
+Printer = Callable[[str], None]
+
+
+def conclude(sweep: OpenSweep, printer: Printer = print, finish: bool = True) -> Verdict:
+    """Confirm every arm's best configuration (resuming what MLflow already holds), judge and record the verdict.
+
+    With ``finish`` the parent run is then closed (FINISHED); an interruption ends it KILLED and
+    an error FAILED, as during tuning.
+    """
+    space = sweep.space
+    if space.compare is None:
+        raise ValueError(f"space {space.path} compares nothing")
+    try:
+        with lean_process():
+            confirmed = confirm(sweep, printer)
+    except KeyboardInterrupt:
+        sweep.tracker.end(sweep.parent_run_id, "KILLED", "INTERRUPTED")
+        raise
+    except BaseException as exc:
+        sweep.tracker.end(sweep.parent_run_id, "FAILED", "FAIL", repr(exc))
+        raise
+    verdict = judge(confirmed, space.compare.reference, tuple(t.name for t in sweep.splits.tasks), space.compare.alpha,
+                    space.objective.direction == "minimize", space.compare.seeds)
+    record_verdict(sweep.tracker, sweep.parent_run_id, verdict)
+    if finish:
+        finish_sweep(sweep)
+    return verdict

@@ -1,0 +1,126 @@
+"""A comparison's arms: named designs, each a strategy with some settings held, the rest searched.
+
+A space compares when it has a ``[compare]`` table, or when ``[search]`` lists several strategies or
+weightings (then each strategy x weighting is an arm). ``[compare.arms.<name>]`` tables hold
+settings fixed (or give them their own ranges) on top of ``[search]``; an arm takes ``[search]``'s
+strategy options only where its strategy uses them. The reference arm is the arm named ``independent``,
+else the first arm whose strategy is ``independent``, else the first arm, unless ``reference`` names another.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from search.errors import SpaceError
+from search.space._params import Param, parse_param
+
+ARM_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
+COMPARE_KEYS = ("arms", "reference", "seeds", "resplit", "alpha")
+DEFAULT_REFERENCE = "independent"
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One arm: its ``name``, the settings it holds as written (``held``), and its parsed search settings."""
+
+    name: str
+    held: dict[str, Any]
+    params: dict[str, Param]
+    loss_weights: Param | dict[str, Param]
+
+
+@dataclass(frozen=True)
+class CompareSettings:
+    """``[compare]``: the arms, the reference arm, confirmation ``seeds`` (the same for every arm),
+    whether each seed also re-splits the data, and the family-wise error rate ``alpha``."""
+
+    arms: tuple[Arm, ...]
+    reference: str
+    seeds: int = 5
+    resplit: bool = False
+    alpha: float = 0.05
+
+    def arm(self, name: str) -> Arm:
+        """The arm called ``name``."""
+        return next(a for a in self.arms if a.name == name)
+
+
+ParseSearch = Callable[[str, dict[str, Any]], tuple[dict[str, Param], Param | dict[str, Param]]]
+
+
+def implicit_arms(params: Mapping[str, Param]) -> list[tuple[str, dict[str, Any]]]:
+    """Arms from a ``[search]`` that lists several strategies or weightings: one per combination."""
+    strategies, weightings = params["strategy"], params["weighting"]
+    if strategies.is_fixed and weightings.is_fixed:
+        return []
+    arms = []
+    for strategy in strategies.values():
+        for weighting in weightings.values():
+            if weightings.is_fixed:
+                name = strategy
+            elif strategies.is_fixed:
+                name = weighting
+            else:
+                name = f"{strategy}+{weighting}"
+            arms.append((name, {"strategy": strategy, "weighting": weighting}))
+    return arms
+
+
+def parse_compare(path: str, table: dict[str, Any] | None, search_table: dict[str, Any], params: Mapping[str, Param],
+                  options: Mapping[str, tuple[str, ...]], parse_search: ParseSearch) -> CompareSettings | None:
+    """``[compare]`` (``table``; None when absent) into settings, or None when the space compares nothing.
+
+    ``options`` maps each strategy option to the strategies that use it; ``parse_search(section, table)``
+    parses a ``[search]``-like table (errors name ``section``).
+    """
+    if table is not None and not isinstance(table, dict):
+        raise SpaceError(path, "compare", "must be a table")
+    table = table or {}
+    for key in table:
+        if key not in COMPARE_KEYS:
+            raise SpaceError(path, f"compare.{key}", f"unknown key (known: {', '.join(COMPARE_KEYS)})")
+    raw_arms = table.get("arms")
+    if raw_arms is None:
+        written = implicit_arms(params)
+    elif not isinstance(raw_arms, dict) or not all(isinstance(v, dict) for v in raw_arms.values()):
+        raise SpaceError(path, "compare.arms", "must be tables [compare.arms.<name>] of settings to hold")
+    else:
+        written = list(raw_arms.items())
+    if not written:
+        if table:
+            raise SpaceError(path, "compare", "nothing to compare: add [compare.arms.<name>] tables, or list several "
+                                              "strategies or weightings in [search]")
+        return None
+    if len(written) < 2:
+        raise SpaceError(path, "compare.arms", f"a comparison needs at least two arms, got {len(written)}")
+    arms = tuple(_arm(path, name, held, search_table, options, parse_search) for name, held in written)
+    names = [a.name for a in arms]
+    independent = [a.name for a in arms if a.params["strategy"].is_fixed and a.params["strategy"].value == DEFAULT_REFERENCE]
+    reference = table.get("reference", DEFAULT_REFERENCE if DEFAULT_REFERENCE in names else (independent or names)[0])
+    if reference not in names:
+        raise SpaceError(path, "compare.reference", f"{reference!r} is not an arm (arms: {', '.join(names)})")
+    seeds = parse_param(table.get("seeds", 5), "seeds", int, path, "compare.seeds", lambda v: None if v >= 2 else "must be >= 2")
+    resplit = parse_param(table.get("resplit", False), "resplit", bool, path, "compare.resplit")
+    alpha = parse_param(table.get("alpha", 0.05), "alpha", float, path, "compare.alpha",
+                        lambda v: None if 0 < v < 1 else "must lie in (0, 1)")
+    for name, param in (("seeds", seeds), ("resplit", resplit), ("alpha", alpha)):
+        if not param.is_fixed:
+            raise SpaceError(path, f"compare.{name}", "must be one value, not a list or range")
+    return CompareSettings(arms, reference, seeds.value, resplit.value, alpha.value)
+
+
+def _arm(path: str, name: str, held: dict[str, Any], search_table: dict[str, Any], options: Mapping[str, tuple[str, ...]],
+         parse_search: ParseSearch) -> Arm:
+    """One arm: ``[search]`` with ``held`` on top; ``[search]``'s options for other strategies are dropped."""
+    if not ARM_NAME.match(name):
+        raise SpaceError(path, f"compare.arms.{name}", "an arm's name may use letters, digits and _ . + - only")
+    section = f"compare.arms.{name}"
+    strategy = parse_param(held.get("strategy", search_table.get("strategy", "hard")), "strategy", str, path,
+                           f"{section}.strategy")
+    shared = {key: value for key, value in search_table.items()
+              if key not in options or any(strategy.can_be(s) for s in options[key])}
+    params, loss_weights = parse_search(section, {**shared, **held})
+    return Arm(name, dict(held), params, loss_weights)
