@@ -1,8 +1,8 @@
 """The verdict in MLflow: the parent run holds the table, one metric per arm and the sentences.
 
-On the sweep's parent run: the artifact ``verdict.json`` (one row per arm x target, in the format
-of ``MlflowClient.log_table``, so ``mlflow.load_table`` reads it; written whole each time, since
-``log_table`` would append to an earlier verdict), metrics ``arm/<arm>/test_objective`` (mean over the confirmation seeds) and
+On the sweep's parent run: the table ``verdict.json`` (one row per arm x target; logged with
+``MlflowClient.log_table``, so ``mlflow.load_table`` reads it, and later replaced whole in the same
+format, since ``log_table`` would append to the earlier verdict), metrics ``arm/<arm>/test_objective`` (mean over the confirmation seeds) and
 ``arm/<arm>/test_objective_std``, tags ``reference_arm``, ``best_arm`` and ``verdict`` (the
 sentences), and the sentences as the run's description (``mlflow.note.content``), so the runs
 view and the run page open on the answer.
@@ -28,7 +28,11 @@ MAX_TAG = 5000
 
 def record_verdict(tracker: Tracker, parent: str, verdict: Verdict) -> None:
     """Write ``verdict`` to the parent run (replacing an earlier one)."""
-    tracker.client.log_text(parent, pd.DataFrame(verdict.table()).to_json(orient="split", index=False), VERDICT_TABLE)
+    table = pd.DataFrame(verdict.table())
+    if any(f.path == VERDICT_TABLE for f in tracker.client.list_artifacts(parent)):
+        tracker.client.log_text(parent, table.to_json(orient="split", index=False), VERDICT_TABLE)  # replace, not append
+    else:
+        tracker.client.log_table(parent, table, VERDICT_TABLE)  # registers it as a table for mlflow.load_table
     metrics = {}
     for s in verdict.standings:
         if s.n:

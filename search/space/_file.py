@@ -191,7 +191,7 @@ class Space:
             for name in self.loss_weights:
                 if name not in names:
                     raise SpaceError(self.path, f"search.{LOSS_WEIGHT}.{name}", f"no task {name!r} (tasks: {', '.join(sorted(names))})")
-        if any(p["tie_outputs"].can_be(True) for p in [self.params, *(a.params for a in self.compare.arms if self.compare)]):
+        if any(p["tie_outputs"].can_be(True) for p in [self.params, *(a.params for a in (self.compare.arms if self.compare else ()))]):
             try:
                 check_tying(tasks)
             except ConfigError as exc:

@@ -17,6 +17,7 @@ import numpy as np
 from scipy import stats
 
 BETTER, WORSE, NO_DIFFERENCE = "better", "worse", "no detectable difference"
+FLOAT_NOISE = 1e-6  # relative differences below this are rounding (e.g. threads summing in another order), not effects
 
 
 @dataclass(frozen=True)
@@ -40,14 +41,15 @@ class Paired:
 def paired(arm: Sequence[float], reference: Sequence[float], level: float = 0.95) -> Paired:
     """Compare ``arm`` with ``reference`` value by value (the same seeds in the same order).
 
-    With fewer than two pairs there is no interval (NaN) and ``p`` is 1. Identical pairs (zero
-    spread) give a zero-width interval at the mean difference, with ``p`` 1 when that is 0 and 0
+    Differences within :data:`FLOAT_NOISE` of the values count as 0. With fewer than two pairs
+    there is no interval (NaN) and ``p`` is 1. Identical pairs (zero spread) give a zero-width interval at the mean difference, with ``p`` 1 when that is 0 and 0
     otherwise.
     """
     a, r = np.asarray(arm, dtype=float), np.asarray(reference, dtype=float)
     if a.shape != r.shape:
         raise ValueError(f"paired values need equal lengths, got {a.size} and {r.size}")
     d = a - r
+    d[np.abs(d) <= FLOAT_NOISE * np.maximum(np.abs(a), np.abs(r))] = 0.0  # the same computation up to rounding
     n = int(d.size)
     ref_mean = float(r.mean()) if n else math.nan
     if n == 0:

@@ -1,0 +1,147 @@
+"""Comparisons end to end: arms tuned on equal budgets, confirmed with paired seeds, verdicts read back from MLflow."""
+
+from __future__ import annotations
+
+import math
+
+import mlflow
+import optuna
+import pytest
+
+from search.compare import CONFIRM_KIND, NO_DIFFERENCE, conclude, read_verdict_table
+from search.engines import arm_study_name, open_sweep, tune_sweep
+from search.errors import SpaceError
+from search.space import load_space, parse_space
+from tests.conftest import TINY_SPACE, mlflow_runs
+from tests.search.test_cli import assert_one_line_error, cli
+
+COUNTED = ("COMPLETE", "PRUNED")
+
+
+def _space(arms: str, compare: str = "seeds = 3", study: str = "cmp") -> str:
+    return TINY_SPACE.replace('name = "tiny"', f'name = "{study}"') + f"\n[compare]\n{compare}\n{arms}"
+
+
+AA = _space('[compare.arms.hard]\nstrategy = "hard"\n\n[compare.arms.hard-again]\nstrategy = "hard"\n',
+            'seeds = 3\nreference = "hard"', "aa")
+PLANTED = _space('[compare.arms.learns]\nstrategy = "hard"\nshared_width = 16\n\n'
+                 '[compare.arms.stuck]\nstrategy = "hard"\nshared_depth = 1\nshared_width = 1\ntower_depth = 0\n'
+                 'tie_outputs = false\nlearning_rate = 1e-6\n',
+                 'seeds = 3\nreference = "stuck"', "planted").replace("epochs = 3", "epochs = 8").replace("patience = 2", "patience = 8")
+
+
+def _compare(text: str, write_space, stores: dict[str, str]):
+    space = load_space(write_space(text))
+    sweep = open_sweep(space, **stores)
+    tune_sweep(sweep, printer=lambda line: None)
+    return sweep, conclude(sweep, printer=lambda line: None)
+
+
+@pytest.mark.slow
+def test_an_a_a_comparison_finds_no_difference_and_mlflow_holds_that_verdict(write_space, stores) -> None:
+    sweep, verdict = _compare(AA, write_space, stores)
+    assert verdict.reference == "hard" and {c.arm for c in verdict.comparisons} == {"hard-again"}
+    assert [c.target for c in verdict.comparisons] == ["task1", "task2", "objective"]
+    client, parents, children = mlflow_runs(stores["tracking_uri"], "aa")
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    table = read_verdict_table(sweep.tracker, parents[0].info.run_id)
+    assert len(table) == 3 and all(row["verdict"] == NO_DIFFERENCE and row["n"] == 3 for row in table)
+    assert all(row["ci_low"] <= 0.0 <= row["ci_high"] for row in table)
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(stores["tracking_uri"])  # MLflow's table reader searches runs through the global URI
+    try:
+        loaded = client.load_table(parents[0].info.experiment_id, "verdict.json", run_ids=[parents[0].info.run_id])
+    finally:
+        mlflow.set_tracking_uri(previous)
+    assert list(loaded["verdict"]) == [NO_DIFFERENCE] * 3
+    tags = parents[0].data.tags
+    assert tags["reference_arm"] == "hard" and "no arm differs from hard" in tags["verdict"]
+    assert "no arm differs" in tags["mlflow.note.content"]
+    confirmations = [r for r in children if r.data.tags["kind"] == CONFIRM_KIND]
+    assert len(confirmations) == 6 and {r.data.tags["arm"] for r in confirmations} == {"hard", "hard-again"}
+    assert {r.data.tags["seed"] for r in confirmations} == {"20003", "20004", "20005"}  # seed 3 + 20_000 + i, every arm
+    assert all("trial_number" not in r.data.tags for r in confirmations)
+    trials = [r for r in children if r.data.tags["kind"] == "trial"]
+    assert len(trials) == 6 and {r.data.tags["arm"] for r in trials} == {"hard", "hard-again"}
+    for arm in ("hard", "hard-again"):
+        assert parents[0].data.metrics[f"arm/{arm}/test_objective"] == pytest.approx(
+            next(s.mean for s in verdict.standings if s.arm == arm))
+
+
+@pytest.mark.slow
+def test_a_planted_effect_is_found_and_the_better_arm_named(write_space, stores) -> None:
+    sweep, verdict = _compare(PLANTED, write_space, stores)
+    assert verdict.best == "learns"
+    by_target = {c.target: c for c in verdict.comparisons}
+    assert by_target["objective"].word == "better" and by_target["objective"].difference.high < 0  # loss went down
+    assert "objective: learns is better than stuck by" in "\n".join(verdict.sentences())
+    _, parents, _ = mlflow_runs(stores["tracking_uri"], "planted")
+    stored = {row["target"]: row for row in read_verdict_table(sweep.tracker, parents[0].info.run_id)}
+    assert stored["objective"]["verdict"] == "better" and stored["objective"]["arm"] == "learns"
+    assert parents[0].data.tags["best_arm"] == "learns"
+    assert parents[0].data.metrics["arm/learns/test_objective"] < parents[0].data.metrics["arm/stuck/test_objective"]
+
+
+@pytest.mark.slow
+def test_budgets_per_arm_are_equal_and_exact_with_two_jobs_and_a_resume(write_space, tmp_path) -> None:
+    space = write_space(_space('[compare.arms.independent]\nstrategy = "independent"\n\n[compare.arms.hard]\nstrategy = "hard"\n',
+                               "seeds = 2", "budget"))
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    common = ("--space", str(space), "--storage", storage, "--tracking-uri", tracking, "--no-report")
+    first = cli("run", *common, "--trials", "3", "--jobs", "2", cwd=tmp_path, timeout=600)
+    assert first.returncode == 0, first.stderr
+    assert "verdict (2 confirmation seeds per arm" in first.stdout
+    for arm in ("independent", "hard"):
+        trials = optuna.load_study(study_name=arm_study_name("budget", arm), storage=storage).trials
+        assert sum(t.state.name in COUNTED for t in trials) == 3
+    second = cli("run", *common, "--trials", "4", cwd=tmp_path, timeout=600)
+    assert second.returncode == 0, second.stderr
+    for arm in ("independent", "hard"):
+        trials = optuna.load_study(study_name=arm_study_name("budget", arm), storage=storage).trials
+        assert sum(t.state.name in COUNTED for t in trials) == 4
+        assert not [t for t in trials if t.state.name == "RUNNING"]
+    _, parents, children = mlflow_runs(tracking, "budget")
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    confirmations = [r for r in children if r.data.tags["kind"] == CONFIRM_KIND]
+    confirmed = {(r.data.tags["arm"], r.data.tags["seed"], r.data.tags["confirms_trial"]) for r in confirmations}
+    assert len(confirmed) == len(confirmations)  # no seed of one configuration confirmed twice
+
+
+@pytest.mark.slow
+def test_the_keras_tuner_engine_refuses_a_comparison_in_one_line(write_space, tmp_path) -> None:
+    space = write_space(_space('[compare.arms.a]\nstrategy = "hard"\n\n[compare.arms.b]\nstrategy = "independent"\n'))
+    assert_one_line_error(cli("run", "--space", str(space), "--engine", "keras-tuner", cwd=tmp_path),
+                          "compare", "keras-tuner engine does not run comparisons")
+
+
+@pytest.mark.parametrize(("extra", "key", "problem"), [
+    ('[compare]\nseeds = 1\n[compare.arms.a]\nstrategy = "hard"\n[compare.arms.b]\nstrategy = "mmoe"\n',
+     "compare.seeds", "must be >= 2"),
+    ('[compare]\nreference = "z"\n[compare.arms.a]\nstrategy = "hard"\n[compare.arms.b]\nstrategy = "mmoe"\n',
+     "compare.reference", "is not an arm"),
+    ('[compare.arms.a]\nstrategy = "hard"\n', "compare.arms", "at least two arms"),
+    ('[compare]\nracing = true\n', "compare.racing", "unknown key"),
+    ('[compare]\nseeds = 3\n', "compare", "nothing to compare"),
+    ('[compare.arms."a b"]\nstrategy = "hard"\n[compare.arms.c]\nstrategy = "hard"\n', "compare.arms.a b", "letters"),
+    ('[compare.arms.a]\nstrategy = "hard"\nn_experts = 3\n[compare.arms.b]\nstrategy = "mmoe"\n',
+     "compare.arms.a.n_experts", "applies only to strategy"),
+    ('[compare.arms.a]\nstrategy = "hard"\nwidth = 3\n[compare.arms.b]\nstrategy = "mmoe"\n',
+     "compare.arms.a.width", "unknown key"),
+])
+def test_bad_compare_tables_name_the_key(extra: str, key: str, problem: str) -> None:
+    with pytest.raises(SpaceError) as error:
+        parse_space(TINY_SPACE + extra, "s.toml")
+    assert f"s.toml: {key}:" in str(error.value) and problem in str(error.value)
+
+
+def test_several_strategies_or_weightings_in_search_make_implicit_arms() -> None:
+    both = parse_space(TINY_SPACE + 'strategy = ["hard", "independent"]\nweighting = ["fixed", "dwa"]\n', "s.toml")
+    assert both.arm_names == ("hard+fixed", "hard+dwa", "independent+fixed", "independent+dwa")
+    assert both.compare is not None and both.compare.reference == "independent+fixed" and both.compare.seeds == 5
+    arm = both.arm_space("independent+dwa")
+    assert (arm.params["strategy"].value, arm.params["weighting"].value, arm.compare) == ("independent", "dwa", None)
+    assert parse_space(TINY_SPACE, "s.toml").compare is None
+    mixed = parse_space(TINY_SPACE + 'strategy = ["mmoe", "hard"]\nn_experts = { low = 2, high = 4 }\n', "s.toml")
+    assert "n_experts" in mixed.arm_space("mmoe").params and "n_experts" not in mixed.arm_space("hard").params
+    assert math.isclose(mixed.compare.alpha, 0.05) and mixed.compare.reference == "mmoe"  # no independent arm: the first
