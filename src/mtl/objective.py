@@ -67,7 +67,8 @@ def baseline_losses(splits: Splits, on: str = "val") -> dict[str, float]:
 
 
 def _present(values: np.ndarray) -> np.ndarray:
-    return values[~np.isnan(values)]
+    present: np.ndarray = values[~np.isnan(values)]
+    return present
 
 
 def per_task_metrics(
