@@ -191,8 +191,8 @@ def run_sweep(
     printer(f"study {study.study_name!r}: {counted_trials(study)}/{budget} trials done"
             + (f" (worker {worker})" if worker else f"; storage {redact(sweep.storage)}, tracking {redact(sweep.tracking_uri)}"))
     progress = Progress(budget, printer)
-    callbacks = [StudyBudget(budget, has_heartbeats(sweep.storage), printer), progress,
-                 FailureGuard(MAX_CONSECUTIVE_FAILURES, printer)]
+    callbacks: list[Callable[[optuna.Study, FrozenTrial], None]] = [
+        StudyBudget(budget, has_heartbeats(sweep.storage), printer), progress, FailureGuard(MAX_CONSECUTIVE_FAILURES, printer)]
     deadline = None if timeout is None else time.monotonic() + timeout
 
     def optimize() -> None:
