@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from search.quiet import import_quietly
 
@@ -285,7 +286,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: parse, dispatch, and turn user errors into one line and exit code 2."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    sys.stdout.reconfigure(line_buffering=True)  # progress lines reach logs and pipes as they happen
+    cast(io.TextIOWrapper, sys.stdout).reconfigure(line_buffering=True)  # progress lines reach logs and pipes as they happen
     _positive(parser, "trials", getattr(args, "trials", None))
     _positive(parser, "timeout", getattr(args, "timeout", None))
     _positive(parser, "jobs", getattr(args, "jobs", None))

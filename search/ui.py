@@ -29,7 +29,7 @@ def dashboard_command(storage: str, port: int, host: str) -> list[str]:
     return [executable, storage, "--host", host, "--port", str(port), "--quiet"]
 
 
-def wait_until_up(url: str, process: subprocess.Popen, seconds: float = 90.0) -> None:
+def wait_until_up(url: str, process: subprocess.Popen[bytes], seconds: float = 90.0) -> None:
     """Poll ``url`` until it answers; raise :class:`StorageError` if the server exits or never answers."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:

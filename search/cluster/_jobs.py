@@ -30,14 +30,14 @@ def set_thread_budget(jobs: int) -> None:
     tf.config.threading.set_inter_op_parallelism_threads(1)
 
 
-def start_workers(jobs: int, run_args: Sequence[str]) -> list[subprocess.Popen]:
+def start_workers(jobs: int, run_args: Sequence[str]) -> list[subprocess.Popen[bytes]]:
     """Start workers 1..jobs-1 running ``python -m search run <run_args> --worker i``."""
     env = {**os.environ, TF_THREAD_VARIABLES[0]: str(threads_per_job(jobs)), TF_THREAD_VARIABLES[1]: "1"}
     return [subprocess.Popen([sys.executable, "-m", "search", "run", *run_args, "--worker", str(i)], env=env)
             for i in range(1, jobs)]
 
 
-def wait_for(workers: list[subprocess.Popen], interrupted: bool = False) -> list[int]:
+def wait_for(workers: list[subprocess.Popen[bytes]], interrupted: bool = False) -> list[int]:
     """Wait for every worker (interrupting them first if asked); their exit codes."""
     for worker in workers:
         if interrupted and worker.poll() is None:

@@ -20,6 +20,7 @@ import signal
 import sys
 import threading
 from types import FrameType
+from typing import Any
 
 import keras
 import optuna
@@ -65,10 +66,10 @@ def raise_if_preempted() -> None:
         raise KeyboardInterrupt()
 
 
-class PreemptionGuard(keras.callbacks.Callback):
+class PreemptionGuard(keras.callbacks.Callback):  # type: ignore[misc]  # keras ships no type hints: its classes are Any to mypy
     """Checks for a lost SIGTERM after every training batch (see :func:`raise_if_preempted`)."""
 
-    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         """Raise :class:`Preempted` if SIGTERM arrived."""
         raise_if_preempted()
 

@@ -112,8 +112,8 @@ def read_confirmations(sweep: OpenSweep) -> tuple[ConfirmedArm, ...]:
         best = best_trial(arm.study)
         scores: dict[int, dict[str, float]] = {}
         run_ids: dict[int, str] = {}
-        for seed in confirmation_seeds(space) if best is not None else ():
-            run = existing.get((arm.name, seed, best.number))
+        for seed in confirmation_seeds(space):
+            run = existing.get((arm.name, seed, best.number)) if best is not None else None
             values = _scores(run, space, tasks) if run is not None else None
             if run is not None and values is not None:
                 scores[seed], run_ids[seed] = values, run.info.run_id

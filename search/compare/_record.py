@@ -2,8 +2,8 @@
 
 On the sweep's parent run: the table ``verdict.json`` (one row per arm x target; logged with
 ``MlflowClient.log_table``, so ``mlflow.load_table`` reads it, and later replaced whole in the same
-format, since ``log_table`` would append to the earlier verdict), metrics ``arm/<arm>/test_objective`` (mean over the confirmation seeds) and
-``arm/<arm>/test_objective_std``, tags ``reference_arm``, ``best_arm`` and ``verdict`` (the
+format, since ``log_table`` would append to the earlier verdict), metrics ``arm/<arm>/test_objective``
+(mean over the confirmation seeds) and ``arm/<arm>/test_objective_std``, tags ``reference_arm``, ``best_arm`` and ``verdict`` (the
 sentences), and the sentences as the run's description (``mlflow.note.content``), so the runs
 view and the run page open on the answer.
 """

@@ -100,7 +100,7 @@ def _make_oracle(name: str, space: Space, hyperparameters: keras_tuner.HyperPara
     return oracle
 
 
-class _SweepTuner(BaseTuner):
+class _SweepTuner(BaseTuner):  # type: ignore[misc]  # keras_tuner ships no type hints: its classes are Any to mypy
     """keras-tuner's search loop around :func:`search.trial.run_trial`; prints one line per finished trial."""
 
     def __init__(self, oracle: keras_tuner.Oracle, project: Path, ctx: TrialContext, space: TunerSpace,
@@ -212,8 +212,8 @@ def run_tuner_sweep(
                                               {"study": study_name, "engine": ENGINE, "oracle": oracle, "kind": "sweep"})
     state.save()
     parent = state.parent_run_id
-    ctx = TrialContext(space, splits, tracker, parent, study_name, engine=ENGINE, sources=sources,
-                       best=BestSoFar(space.objective.direction))
+    best_so_far = BestSoFar(space.objective.direction)
+    ctx = TrialContext(space, splits, tracker, parent, study_name, engine=ENGINE, sources=sources, best=best_so_far)
     tuner = _SweepTuner(_make_oracle(oracle, space, searched.declare()), project, ctx, searched, state, budget,
                         timeout or space.study.timeout, printer)
     printer(f"study {study_name!r} (keras-tuner, {oracle} oracle): {tuner.counted()}/{budget} trials done; "
@@ -222,7 +222,7 @@ def run_tuner_sweep(
         if tuner.counted() < budget:
             with lean_process():
                 tuner.search()
-            ctx.best.log_curves(ctx)
+            best_so_far.log_curves(ctx)
     except KeyboardInterrupt:
         tracker.end(parent, "KILLED", "INTERRUPTED")
         raise

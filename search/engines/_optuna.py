@@ -175,7 +175,7 @@ def open_sweep(space: Space, study_name: str | None = None, storage: str | None 
     parent = tracker.open_parent(study.user_attrs.get(PARENT_ATTR), f"sweep-{study_name}", parent_params,
                                  {"study": study_name, "engine": "optuna", "kind": "sweep"})
     study.set_user_attr(PARENT_ATTR, parent)
-    arms = (ArmStudy(None, space, study),)
+    arms: tuple[ArmStudy, ...] = (ArmStudy(None, space, study),)
     if space.compare is not None:
         study.set_user_attr(ARMS_ATTR, list(space.arm_names))
         arms = tuple(ArmStudy(name, space.arm_space(name), open_study(
@@ -195,7 +195,7 @@ def load_sweep(study_name: str, storage: str, tracking_uri: str, splits: Splits 
     tracker = Tracker(tracking_uri, study_name, local_artifact_root(tracking_uri))
     space = stored_space(study, tracker, parent)
     splits = splits or prepare_data(space)
-    arms = (ArmStudy(None, space, study),)
+    arms: tuple[ArmStudy, ...] = (ArmStudy(None, space, study),)
     if space.compare is not None:
         arms = tuple(ArmStudy(name, space.arm_space(name), load_existing_study(arm_study_name(study_name, name), storage,
                                                                                tracking_uri))
@@ -289,7 +289,8 @@ def _tune(sweep: OpenSweep, arm: ArmStudy, writer: BackgroundWriter, timeout: fl
     if arm.name is not None:
         say(f"tuning, {counted_trials(study)}/{budget} trials done")
     progress = Progress(budget, say)
-    callbacks = [StudyBudget(budget, has_heartbeats(sweep.storage), say), progress, FailureGuard(MAX_CONSECUTIVE_FAILURES, say)]
+    callbacks: list[Callable[[optuna.Study, FrozenTrial], None]] = [
+        StudyBudget(budget, has_heartbeats(sweep.storage), say), progress, FailureGuard(MAX_CONSECUTIVE_FAILURES, say)]
     deadline = None if timeout is None else time.monotonic() + timeout
 
     def optimize() -> None:

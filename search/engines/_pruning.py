@@ -25,7 +25,7 @@ def make_pruner(name: str, options: Mapping[str, Any], epochs: int) -> optuna.pr
     return PRUNERS[name](**options)
 
 
-class PruneOnObjective(keras.callbacks.Callback):
+class PruneOnObjective(keras.callbacks.Callback):  # type: ignore[misc]  # keras ships no type hints: its classes are Any to mypy
     """Reports ``val_objective`` to an Optuna trial each epoch; stops training when it should be pruned."""
 
     def __init__(self, trial: optuna.Trial) -> None:
@@ -33,7 +33,7 @@ class PruneOnObjective(keras.callbacks.Callback):
         self.trial = trial
         self.pruned_at: int | None = None
 
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         """Report this epoch's objective and ask the pruner."""
         value = (logs or {}).get(VAL_OBJECTIVE)
         if value is None:

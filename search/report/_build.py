@@ -93,10 +93,9 @@ def build_report(study: optuna.Study, space: Space, arms: Sequence[ArmStudy] = (
         return (row.best is None, value, row.strategy, row.weighting)
 
     tasks = dict.fromkeys(task for t in trials if t.state == TrialState.COMPLETE for task in t.user_attrs.get("val", {}))
-    direction = study.directions[0].name.lower()
     pareto = tuple(t.number for t in pareto_trials(study)) if not arms else ()
-    return Report(study.study_name, direction, tuple(tasks), tuple(sorted(rows, key=rank)), tuple(trials), pareto,
-                  verdict=verdict)
+    return Report(study.study_name, "maximize" if maximize else "minimize", tuple(tasks), tuple(sorted(rows, key=rank)),
+                  tuple(trials), pareto, verdict=verdict)
 
 
 def run_report(study_name: str, storage: str, tracking_uri: str, out_dir: str | Path, repeats: int,

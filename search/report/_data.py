@@ -6,7 +6,7 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from optuna.trial import FrozenTrial
 
@@ -83,7 +83,7 @@ class Report:
     """A study compared by group, best group first; ``trials`` are its finished trials (for the plots)."""
 
     study_name: str
-    direction: str  # "minimize" or "maximize"
+    direction: Literal["minimize", "maximize"]
     tasks: tuple[str, ...]
     rows: tuple[GroupRow, ...]
     trials: tuple[FrozenTrial, ...]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import matplotlib
 
@@ -55,7 +55,7 @@ def _complete(report: Report) -> list[optuna.trial.FrozenTrial]:
 
 def _figure(draw: Callable[[], Axes], width: float = 7.0, height: float = 4.5) -> Figure:
     """The figure Optuna drew into, resized and laid out."""
-    fig = draw().figure
+    fig = cast(Figure, draw().figure)  # Optuna draws on a top-level figure, never a SubFigure
     fig.set_size_inches(width, height)
     fig.tight_layout()
     return fig

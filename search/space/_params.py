@@ -46,7 +46,8 @@ class Param:
         """Whether ``value`` is one of this setting's possible values (ranges: within bounds)."""
         if self.kind in ("fixed", "choice"):
             return value in self.values()
-        return self.low <= value <= self.high
+        within: bool = self.low <= value <= self.high
+        return within
 
 
 def _typed(raw: Any, typ: type, path: str, key: str) -> Any:
@@ -54,7 +55,7 @@ def _typed(raw: Any, typ: type, path: str, key: str) -> Any:
         return float(raw)
     if type(raw) is not typ:
         raise SpaceError(path, key, f"expected {typ.__name__}, got {type(raw).__name__} {raw!r}")
-    if typ is float and not math.isfinite(raw):
+    if typ is float and isinstance(raw, float) and not math.isfinite(raw):
         raise SpaceError(path, key, f"{raw!r} is not a finite number")
     return raw
 
@@ -80,7 +81,7 @@ def parse_param(raw: Any, name: str, typ: type, path: str, key: str, check: Chec
     return Param(name, "fixed", value=_checked(_typed(raw, typ, path, key), check, path, key))
 
 
-def _parse_range(raw: dict, name: str, typ: type, path: str, key: str, check: Check | None) -> Param:
+def _parse_range(raw: dict[str, Any], name: str, typ: type, path: str, key: str, check: Check | None) -> Param:
     if typ not in (int, float):
         raise SpaceError(path, key, "a range needs a numeric setting; give a value or a list of choices")
     unknown = set(raw) - {"low", "high", "log", "step"}

@@ -34,7 +34,7 @@ class Sampled:
     freeze: str = "none"
 
 
-def optuna_suggest(trial: optuna.Trial) -> Suggest:
+def optuna_suggest(trial: optuna.trial.BaseTrial) -> Suggest:
     """The Optuna define-by-run adapter: fixed values are returned as they are, not suggested."""
 
     def suggest(param: Param) -> Any:

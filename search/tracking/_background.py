@@ -19,7 +19,7 @@ class BackgroundWriter:
     def __init__(self, depth: int = 64) -> None:
         self.depth = depth
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mtl-mlflow")
-        self._pending: list[Future] = []
+        self._pending: list[Future[None]] = []
 
     def submit(self, job: Callable[[], None]) -> None:
         """Queue ``job``; first wait while ``depth`` jobs are queued, and raise an earlier job's error."""

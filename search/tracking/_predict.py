@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -16,7 +17,7 @@ from mtl.errors import DataError
 from search.tracking._tracker import download_model
 
 
-def inputs_of(frame: pd.DataFrame, signature: dict, where: str) -> ModelInputs:
+def inputs_of(frame: pd.DataFrame, signature: dict[str, Any], where: str) -> ModelInputs:
     """The model's inputs from raw rows of ``frame``: its numeric columns (checked to exist and be numeric;
     NaN only where the model imputes) and its categorical columns as strings (missing as the empty string)."""
     numeric, categorical = signature["features"], signature.get("categorical", [])
@@ -35,7 +36,7 @@ def inputs_of(frame: pd.DataFrame, signature: dict, where: str) -> ModelInputs:
     return rows.inputs
 
 
-def task_columns(task: dict, prediction: np.ndarray) -> dict[str, np.ndarray]:
+def task_columns(task: dict[str, Any], prediction: np.ndarray) -> dict[str, np.ndarray]:
     """Output columns of one task: the regression value; the binary probability (with string labels:
     the predicted label, and the second label's probability as ``<task>_probability``); the class
     index (with string labels: the class label)."""

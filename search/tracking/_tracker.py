@@ -74,14 +74,16 @@ class Tracker:
                 pass
         run = self.client.create_run(self.experiment_id, tags=dict(tags), run_name=name)
         self.client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
-        return run.info.run_id
+        created: str = run.info.run_id
+        return created
 
     def start_trial(self, parent_id: str | None, name: str, params: Mapping[str, Any], tags: Mapping[str, str]) -> str:
         """Create a run with the trial's parameters, nested under ``parent_id`` unless that is None."""
         nesting = {PARENT_TAG: parent_id} if parent_id else {}
         run = self.client.create_run(self.experiment_id, tags={**tags, **nesting}, run_name=name)
         self.client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
-        return run.info.run_id
+        created: str = run.info.run_id
+        return created
 
     def log_metrics(self, run_id: str, values: Mapping[str, float], step: int = 0) -> None:
         """Log many metrics of one step in as few calls as MLflow allows."""
@@ -156,7 +158,7 @@ def model_signature(data: Dataset) -> dict[str, Any]:
     }
 
 
-class EpochLogger(keras.callbacks.Callback):
+class EpochLogger(keras.callbacks.Callback):  # type: ignore[misc]  # keras ships no type hints: its classes are Any to mypy
     """Logs every epoch's per-task train/val metrics, the validation objective and the loss weights.
 
     Epochs are sent in one batch every ``every`` seconds (default 5: the MLflow UI still follows a
@@ -173,7 +175,7 @@ class EpochLogger(keras.callbacks.Callback):
         self.pending: list[Metric] = []
         self.sent = time.monotonic()
 
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         """Keep this epoch's metrics; send what is kept once ``every`` seconds have passed since the last send."""
         logs = logs or {}
         values: dict[str, float] = {}
@@ -192,7 +194,7 @@ class EpochLogger(keras.callbacks.Callback):
         if time.monotonic() - self.sent >= self.every:
             self.flush()
 
-    def on_train_end(self, logs: dict | None = None) -> None:
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         """Send the epochs not sent yet."""
         self.flush()
 
@@ -204,7 +206,7 @@ class EpochLogger(keras.callbacks.Callback):
         self.sent = time.monotonic()
 
 
-def download_model(client: MlflowClient, run_id: str, folder: str) -> tuple[Path, dict]:
+def download_model(client: MlflowClient, run_id: str, folder: str) -> tuple[Path, dict[str, Any]]:
     """Download the run's ``model/model.keras`` into ``folder`` and read its ``model/signature.json``.
 
     :class:`StorageError` if the run or its model is missing.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -25,7 +26,7 @@ class Objective:
     """Which per-task number is scored (``metrics``: task -> metric name) and in which direction."""
 
     metrics: Mapping[str, str] | None = None
-    direction: str = "minimize"
+    direction: Literal["minimize", "maximize"] = "minimize"
 
     def check(self, tasks: tuple[Task, ...]) -> None:
         """Raise :class:`ConfigError` if a named metric does not exist for its task."""
@@ -67,7 +68,8 @@ def baseline_losses(splits: Splits, on: str = "val") -> dict[str, float]:
 
 
 def _present(values: np.ndarray) -> np.ndarray:
-    return values[~np.isnan(values)]
+    present: np.ndarray = values[~np.isnan(values)]
+    return present
 
 
 def per_task_metrics(

@@ -16,12 +16,13 @@ from __future__ import annotations
 import math
 import weakref
 from dataclasses import dataclass
+from typing import Any
 
 import tensorflow as tf
 
 from mtl.data import Dataset
 
-Batch = tuple  # (inputs, targets) or (inputs, targets, sample weights), as tensors
+Batch = tuple[Any, ...]  # (inputs, targets) or (inputs, targets, sample weights), as tensors
 
 _TENSORS: weakref.WeakKeyDictionary[Dataset, Batch] = weakref.WeakKeyDictionary()
 _PLAIN = tf.data.Options()
@@ -57,7 +58,8 @@ def training_feed(data: Dataset, batch_size: int, seed: int) -> Feed:
         return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
 
     def take(rows_: tf.Tensor) -> Batch:
-        return tf.nest.map_structure(lambda t: tf.gather(t, rows_), tensors)
+        batch: Batch = tf.nest.map_structure(lambda t: tf.gather(t, rows_), tensors)
+        return batch
 
     dataset = tf.data.Dataset.counter().flat_map(epoch_batches).map(take).prefetch(2)
     return Feed(dataset.with_options(_PLAIN), math.ceil(rows / batch_size))

@@ -42,8 +42,8 @@ def paired(arm: Sequence[float], reference: Sequence[float], level: float = 0.95
     """Compare ``arm`` with ``reference`` value by value (the same seeds in the same order).
 
     Differences within :data:`FLOAT_NOISE` of the values count as 0. With fewer than two pairs
-    there is no interval (NaN) and ``p`` is 1. Identical pairs (zero spread) give a zero-width interval at the mean difference, with ``p`` 1 when that is 0 and 0
-    otherwise.
+    there is no interval (NaN) and ``p`` is 1. Identical pairs (zero spread) give a zero-width
+    interval at the mean difference, with ``p`` 1 when that is 0 and 0 otherwise.
     """
     a, r = np.asarray(arm, dtype=float), np.asarray(reference, dtype=float)
     if a.shape != r.shape:

@@ -10,6 +10,7 @@ import math
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import keras
 import numpy as np
@@ -70,14 +71,14 @@ class TrainResult:
     weights: dict[str, list[float]] = field(default_factory=dict)
 
 
-class ObjectiveLogger(keras.callbacks.Callback):
+class ObjectiveLogger(keras.callbacks.Callback):  # type: ignore[misc]  # keras ships no type hints: its classes are Any to mypy
     """Adds ``val_objective`` to the epoch logs so early stopping and pruning can watch it."""
 
-    def __init__(self, objective: Objective, tasks, baselines: Mapping[str, float]) -> None:
+    def __init__(self, objective: Objective, tasks: tuple[Task, ...], baselines: Mapping[str, float]) -> None:
         super().__init__()
         self.objective, self.tasks, self.baselines = objective, tasks, baselines
 
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         """Compute the objective from this epoch's validation logs."""
         if logs is None:
             return
@@ -87,18 +88,18 @@ class ObjectiveLogger(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-class StopOnNonFinite(keras.callbacks.Callback):
+class StopOnNonFinite(keras.callbacks.Callback):  # type: ignore[misc]  # keras ships no type hints: its classes are Any to mypy
     """Stops training quietly at the first batch whose loss is NaN or infinite."""
 
     def __init__(self) -> None:
         super().__init__()
         self.diverged_at: int | None = None
 
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         """Remember the epoch, for the failure message."""
         self.epoch = epoch
 
-    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         """Check the running loss."""
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
@@ -106,14 +107,14 @@ class StopOnNonFinite(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-class PhasedEarlyStopping(keras.callbacks.EarlyStopping):
+class PhasedEarlyStopping(keras.callbacks.EarlyStopping):  # type: ignore[misc]  # keras ships no type hints: its classes are Any to mypy
     """Early stopping that a second ``fit`` (the fine-tuning phase) continues.
 
     The best value, epoch and weights carry over from the first ``fit``; only the patience count
     starts afresh (the first ``fit`` ends by restoring its best weights).
     """
 
-    def on_train_begin(self, logs: dict | None = None) -> None:
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         """Reset everything before the first phase; only the patience count before a later one."""
         if self.best_weights is None:
             super().on_train_begin(logs)
@@ -201,7 +202,9 @@ def forget_traced_gradients() -> None:
             del registry[name]
 
 
-def _fit(trainer: keras.Model, splits: Splits, train_config: TrainConfig, callbacks: list, **epochs: int) -> dict[str, list[float]]:
+def _fit(
+    trainer: keras.Model, splits: Splits, train_config: TrainConfig, callbacks: list[keras.callbacks.Callback], **epochs: int
+) -> dict[str, list[float]]:
     """One ``fit`` over the training split (``epochs`` and ``initial_epoch``); its history as floats.
 
     The splits are fed through :mod:`mtl.pipeline` (tensors made once, one iterator per ``fit``).

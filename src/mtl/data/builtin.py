@@ -14,6 +14,7 @@ Features are not rescaled here: the model standardises its inputs.
 from __future__ import annotations
 
 from importlib import resources
+from importlib.resources.abc import Traversable
 
 import numpy as np
 import pandas as pd
@@ -27,7 +28,7 @@ SOLAR_FLARE_CATEGORICAL = ("zurich-class", "largest-spot-size", "spot-distributi
 YEAST_LABELS = tuple(f"Class{i}" for i in range(1, 15))
 
 
-def _river_file(dataset: str, filename: str):
+def _river_file(dataset: str, filename: str) -> Traversable:
     """Path of a data file bundled with river, or a :class:`DataError` saying how to install it."""
     try:
         import river.datasets  # noqa: F401  (only to check that the package is there)
@@ -39,7 +40,7 @@ def _river_file(dataset: str, filename: str):
     return path
 
 
-def _read_csv(dataset: str, path) -> pd.DataFrame:
+def _read_csv(dataset: str, path: Traversable) -> pd.DataFrame:
     try:
         with resources.as_file(path) as real:
             return pd.read_csv(real)

@@ -22,7 +22,7 @@ def is_categorical(series: pd.Series) -> bool:
 
 def numeric_feature(series: pd.Series, where: str) -> np.ndarray:
     """A numeric feature column as float32, NaN where missing; :class:`DataError` for infinite values."""
-    values = series.to_numpy(dtype="float32", na_value=np.nan)
+    values: np.ndarray = series.to_numpy(dtype="float32", na_value=np.nan)
     if np.isinf(values).any():
         raise DataError(f"{where}: feature column {series.name!r} holds infinite values")
     return values

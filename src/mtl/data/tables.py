@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -72,10 +72,11 @@ def _fold(frame: pd.DataFrame, column: str, where: str) -> np.ndarray:
     unknown = sorted(set(labels) - set(names))
     if unknown:
         raise DataError(f"{where}: split column {column!r} holds {unknown[0]!r}; use train, val or test")
-    return labels.map(names).to_numpy(dtype=object)
+    fold: np.ndarray = labels.map(names).to_numpy(dtype=object)
+    return fold
 
 
-def _features(frame: pd.DataFrame, names: list, where: str) -> tuple[np.ndarray, tuple[str, ...], dict[str, np.ndarray]]:
+def _features(frame: pd.DataFrame, names: list[Hashable], where: str) -> tuple[np.ndarray, tuple[str, ...], dict[str, np.ndarray]]:
     """The numeric matrix, its column names, and the categorical columns among ``names``."""
     numeric, categorical = [], {}
     for name in names:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 import numpy as np
 from keras import ops
@@ -21,14 +23,14 @@ def initial_mix(n_columns: int, self_weight: float) -> np.ndarray:
 
 
 @keras.saving.register_keras_serializable(package="mtl")
-class CrossStitch(keras.layers.Layer):
+class CrossStitch(keras.layers.Layer):  # type: ignore[misc]  # keras ships no type hints: its classes are Any to mypy
     """Learned linear mix of ``n`` columns of shape (batch, width): ``out_i = sum_j a_ij * in_j``."""
 
-    def __init__(self, self_weight: float = 0.9, **kwargs) -> None:
+    def __init__(self, self_weight: float = 0.9, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.self_weight = float(self_weight)
 
-    def build(self, input_shape: list[tuple]) -> None:
+    def build(self, input_shape: list[tuple[int | None, ...]]) -> None:
         """Create the (n x n) mixing matrix, ``n`` being the number of input columns."""
         if len({tuple(s[1:]) for s in input_shape}) != 1:
             raise ConfigError(f"{self.name}: columns of unlike shapes {input_shape}")
@@ -39,16 +41,16 @@ class CrossStitch(keras.layers.Layer):
         )
         self.built = True
 
-    def call(self, inputs: list) -> list:
+    def call(self, inputs: list[keras.KerasTensor]) -> list[keras.KerasTensor]:
         """Mix the columns' activations."""
         mixed = ops.einsum("ij,bjw->biw", self.mix, ops.stack(inputs, axis=1))
         return [mixed[:, i] for i in range(len(inputs))]
 
-    def compute_output_shape(self, input_shape: list[tuple]) -> list[tuple]:
+    def compute_output_shape(self, input_shape: list[tuple[int | None, ...]]) -> list[tuple[int | None, ...]]:
         """One output per column, of the columns' shape."""
         return [tuple(s) for s in input_shape]
 
-    def get_config(self) -> dict:
+    def get_config(self) -> dict[str, Any]:
         """The base config plus the initial self weight."""
         return {**super().get_config(), "self_weight": self.self_weight}
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import keras
 import numpy as np
@@ -27,39 +28,39 @@ EMBEDDING_MAX_DIM = 16
 
 
 @keras.saving.register_keras_serializable(package="mtl")
-class FillMissing(keras.layers.Layer):
+class FillMissing(keras.layers.Layer):  # type: ignore[misc]  # keras ships no type hints: its classes are Any to mypy
     """Replaces NaN in column j by ``values[j]`` (the training mean)."""
 
-    def __init__(self, values: Sequence[float], **kwargs) -> None:
+    def __init__(self, values: Iterable[float], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.values = [float(v) for v in values]
 
-    def call(self, x):
+    def call(self, x: keras.KerasTensor) -> keras.KerasTensor:
         """``x`` with NaN filled in."""
         return ops.where(ops.isnan(x), ops.convert_to_tensor(self.values, dtype=x.dtype), x)
 
-    def get_config(self) -> dict:
+    def get_config(self) -> dict[str, Any]:
         """Serialisable settings."""
         return {**super().get_config(), "values": self.values}
 
 
 @keras.saving.register_keras_serializable(package="mtl")
-class MissingIndicator(keras.layers.Layer):
+class MissingIndicator(keras.layers.Layer):  # type: ignore[misc]  # keras ships no type hints: its classes are Any to mypy
     """1.0 where the listed ``columns`` of the input are NaN, else 0.0 (one output per listed column)."""
 
-    def __init__(self, columns: Sequence[int], **kwargs) -> None:
+    def __init__(self, columns: Sequence[int], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.columns = [int(c) for c in columns]
 
-    def call(self, x):
+    def call(self, x: keras.KerasTensor) -> keras.KerasTensor:
         """The indicators, rows x len(columns)."""
         return ops.cast(ops.isnan(ops.take(x, self.columns, axis=1)), x.dtype)
 
-    def compute_output_shape(self, input_shape: tuple) -> tuple:
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, int]:
         """Rows x number of indicated columns."""
         return (input_shape[0], len(self.columns))
 
-    def get_config(self) -> dict:
+    def get_config(self) -> dict[str, Any]:
         """Serialisable settings."""
         return {**super().get_config(), "columns": self.columns}
 

@@ -6,6 +6,8 @@ gated mixtures and the integer option reader.
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 import numpy as np
 from keras import ops
@@ -19,13 +21,13 @@ MMOE_OPTIONS: dict[str, tuple[type, object]] = {"n_experts": (int, 4), "expert_d
 
 
 @keras.saving.register_keras_serializable(package="mtl")
-class GatedSum(keras.layers.Layer):
+class GatedSum(keras.layers.Layer):  # type: ignore[misc]  # keras ships no type hints: its classes are Any to mypy
     """Weighted sum of expert outputs: ``call([gate, e_0, ..., e_{n-1}])`` returns ``sum_k gate[:, k] * e_k``.
 
     ``gate`` is (batch, n) and each expert output (batch, width); the layer has no weights.
     """
 
-    def build(self, input_shape: list[tuple]) -> None:
+    def build(self, input_shape: list[tuple[int | None, ...]]) -> None:
         """Check that the gate has one weight per expert and that all experts share a shape."""
         gate_shape, *expert_shapes = input_shape
         if gate_shape[-1] != len(expert_shapes):
@@ -34,21 +36,22 @@ class GatedSum(keras.layers.Layer):
             raise ConfigError(f"{self.name}: experts of unlike shapes {expert_shapes}")
         self.built = True
 
-    def call(self, inputs: list) -> keras.KerasTensor:
+    def call(self, inputs: list[keras.KerasTensor]) -> keras.KerasTensor:
         """Mix the experts with the gate's weights."""
         gate, *experts = inputs
         return ops.sum(ops.expand_dims(gate, -1) * ops.stack(experts, axis=1), axis=1)
 
-    def compute_output_shape(self, input_shape: list[tuple]) -> tuple:
+    def compute_output_shape(self, input_shape: list[tuple[int | None, ...]]) -> tuple[int | None, ...]:
         """The shape of one expert's output."""
         return tuple(input_shape[1])
 
-    def get_config(self) -> dict:
+    def get_config(self) -> dict[str, Any]:
         """The base layer config: the layer has no arguments of its own."""
-        return super().get_config()
+        config: dict[str, Any] = super().get_config()
+        return config
 
 
-def int_option(config: ModelConfig, name: str, default: int, minimum: int) -> int:
+def int_option(config: ModelConfig, name: str, default: object, minimum: int) -> int:
     """``config.options[name]`` (``default`` when absent), checked to be an integer of at least ``minimum``."""
     value = config.options.get(name, default)
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:

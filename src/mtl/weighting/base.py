@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import keras
 import numpy as np
@@ -12,7 +13,7 @@ from mtl.errors import ConfigError
 from mtl.tasks import Task
 
 
-class Weighting(keras.layers.Layer):
+class Weighting(keras.layers.Layer):  # type: ignore[misc]  # keras ships no type hints: its classes are Any to mypy
     """Turns per-task losses into one training loss; holds whatever state the scheme adapts.
 
     ``constants`` (task -> c_t, from ``TrainConfig.loss_weights``, 1.0 where absent) scale the
@@ -26,7 +27,7 @@ class Weighting(keras.layers.Layer):
     OPTIONS: dict[str, float] = {}
     persistent_tape = False
 
-    def __init__(self, tasks: tuple[Task, ...], constants: Mapping[str, float], options: Mapping[str, float], **kwargs) -> None:
+    def __init__(self, tasks: tuple[Task, ...], constants: Mapping[str, float], options: Mapping[str, float], **kwargs: Any) -> None:
         super().__init__(name=f"weighting_{self.SCHEME}", **kwargs)
         self.task_names = tuple(t.name for t in tasks)
         self.constants = np.array([float(constants.get(n, 1.0)) for n in self.task_names], dtype="float32")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 
 from mtl.weighting.base import Weighting
@@ -9,7 +11,7 @@ from mtl.weighting.base import Weighting
 WEIGHT_PREFIX = "weight_"
 
 
-class WeightLogger(keras.callbacks.Callback):
+class WeightLogger(keras.callbacks.Callback):  # type: ignore[misc]  # keras ships no type hints: its classes are Any to mypy
     """Adds ``weight_<task>`` (the effective weight at the end of the epoch) and the scheme's extra logs.
 
     Then calls the weighting's :meth:`~Weighting.end_epoch`, so the logged weights are those the
@@ -20,7 +22,7 @@ class WeightLogger(keras.callbacks.Callback):
         super().__init__()
         self.weighting = weighting
 
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         """Log the weights, then adapt them."""
         if logs is None:
             return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -14,7 +15,8 @@ def dwa_weights(previous: np.ndarray, before: np.ndarray, temperature: float) ->
     """``K * softmax(r / T)`` with ``r = previous / before``, the ratio of the last two epochs' losses."""
     scaled = (np.asarray(previous, dtype="float64") / np.asarray(before, dtype="float64")) / temperature
     exp = np.exp(scaled - scaled.max())
-    return len(exp) * exp / exp.sum()
+    weights: np.ndarray = len(exp) * exp / exp.sum()
+    return weights
 
 
 class DwaWeighting(Weighting):
@@ -28,7 +30,7 @@ class DwaWeighting(Weighting):
     SCHEME = "dwa"
     OPTIONS = {"temperature": 2.0}
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.current = self.add_weight(
             shape=(len(self.task_names),), initializer="ones", trainable=False, name="dwa_weights"

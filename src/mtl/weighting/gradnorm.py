@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from typing import Any
 
 import keras
 import numpy as np
@@ -33,7 +34,7 @@ class GradNormWeighting(Weighting):
     OPTIONS = {"alpha": 1.5, "lr": 0.025}
     persistent_tape = True
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if not (self.constants > 0).all():
             raise ConfigError(f"gradnorm: loss_weights must be > 0 (its starting weights), got {self.constants.tolist()}")

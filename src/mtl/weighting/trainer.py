@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 import tensorflow as tf
 
@@ -19,7 +21,7 @@ def loss_object(name: str) -> keras.losses.Loss:
     return keras.losses.get({"class_name": class_name, "config": {"reduction": "mean_with_sample_weight"}})
 
 
-class WeightedTrainer(keras.Model):
+class WeightedTrainer(keras.Model):  # type: ignore[misc]  # keras ships no type hints: its classes are Any to mypy
     """Wraps ``net`` (whose outputs are keyed by task name) and trains it with ``weighting``.
 
     Logs each task's unweighted loss as ``<task>_loss`` (Keras' own names) and the weighted
@@ -27,7 +29,7 @@ class WeightedTrainer(keras.Model):
     weighting's variables exist for training alone.
     """
 
-    def __init__(self, net: keras.Model, tasks: tuple[Task, ...], weighting: Weighting, **kwargs) -> None:
+    def __init__(self, net: keras.Model, tasks: tuple[Task, ...], weighting: Weighting, **kwargs: Any) -> None:
         super().__init__(name=f"{net.name}_trainer", **kwargs)
         self.net = net
         self.weighting = weighting
@@ -37,9 +39,12 @@ class WeightedTrainer(keras.Model):
 
     def call(self, x: tf.Tensor, training: bool = False) -> dict[str, tf.Tensor]:
         """The wrapped model's predictions."""
-        return self.net(x, training=training)
+        predictions: dict[str, tf.Tensor] = self.net(x, training=training)
+        return predictions
 
-    def per_task_losses(self, y: dict, y_pred: dict, sample_weight: dict | None) -> dict[str, tf.Tensor]:
+    def per_task_losses(
+        self, y: dict[str, tf.Tensor], y_pred: dict[str, tf.Tensor], sample_weight: dict[str, tf.Tensor] | tf.Tensor | None
+    ) -> dict[str, tf.Tensor]:
         """Each task's unweighted loss on the batch (the mean over rows of non-zero weight); also feeds the
         ``<task>_loss`` trackers, weighted by those rows so an epoch's value is their mean."""
         losses = {}
@@ -50,7 +55,7 @@ class WeightedTrainer(keras.Model):
             tracker.update_state(losses[name], sample_weight=rows)
         return losses
 
-    def train_step(self, data: tuple) -> dict[str, tf.Tensor]:
+    def train_step(self, data: tuple[Any, ...]) -> dict[str, tf.Tensor]:
         """Forward, weight, step the optimiser, then let the weighting adapt."""
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         with tf.GradientTape(persistent=self.weighting.persistent_tape) as tape:
@@ -62,12 +67,14 @@ class WeightedTrainer(keras.Model):
         self.optimizer.apply_gradients(zip(tape.gradient(total, variables), variables))
         self.weighting.update(tape, losses, self.net)
         del tape
-        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+        metrics: dict[str, tf.Tensor] = self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+        return metrics
 
-    def test_step(self, data: tuple) -> dict[str, tf.Tensor]:
+    def test_step(self, data: tuple[Any, ...]) -> dict[str, tf.Tensor]:
         """Per-task and weighted losses plus metrics, without any update."""
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         y_pred = self(x, training=False)
         total = self.weighting.combine(self.per_task_losses(y, y_pred, sample_weight))
         self._loss_tracker.update_state(total, sample_weight=tf.shape(y_pred[self.task_names[0]])[0])
-        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+        metrics: dict[str, tf.Tensor] = self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+        return metrics

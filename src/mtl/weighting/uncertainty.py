@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import keras
 import tensorflow as tf
@@ -20,7 +21,7 @@ class UncertaintyWeighting(Weighting):
 
     SCHEME = "uncertainty"
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.log_vars = self.add_weight(shape=(len(self.task_names),), initializer="zeros", name="log_vars")
 
