@@ -5,7 +5,7 @@ from __future__ import annotations
 from mtl.stats import BETTER, NO_DIFFERENCE, WORSE
 from search.compare._confirm import CONFIRM_KIND, OBJECTIVE, ConfirmedArm, confirm, confirmation_seeds, read_confirmations
 from search.compare._record import VERDICT_TABLE, read_verdict_table, record_verdict
-from search.compare._run import conclude
+from search.compare._run import conclude, verdict_of
 from search.compare._verdict import ArmStanding, Comparison, Verdict, judge
 
 __all__ = [
@@ -26,4 +26,5 @@ __all__ = [
     "read_confirmations",
     "read_verdict_table",
     "record_verdict",
+    "verdict_of",
 ]

@@ -88,7 +88,7 @@ def confirm(sweep: OpenSweep, printer: Printer = print) -> tuple[ConfirmedArm, .
             printer(f"{arm.name}: confirming trial {best.number} with {len(todo)} seed(s)")
         for index, seed in todo:
             if space.compare and space.compare.resplit and seed not in splits_for:
-                splits_for[seed] = prepare_data(space, development_seed=seed)
+                splits_for[seed] = prepare_data(space, development_seed=seed, frame=sweep.frame)
             ctx = TrialContext(arm.space, splits_for.get(seed, sweep.splits), tracker, parent, sweep.study.study_name,
                                sources=sweep.sources, arm=arm.name)
             number = CONFIRM_OFFSET + index

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from search.compare._confirm import confirm
+from search.compare._confirm import ConfirmedArm, confirm
 from search.compare._record import record_verdict
 from search.compare._verdict import Verdict, judge
 from search.engines import OpenSweep, finish_sweep
 from search.trial import lean_process
 
 Printer = Callable[[str], None]
+
+
+def verdict_of(sweep: OpenSweep, confirmed: tuple[ConfirmedArm, ...]) -> Verdict:
+    """The verdict of a comparison sweep on its ``confirmed`` results, with the space's reference and alpha."""
+    compare = sweep.space.compare
+    if compare is None:
+        raise ValueError(f"space {sweep.space.path} compares nothing")
+    return judge(confirmed, compare.reference, tuple(t.name for t in sweep.splits.tasks), compare.alpha,
+                 sweep.space.objective.direction == "minimize", compare.seeds)
 
 
 def conclude(sweep: OpenSweep, printer: Printer = print, finish: bool = True) -> Verdict:
@@ -31,8 +40,7 @@ def conclude(sweep: OpenSweep, printer: Printer = print, finish: bool = True) ->
     except BaseException as exc:
         sweep.tracker.end(sweep.parent_run_id, "FAILED", "FAIL", repr(exc))
         raise
-    verdict = judge(confirmed, space.compare.reference, tuple(t.name for t in sweep.splits.tasks), space.compare.alpha,
-                    space.objective.direction == "minimize", space.compare.seeds)
+    verdict = verdict_of(sweep, confirmed)
     record_verdict(sweep.tracker, sweep.parent_run_id, verdict)
     if finish:
         finish_sweep(sweep)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import optuna
+import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
 from mtl.data import Splits
@@ -146,6 +147,7 @@ class OpenSweep:
     tracking_uri: str
     sources: Sources | None = None
     arms: tuple[ArmStudy, ...] = ()
+    frame: pd.DataFrame | None = None  # the table in memory, where the data came as a data frame
 
     @property
     def compares(self) -> bool:
@@ -154,9 +156,11 @@ class OpenSweep:
 
 
 def open_sweep(space: Space, study_name: str | None = None, storage: str | None = None,
-               tracking_uri: str | None = None, trials: int | None = None, worker: int = 0) -> OpenSweep:
+               tracking_uri: str | None = None, trials: int | None = None, worker: int = 0,
+               frame: pd.DataFrame | None = None) -> OpenSweep:
     """Load the data and any warm-start weights, then create or resume the study and its MLflow parent run.
 
+    ``frame`` is the table in memory, in place of the file the space names.
     ``worker`` > 0 is one of several processes sharing the study: its sampler is seeded
     ``seed + worker`` so workers do not propose identical parameters. Every arm of a comparison
     is seeded alike, so arms identical but for their names are tuned identically.
@@ -165,7 +169,7 @@ def open_sweep(space: Space, study_name: str | None = None, storage: str | None 
     storage = storage or default_storage()
     tracking_uri = tracking_uri or default_tracking_uri()
     budget = trials or space.study.trials
-    splits = prepare_data(space)
+    splits = prepare_data(space, frame=frame)
     sources = resolve_init(space, splits, tracking_uri)  # before anything is written: a bad source is one error
     study = open_study(space, study_name, storage, n_tasks=len(splits.tasks), sampler_seed=space.study.seed + worker,
                        tracking_uri=tracking_uri)
@@ -183,25 +187,28 @@ def open_sweep(space: Space, study_name: str | None = None, storage: str | None 
             sampler_seed=space.study.seed + worker, tracking_uri=tracking_uri)) for name in space.arm_names)
         for arm in arms:
             arm.study.set_user_attr(PARENT_ATTR, parent)
-    return OpenSweep(space, splits, study, tracker, parent, budget, storage, tracking_uri, sources, arms)
+    return OpenSweep(space, splits, study, tracker, parent, budget, storage, tracking_uri, sources, arms, frame)
 
 
-def load_sweep(study_name: str, storage: str, tracking_uri: str, splits: Splits | None = None) -> OpenSweep:
-    """A stored sweep as it stands, its parent run untouched (for reports and confirmations after the fact)."""
+def load_sweep(study_name: str, storage: str, tracking_uri: str, frame: pd.DataFrame | None = None) -> OpenSweep:
+    """A stored sweep as it stands, its parent run untouched (for reports and confirmations after the fact).
+
+    ``frame`` is the data frame the sweep ran on, where it ran on one rather than on the space's data.
+    """
     study = load_existing_study(study_name, storage, tracking_uri)
     parent = study.user_attrs.get(PARENT_ATTR)
     if parent is None:
         raise StorageError(f"study {study_name!r} has no MLflow parent run; was it created by `python -m search run`?")
     tracker = Tracker(tracking_uri, study_name, local_artifact_root(tracking_uri))
     space = stored_space(study, tracker, parent)
-    splits = splits or prepare_data(space)
+    splits = prepare_data(space, frame=frame)
     arms: tuple[ArmStudy, ...] = (ArmStudy(None, space, study),)
     if space.compare is not None:
         arms = tuple(ArmStudy(name, space.arm_space(name), load_existing_study(arm_study_name(study_name, name), storage,
                                                                                tracking_uri))
                      for name in space.arm_names)
     budget = int(study.user_attrs.get(BUDGET_ATTR, space.study.trials))
-    return OpenSweep(space, splits, study, tracker, parent, budget, storage, tracking_uri, None, arms)
+    return OpenSweep(space, splits, study, tracker, parent, budget, storage, tracking_uri, None, arms, frame)
 
 
 def run_sweep(

@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import optuna
+import pandas as pd
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
@@ -99,7 +100,7 @@ def build_report(study: optuna.Study, space: Space, arms: Sequence[ArmStudy] = (
 
 
 def run_report(study_name: str, storage: str, tracking_uri: str, out_dir: str | Path, repeats: int,
-               printer: Callable[[str], None] = print) -> Path:
+               printer: Callable[[str], None] = print, frame: pd.DataFrame | None = None) -> Path:
     """Report on a stored study: group, retrain each group's best ``repeats`` times, write and log.
 
     A comparison's report opens with its verdict; confirmation seeds not yet in MLflow (for
@@ -110,7 +111,7 @@ def run_report(study_name: str, storage: str, tracking_uri: str, out_dir: str | 
     baselines``), where there are any, joins the per-task metrics as the single-task reference.
     Returns the path of ``report.md``.
     """
-    sweep = load_sweep(study_name, storage, tracking_uri)
+    sweep = load_sweep(study_name, storage, tracking_uri, frame)
     space, splits, tracker, parent, study = sweep.space, sweep.splits, sweep.tracker, sweep.parent_run_id, sweep.study
     if repeats and sweep.compares:
         raise SpaceError(space.path, "compare.seeds", "a comparison is confirmed with its [compare] seeds; "

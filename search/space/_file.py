@@ -11,9 +11,12 @@ import importlib.util
 import inspect
 import json
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+import tomli_w
 
 from mtl.data import DATASETS
 from mtl.errors import ConfigError, MtlError
@@ -154,6 +157,24 @@ class Space:
             raise KeyError(name)
         arm = self.compare.arm(name)
         return replace(self, params=arm.params, loss_weights=arm.loss_weights, compare=None)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> Space:
+        """Read and validate a space file (as :func:`load_space`)."""
+        return load_space(path)
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any], where: str = "<dict>") -> Space:
+        """Validate a space given as a dict with the file's sections (``{"study": {...}, "search": {...}}``).
+
+        It is kept as TOML text, as a file's would be, so a study made from it resumes and
+        fingerprints alike; relative data paths resolve from the working directory.
+        """
+        try:
+            text = tomli_w.dumps(dict(doc))
+        except (TypeError, ValueError) as exc:
+            raise SpaceError(where, "", f"not expressible as a space file: {exc}") from None
+        return parse_space(text, where)
 
     def fingerprint(self) -> str:
         """Hash of everything that must not change when a study is resumed: all but ``[study]`` (bar the seed)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import pandas as pd
+
 from mtl.data.builtin import digits, solar_flare, yeast
 from mtl.data.dataset import Dataset, Splits
 from mtl.data.splits import split
@@ -20,8 +22,10 @@ DATASETS: dict[str, Callable[..., Dataset]] = {
 }
 
 
-def load_dataset(source: str, options: Mapping[str, Any], seed: int) -> Dataset:
-    """A built-in data set by name (``options`` are its parameters) or a table file by path."""
+def load_dataset(source: str, options: Mapping[str, Any], seed: int, frame: pd.DataFrame | None = None) -> Dataset:
+    """A built-in data set by name (``options`` are its parameters), a table file by path, or ``frame``, a table in memory."""
+    if frame is not None:
+        return load_table(frame, options.get("targets", ()), options.get("features"), options.get("split_column"))
     if source in DATASETS:
         try:
             return DATASETS[source](**options, seed=seed)

@@ -94,18 +94,23 @@ def _features(frame: pd.DataFrame, names: list[Hashable], where: str) -> tuple[n
 
 
 def load_table(
-    path: str | Path,
+    path: str | Path | pd.DataFrame,
     targets: Sequence[Mapping[str, str]],
     features: Sequence[str] | None = None,
     split_column: str | None = None,
 ) -> Dataset:
-    """Load ``path``; ``targets`` are ``{name, kind, column?}``; features default to all other columns.
+    """Load ``path`` (or an in-memory data frame); ``targets`` are ``{name, kind, column?}``; features default to all other columns.
 
     Numeric feature columns may hold missing values; any other column is categorical (see
     :mod:`mtl.data.columns`). ``split_column`` names a column of ``train`` / ``val`` / ``test``
     labels that fixes each row's split; it is never a feature.
     """
-    frame, where = read_table(path), f"data file {str(path)!r}"
+    if isinstance(path, pd.DataFrame):
+        if path.empty:
+            raise DataError("the data frame holds no rows")
+        frame, where = path, "data frame"
+    else:
+        frame, where = read_table(path), f"data file {str(path)!r}"
     tasks, y, used = [], {}, [split_column] if split_column else []
     fold = None if split_column is None else _fold(frame, split_column, where)
     for spec in targets:
