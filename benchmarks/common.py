@@ -31,7 +31,7 @@ from search.engines import run_sweep  # noqa: E402
 from search.space import Space, load_space, parse_space  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_SPACE = REPO / "spaces" / "default.toml"
+DEFAULT_SPACE = REPO / "spaces" / "benchmark.toml"
 RESULTS = Path(__file__).resolve().parent / "results"
 TRIAL_LINE = re.compile(r"\] trial\s+(\d+) (\w+)")  # a per-trial progress line of ``run_sweep``
 
@@ -72,7 +72,7 @@ def parser(description: str) -> argparse.ArgumentParser:
 
 
 def default_space() -> Space:
-    """``spaces/default.toml``."""
+    """``spaces/benchmark.toml``."""
     return load_space(DEFAULT_SPACE)
 
 

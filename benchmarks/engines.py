@@ -1,7 +1,7 @@
 """Engines: Optuna TPE with pruning vs keras-tuner Hyperband and Bayesian, at equal wall-clock budgets.
 
 Each arm sweeps the same space file on fresh stores for ``--budget`` seconds, on the synthetic
-benchmark (``spaces/default.toml``) and on a real data set (``spaces/digits.toml``), with three
+benchmark (``spaces/benchmark.toml``) and on a real data set (``spaces/digits.toml``), with three
 seeds (the space's seed replaced). Optuna uses the space's TPE sampler and median pruner; the
 keras-tuner arms use the same space through ``run --engine keras-tuner``'s code path. The curves
 are read back from each arm's MLflow store, the same for both engines: a trial counts at its child
@@ -27,7 +27,7 @@ from mlflow.tracking import MlflowClient
 from search.engines import run_sweep, run_tuner_sweep
 from search.space import Space, load_space
 
-SPACES = {"synthetic": common.REPO / "spaces" / "default.toml", "digits": common.REPO / "spaces" / "digits.toml"}
+SPACES = {"synthetic": common.REPO / "spaces" / "benchmark.toml", "digits": common.REPO / "spaces" / "digits.toml"}
 ARMS = ("optuna-tpe+median", "kt-hyperband", "kt-bayesian")
 SEEDS = (0, 1, 2)
 

@@ -1,6 +1,6 @@
 """Parallel trials: two threads in one process or two processes, against one trial at a time.
 
-N configurations are drawn from ``spaces/default.toml`` (seeded random sampler) and each is built,
+N configurations are drawn from ``spaces/benchmark.toml`` (seeded random sampler) and each is built,
 compiled and fitted for ``epochs`` epochs (patience = epochs) with plain Keras on the sweep's data,
 three ways: (a) one after another in this process; (b) by two threads of this process, each taking
 the next configuration when it is free, TensorFlow sized as ``run --jobs 2`` sizes a process that

@@ -1,6 +1,6 @@
 """Harness overhead: the same trials through ``run_sweep`` and through a bare Keras loop, in one process.
 
-N configurations are drawn from ``spaces/default.toml`` with a seeded random sampler; patience is
+N configurations are drawn from ``spaces/benchmark.toml`` with a seeded random sampler; patience is
 set to the epoch count, so every trial trains exactly ``epochs`` epochs on both paths. (a) The
 harness trains them in one ``run_sweep`` on fresh SQLite Optuna and MLflow stores, the
 configurations enqueued in order (pruner none): what a sweep of N trials costs, from the call to

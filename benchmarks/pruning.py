@@ -1,6 +1,6 @@
 """Pruning: the same wall-clock budget with no pruner and with successive halving, three sampler seeds.
 
-Both arms sweep ``spaces/default.toml`` (TPE) on fresh stores for ``--budget`` seconds per seed;
+Both arms sweep ``spaces/benchmark.toml`` (TPE) on fresh stores for ``--budget`` seconds per seed;
 the pruning arm uses Optuna's successive halving (ASHA: ``min_resource = 3``, ``reduction_factor =
 3``), which stops a trial at an epoch rung (3, 9) when it is not in the top third there. A trial counts
 when it finishes within the budget (``run_sweep`` starts no trial after it, but the last one

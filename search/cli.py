@@ -164,9 +164,6 @@ def _run_keras_tuner(space: Space, args: argparse.Namespace) -> int:
 
     if args.jobs > 1 or args.storage:
         raise SpaceError(args.space, "", "--jobs and --storage apply to the optuna engine only")
-    if space.compare is not None:
-        raise SpaceError(args.space, "compare", f"the keras-tuner engine does not run comparisons (arms: "
-                         f"{', '.join(space.arm_names)}); use the optuna engine, or hold one strategy and weighting")
     result = run_tuner_sweep(space, args.study, args.tracking_uri, args.trials, args.oracle, timeout=args.timeout)
     if result.best is None:
         print("no trial completed")

@@ -168,7 +168,11 @@ class _SweepTuner(BaseTuner):  # type: ignore[misc]  # keras_tuner ships no type
 
 
 def _check_supported(space: Space, printer: Printer = print) -> None:
-    """Refuse what keras-tuner cannot search (one objective per task); note what it ignores (a pruner)."""
+    """Refuse what keras-tuner cannot search (a comparison, one objective per task); note what it ignores (a pruner)."""
+    if space.compare is not None:
+        raise SpaceError(space.path, "compare", f"the keras-tuner engine does not run comparisons (arms: "
+                         f"{', '.join(space.arm_names)}); use the optuna engine, or [compare] arms = \"none\" to search "
+                         "the strategies as hyperparameters of one study")
     if space.per_task:
         raise SpaceError(space.path, "objective.per_task", "keras-tuner optimises one objective, not one per task; "
                          "use the Optuna engine for a Pareto front")

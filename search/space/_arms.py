@@ -1,7 +1,8 @@
 """A comparison's arms: named designs, each a strategy with some settings held, the rest searched.
 
 A space compares when it has a ``[compare]`` table, or when ``[search]`` lists several strategies or
-weightings (then each strategy x weighting is an arm). ``[compare.arms.<name>]`` tables hold
+weightings (then each strategy x weighting is an arm), unless ``[compare] arms = "none"``, which searches
+them as hyperparameters of one study (the best trial wins; there is no verdict). ``[compare.arms.<name>]`` tables hold
 settings fixed (or give them their own ranges) on top of ``[search]``; an arm takes ``[search]``'s
 strategy options only where its strategy uses them. The reference arm is the arm named ``independent``,
 else the first arm whose strategy is ``independent``, else the first arm, unless ``reference`` names another.
@@ -17,9 +18,10 @@ from typing import Any
 from search.errors import SpaceError
 from search.space._params import Param, parse_param
 
-ARM_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
+ARM_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")  # MLflow metric names take these
 COMPARE_KEYS = ("arms", "reference", "seeds", "resplit", "alpha")
 DEFAULT_REFERENCE = "independent"
+NO_ARMS = "none"  # ``arms = "none"``: listed strategies and weightings are searched in one study, as hyperparameters
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,15 @@ class CompareSettings:
 ParseSearch = Callable[[str, dict[str, Any]], tuple[dict[str, Param], Param | dict[str, Param]]]
 
 
+def held_strategies(table: Any) -> frozenset[str]:
+    """The strategies ``[compare.arms.*]`` tables name (as written; checked when the arms are parsed)."""
+    arms = table.get("arms") if isinstance(table, dict) else None
+    if not isinstance(arms, dict):
+        return frozenset()
+    named = [arm.get("strategy") for arm in arms.values() if isinstance(arm, dict)]
+    return frozenset(s for value in named for s in (value if isinstance(value, list) else [value]) if isinstance(s, str))
+
+
 def implicit_arms(params: Mapping[str, Param]) -> list[tuple[str, dict[str, Any]]]:
     """Arms from a ``[search]`` that lists several strategies or weightings: one per combination."""
     strategies, weightings = params["strategy"], params["weighting"]
@@ -64,7 +75,7 @@ def implicit_arms(params: Mapping[str, Param]) -> list[tuple[str, dict[str, Any]
             elif strategies.is_fixed:
                 name = weighting
             else:
-                name = f"{strategy}+{weighting}"
+                name = f"{strategy}-{weighting}"
             arms.append((name, {"strategy": strategy, "weighting": weighting}))
     return arms
 
@@ -83,10 +94,15 @@ def parse_compare(path: str, table: dict[str, Any] | None, search_table: dict[st
         if key not in COMPARE_KEYS:
             raise SpaceError(path, f"compare.{key}", f"unknown key (known: {', '.join(COMPARE_KEYS)})")
     raw_arms = table.get("arms")
+    if raw_arms == NO_ARMS:
+        extra = sorted(set(table) - {"arms"})
+        if extra:
+            raise SpaceError(path, f"compare.{extra[0]}", f'means nothing with arms = "{NO_ARMS}" (one study, no verdict)')
+        return None
     if raw_arms is None:
         written = implicit_arms(params)
     elif not isinstance(raw_arms, dict) or not all(isinstance(v, dict) for v in raw_arms.values()):
-        raise SpaceError(path, "compare.arms", "must be tables [compare.arms.<name>] of settings to hold")
+        raise SpaceError(path, "compare.arms", f'must be tables [compare.arms.<name>] of settings to hold, or "{NO_ARMS}"')
     else:
         written = list(raw_arms.items())
     if not written:
@@ -116,7 +132,7 @@ def _arm(path: str, name: str, held: dict[str, Any], search_table: dict[str, Any
          parse_search: ParseSearch) -> Arm:
     """One arm: ``[search]`` with ``held`` on top; ``[search]``'s options for other strategies are dropped."""
     if not ARM_NAME.match(name):
-        raise SpaceError(path, f"compare.arms.{name}", "an arm's name may use letters, digits and _ . + - only")
+        raise SpaceError(path, f"compare.arms.{name}", "an arm's name may use letters, digits and _ . - only")
     section = f"compare.arms.{name}"
     strategy = parse_param(held.get("strategy", search_table.get("strategy", "hard")), "strategy", str, path,
                            f"{section}.strategy")

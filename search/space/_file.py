@@ -26,7 +26,7 @@ from mtl.tasks import KINDS, Task
 from mtl.warmstart import FREEZE
 from mtl.weighting import WEIGHTINGS
 from search.errors import SpaceError
-from search.space._arms import CompareSettings, parse_compare
+from search.space._arms import CompareSettings, held_strategies, parse_compare
 from search.space._params import Check, Param, above, at_least, in_unit, one_of, parse_param
 from search.space._pruners import PRUNERS, pruner_options
 
@@ -285,7 +285,7 @@ def parse_space(text: str, where: str, base: Path = Path(".")) -> Space:
         raise SpaceError(where, "study.sampler", f"{study.sampler!r} cannot drive one objective per task (use {usable})")
     if per_task and study.pruner != "none":
         raise SpaceError(where, "study.pruner", "Optuna cannot prune a study with one objective per task; use pruner = \"none\"")
-    params, loss_weights = _search(_Section(where, "search", doc.get("search", {})))
+    params, loss_weights = _search(_Section(where, "search", doc.get("search", {})), held_strategies(doc.get("compare")))
     compare = parse_compare(where, doc.get("compare"), doc.get("search", {}), params,
                             {name: users for name, (_, users) in OPTIONS.items()},
                             lambda section, table: _search(_Section(where, section, table)))
@@ -459,15 +459,17 @@ def _objective(s: _Section) -> tuple[Objective, bool]:
     return Objective(metrics, direction), s.get("per_task", bool, False)
 
 
-def _search(s: _Section) -> tuple[dict[str, Param], Param | dict[str, Param]]:
+def _search(s: _Section, arm_strategies: frozenset[str] = frozenset()) -> tuple[dict[str, Param], Param | dict[str, Param]]:
+    """``[search]`` (or an arm's table); a strategy option is allowed where the strategy, or an arm's, uses it."""
     s.reject_unknown((*SEARCH, *OPTIONS, LOSS_WEIGHT))
     params = {}
     for name, (typ, check, default) in SEARCH.items():
         params[name] = parse_param(s.table.get(name, default), name, typ, s.path, s.key(name), check)
     for name, (typ, users) in OPTIONS.items():
         if name in s.table:
-            if not any(params["strategy"].can_be(u) for u in users):
-                raise SpaceError(s.path, s.key(name), f"applies only to strategy {' / '.join(users)}, which search.strategy never takes")
+            if not any(params["strategy"].can_be(u) or u in arm_strategies for u in users):
+                raise SpaceError(s.path, s.key(name), f"applies only to strategy {' / '.join(users)}, "
+                                                      f"which {s.key('strategy')} never takes")
             params[name] = parse_param(s.table[name], name, typ, s.path, s.key(name), OPTION_CHECKS.get(name, at_least(1)))
     raw_weights = s.table.get(LOSS_WEIGHT, 1.0)
     positive = above(0)

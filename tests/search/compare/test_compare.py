@@ -123,6 +123,8 @@ def test_the_keras_tuner_engine_refuses_a_comparison_in_one_line(write_space, tm
     ('[compare.arms.a]\nstrategy = "hard"\n', "compare.arms", "at least two arms"),
     ('[compare]\nracing = true\n', "compare.racing", "unknown key"),
     ('[compare]\nseeds = 3\n', "compare", "nothing to compare"),
+    ('[compare]\narms = "none"\nseeds = 3\n', "compare.seeds", "means nothing with arms"),
+    ('[compare]\narms = "some"\n', "compare.arms", "must be tables"),
     ('[compare.arms."a b"]\nstrategy = "hard"\n[compare.arms.c]\nstrategy = "hard"\n', "compare.arms.a b", "letters"),
     ('[compare.arms.a]\nstrategy = "hard"\nn_experts = 3\n[compare.arms.b]\nstrategy = "mmoe"\n',
      "compare.arms.a.n_experts", "applies only to strategy"),
@@ -137,11 +139,13 @@ def test_bad_compare_tables_name_the_key(extra: str, key: str, problem: str) -> 
 
 def test_several_strategies_or_weightings_in_search_make_implicit_arms() -> None:
     both = parse_space(TINY_SPACE + 'strategy = ["hard", "independent"]\nweighting = ["fixed", "dwa"]\n', "s.toml")
-    assert both.arm_names == ("hard+fixed", "hard+dwa", "independent+fixed", "independent+dwa")
-    assert both.compare is not None and both.compare.reference == "independent+fixed" and both.compare.seeds == 5
-    arm = both.arm_space("independent+dwa")
+    assert both.arm_names == ("hard-fixed", "hard-dwa", "independent-fixed", "independent-dwa")
+    assert both.compare is not None and both.compare.reference == "independent-fixed" and both.compare.seeds == 5
+    arm = both.arm_space("independent-dwa")
     assert (arm.params["strategy"].value, arm.params["weighting"].value, arm.compare) == ("independent", "dwa", None)
     assert parse_space(TINY_SPACE, "s.toml").compare is None
+    one_study = parse_space(TINY_SPACE + 'strategy = ["hard", "independent"]\n[compare]\narms = "none"\n', "s.toml")
+    assert one_study.compare is None and one_study.params["strategy"].choices == ("hard", "independent")
     mixed = parse_space(TINY_SPACE + 'strategy = ["mmoe", "hard"]\nn_experts = { low = 2, high = 4 }\n', "s.toml")
     assert "n_experts" in mixed.arm_space("mmoe").params and "n_experts" not in mixed.arm_space("hard").params
     assert math.isclose(mixed.compare.alpha, 0.05) and mixed.compare.reference == "mmoe"  # no independent arm: the first

@@ -102,7 +102,8 @@ def test_one_study_pits_strategies_and_weightings_and_tags_them(write_space, sto
 
     text = TINY_SPACE.replace("[search]", '[search]\nstrategy = ["hard", "independent", "mmoe", "cgc", "ple", "cross_stitch"]\n'
                               'weighting = ["fixed", "uncertainty", "dwa", "gradnorm"]\nn_experts = { low = 2, high = 3 }\n'
-                              "expert_width = 4\nlevels = [1, 2]\n").replace("epochs = 3", "epochs = 2")
+                              "expert_width = 4\nlevels = [1, 2]\n").replace("epochs = 3", "epochs = 2") \
+        + '\n[compare]\narms = "none"\n'  # one study: strategy and weighting searched as hyperparameters
     space = load_space(write_space(text))
     result = run_sweep(space, trials=6, printer=lambda line: None, **stores)
     client, _, children = _runs(stores["tracking_uri"], "tiny")

@@ -26,7 +26,8 @@ SEARCHED = (TWO_EPOCHS.replace("tower_width = 8", "tower_width = { low = 4, high
             .replace("learning_rate = 0.01", "learning_rate = { low = 5e-3, high = 2e-2, log = true }")
             .replace("batch_size = 64", "batch_size = [32, 64]")
             .replace("[search]", '[search]\nstrategy = ["hard", "mmoe"]\nn_experts = { low = 2, high = 3 }\n'
-                                 "expert_width = 4\ndropout = { low = 0.0, high = 0.2, step = 0.1 }"))
+                                 "expert_width = 4\ndropout = { low = 0.0, high = 0.2, step = 0.1 }")
+            + '\n[compare]\narms = "none"\n')
 CONDITIONS = {  # what search.space.sample asks for, restated
     "shared_depth": (("strategy", ("hard",)),),
     "shared_width": (("strategy", ("hard",)), ("shared_depth", (1, 2))),

@@ -17,7 +17,8 @@ from search.trial import prepare_data
 from tests.conftest import TINY_SPACE
 
 TWO_STRATEGIES = (TINY_SPACE.replace("epochs = 3", "epochs = 2")
-                  .replace("learning_rate = 0.01", 'learning_rate = [0.01, 1e9]\nstrategy = ["hard", "independent"]'))
+                  .replace("learning_rate = 0.01", 'learning_rate = [0.01, 1e9]\nstrategy = ["hard", "independent"]')
+                  + '\n[compare]\narms = "none"\n')  # one study: the strategy searched as a hyperparameter
 QUIET = {"printer": lambda line: None}
 
 
@@ -136,7 +137,8 @@ def test_report_respects_the_direction_and_skips_what_the_trials_cannot_show(tmp
 
 def test_report_of_a_per_task_study_lists_exactly_the_pareto_set(write_space, stores, tmp_path) -> None:
     text = TINY_SPACE.replace('sampler = "random"', 'sampler = "nsga2"').replace(
-        "[search]", '[search]\nstrategy = ["hard", "independent"]') + "\n[objective]\nper_task = true\n"
+        "[search]", '[search]\nstrategy = ["hard", "independent"]') + "\n[objective]\nper_task = true\n" \
+        + '[compare]\narms = "none"\n'
     space = load_space(write_space(text))
     result = run_sweep(space, trials=5, **QUIET, **stores)
     complete = [t for t in result.study.get_trials() if t.state == TrialState.COMPLETE]

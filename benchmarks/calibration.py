@@ -1,0 +1,104 @@
+"""Calibration of the verdict: its false-positive rate on A/A comparisons, and its power on a planted effect.
+
+Run by hand: ``python benchmarks/calibration.py [--reps 30] [--seeds 5]``. It calibrates the test the
+verdict makes (:mod:`mtl.stats`: paired t-test per task and on the mean objective, Holm across
+them, alpha 0.05) on real training noise of the default space's data (``spaces/default.toml``):
+
+- **A/A**: both arms train the same configuration (a ``hard`` network of medium size); each
+  repetition gives the arm and the reference ``--seeds`` fresh seeds of their own, paired by
+  index. Any verdict other than "no detectable difference" on any target is a false positive.
+  (In a real comparison arms share their seeds; giving them different ones makes the noise real,
+  so this is the harder case for the test.)
+- **Planted effect**: the arm trains the same network with a bottleneck (``shared_width`` 2)
+  that cannot carry what the tasks share; detection is the verdict naming it ``worse`` on the
+  mean objective. Its reference seeds are the A/A reference's.
+
+Trainings use :func:`mtl.training.train` directly (no tracking). Prints both rates with 95%
+Clopper-Pearson intervals and writes ``benchmarks/results/calibration.json``. Goal: false
+positives at most 5%, power at least 80%.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+import tomllib
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from scipy import stats  # noqa: E402
+
+from mtl.data import make_synthetic, split  # noqa: E402
+from mtl.models import ModelConfig  # noqa: E402
+from mtl.objective import Objective  # noqa: E402
+from mtl.stats import NO_DIFFERENCE, WORSE, holm, paired, verdict  # noqa: E402
+from mtl.training import TrainConfig, train  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+ALPHA = 0.05
+REFERENCE = ModelConfig("hard", shared_depth=2, shared_width=32, tower_depth=1, tower_width=16)
+PLANTED = ModelConfig("hard", shared_depth=2, shared_width=2, tower_depth=1, tower_width=16)
+
+
+def scores(config: ModelConfig, splits, seed: int, epochs: int, patience: int) -> dict[str, float]:
+    """Test score per task (normalized loss) and their mean, for one seeded training."""
+    objective = Objective()
+    result = train(config, splits, TrainConfig(learning_rate=3e-3, batch_size=32, epochs=epochs, patience=patience, seed=seed),
+                   objective)
+    per_task = objective.task_scores(result.test, splits.tasks)
+    return per_task | {"objective": sum(per_task.values()) / len(per_task)}
+
+
+def words(arm: list[dict[str, float]], reference: list[dict[str, float]]) -> dict[str, str]:
+    """The verdict word per target for one comparison (Holm across the targets)."""
+    targets = list(reference[0])
+    differences = [paired([a[t] for a in arm], [r[t] for r in reference]) for t in targets]
+    adjusted = holm([d.p for d in differences])
+    return {t: verdict(d, p, ALPHA, minimize=True) for t, d, p in zip(targets, differences, adjusted, strict=True)}
+
+
+def rate(hits: int, n: int) -> dict[str, float]:
+    """A proportion with its 95% Clopper-Pearson interval."""
+    interval = stats.binomtest(hits, n).proportion_ci(0.95)
+    return {"hits": hits, "n": n, "rate": hits / n, "low": interval.low, "high": interval.high}
+
+
+def main() -> None:
+    """Run the A/A and planted-effect repetitions; print and save the rates."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=30, help="A/A repetitions (planted: the same number)")
+    parser.add_argument("--seeds", type=int, default=5, help="seeds per arm in one comparison")
+    args = parser.parse_args()
+    doc = tomllib.loads((ROOT / "spaces" / "default.toml").read_text())
+    seed = doc["study"].get("seed", 0)
+    splits = split(make_synthetic(**doc["data"]["options"], seed=seed), 0.2, 0.2, seed=seed)
+    epochs, patience = doc["training"]["epochs"], doc["training"]["patience"]
+    started = time.perf_counter()
+    false_positives = detections = 0
+    for rep in range(args.reps):
+        base = 100_000 + rep * 3 * args.seeds
+        reference = [scores(REFERENCE, splits, base + i, epochs, patience) for i in range(args.seeds)]
+        twin = [scores(REFERENCE, splits, base + args.seeds + i, epochs, patience) for i in range(args.seeds)]
+        planted = [scores(PLANTED, splits, base + 2 * args.seeds + i, epochs, patience) for i in range(args.seeds)]
+        aa, effect = words(twin, reference), words(planted, reference)
+        false_positives += any(w != NO_DIFFERENCE for w in aa.values())
+        detections += effect["objective"] == WORSE
+        print(f"rep {rep + 1}/{args.reps}: A/A {'FALSE POSITIVE ' + str(aa) if any(w != NO_DIFFERENCE for w in aa.values()) else 'ok'}; "
+              f"planted {effect['objective']} | {time.perf_counter() - started:.0f} s", flush=True)
+    result = {"reps": args.reps, "seeds": args.seeds, "alpha": ALPHA, "seconds": time.perf_counter() - started,
+              "false_positive": rate(false_positives, args.reps), "power": rate(detections, args.reps),
+              "reference": REFERENCE.__dict__, "planted": PLANTED.__dict__}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "calibration.json").write_text(json.dumps(result, indent=1))
+    fp, power = result["false_positive"], result["power"]
+    print(f"A/A false positives {fp['hits']}/{fp['n']} = {fp['rate']:.1%} (95% CI {fp['low']:.1%} to {fp['high']:.1%}); "
+          f"power on the planted effect {power['hits']}/{power['n']} = {power['rate']:.1%} "
+          f"(95% CI {power['low']:.1%} to {power['high']:.1%}); {result['seconds']:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
