@@ -20,6 +20,7 @@ from search.lean import lean_process
 from search.objective import BestSoFar, TrialContext, run_trial
 from search.pruning import PruneOnObjective
 from search.reconnect import run_with_retries
+from search.resilient import resilient_storage
 from search.sampling import optuna_suggest
 from search.space import Space
 from search.study import PARENT_ATTR, counted_trials, default_storage, default_tracking_uri, local_artifact_root, open_study, redact
@@ -174,18 +175,28 @@ def run_sweep(
 
     Failed trials do not count towards the budget, so they are replaced; five failures in a row
     stop the sweep. Several processes may run the same study at once (``worker`` 0, 1, ...): the
-    budget still holds for the study as a whole, and only worker 0 closes the parent run, unless
-    ``finish`` is false (then :func:`finish_sweep` closes it once every worker is done).
+    budget still holds for the study as a whole. Worker 0 closes the parent run when it stops,
+    unless ``finish`` is false (then :func:`finish_sweep` closes it once every worker is done);
+    another worker closes it when it stops with the study's budget complete. A trial that another
+    worker failed as stale while this one was cut off from the storage ends with one line, and the
+    sweep goes on.
     """
     sweep = open_sweep(space, study_name, storage, tracking_uri, trials, worker)
     study, tracker, parent, budget, splits = sweep.study, sweep.tracker, sweep.parent_run_id, sweep.budget, sweep.splits
     timeout = timeout or space.study.timeout
     writer, best = BackgroundWriter(), BestSoFar(space.objective.direction)
+    resilient = resilient_storage(study)
+    if resilient is not None:
+        resilient.printer = printer
     ctx = TrialContext(space, splits, tracker, parent, study.study_name, sources=sweep.sources, writer=writer, best=best)
 
     def objective(trial: optuna.Trial) -> float | list[float]:
         raise_if_preempted()
-        check_budget(study, trial, budget)
+        try:
+            check_budget(study, trial, budget)
+        except BudgetReached as exc:
+            trial.set_user_attr(FAIL_ATTR, str(exc))
+            raise
         trial.set_user_attr(WORKER_ATTR, f"{socket.gethostname()}:{os.getpid()}")
         try:
             outcome = run_trial(ctx, trial.number, optuna_suggest(trial),
@@ -197,6 +208,8 @@ def run_sweep(
         trial.set_user_attr("val", outcome.result.val)
         trial.set_user_attr("test", outcome.result.test)
         trial.set_user_attr(MEAN_ATTR, outcome.result.objective)
+        if resilient is not None:
+            writer.flush()  # the MLflow run is closed before Optuna stores the trial: a worker killed between leaves none RUNNING
         if outcome.pruned_at is not None:
             raise optuna.TrialPruned(f"pruned after epoch {outcome.pruned_at + 1}")
         if space.per_task:
@@ -212,9 +225,30 @@ def run_sweep(
 
     def optimize() -> None:
         writer.flush()  # on a retry after a storage error: the lost trial's MLflow writes land before it is failed
-        left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
-        if counted_trials(study) < budget and (left is None or left > 0):
-            study.optimize(objective, timeout=left, catch=(*CAUGHT, BudgetReached), callbacks=callbacks)
+        while True:
+            left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+            if counted_trials(study) >= budget or (left is not None and left <= 0):
+                return
+            try:
+                study.optimize(objective, timeout=left, catch=(*CAUGHT, BudgetReached), callbacks=callbacks)
+                return
+            except Exception:
+                taken = resilient.release_all() if resilient is not None else []
+                if not taken:
+                    raise
+                for trial in taken:  # failed as stale by another worker: Optuna then cannot record it
+                    drop_taken_trial(trial)
+            finally:
+                if resilient is not None:
+                    resilient.release_all()  # a trial still held was cut off: it goes stale and is retried
+
+    def drop_taken_trial(trial: FrozenTrial) -> None:
+        printer(f"trial {trial.number} was failed as stale by another worker while this one was cut off from the "
+                "storage; its result is dropped and another trial replaces it")
+        run_id = trial.user_attrs.get(RUN_ID_ATTR)
+        if run_id:
+            writer.flush()  # this worker's own end of the run lands first
+            tracker.end(run_id, "FAILED", "FAIL", "worker lost: no heartbeat (taken over while cut off from the storage)")
 
     try:
         try:
@@ -231,7 +265,7 @@ def run_sweep(
         if not worker:
             tracker.end(parent, "FAILED", "FAIL", repr(exc))
         raise
-    if worker or not finish:
+    if not finish or (worker and counted_trials(study) < budget):
         return SweepResult(study, parent, best_trial(study))
     return finish_sweep(sweep)
 
