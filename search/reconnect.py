@@ -44,15 +44,18 @@ def storage_failure(exc: BaseException) -> BaseException | None:
     Optuna may replace a storage error raised while it records a trial by another error, and wraps
     a driver's error in its own ``StorageInternalError``, so the whole chain is searched.
     """
-    seen: set[int] = set()
-    found: BaseException | None = None
+    found = [link for link in _chain(exc) if isinstance(link, STORAGE_ERRORS)]
+    return found[-1] if found else None
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and the exceptions it was raised from or while handling, outermost first."""
+    links: list[BaseException] = []
     current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, STORAGE_ERRORS):
-            found = current
-        seen.add(id(current))
+    while current is not None and all(current is not link for link in links):
+        links.append(current)
         current = current.__cause__ or current.__context__
-    return found
+    return links
 
 
 def reason(exc: BaseException) -> str:
@@ -79,9 +82,10 @@ def run_with_retries(attempt: Callable[[], None], progress: Callable[[], int], s
         try:
             attempt()
             return
-        except StorageError:
-            raise
         except Exception as exc:
+            gave_up = [link for link in _chain(exc) if isinstance(link, StorageError)]
+            if gave_up:  # a call that retried in place gave up (Optuna may raise another error over it)
+                raise gave_up[-1] from None
             cause = storage_failure(exc)
             if cause is None:
                 raise

@@ -72,7 +72,7 @@ class ResilientStorage(RDBStorage):
         self._wake = threading.Event()
         self._beater: threading.Thread | None = None
         self._suspects: dict[tuple[int, datetime], float] = {}  # (trial id, heartbeat) -> first seen stale
-        self._gave_up = False
+        self._gave_up: str | None = None  # the message of the call that gave up: later calls fail at once
 
     # -- calls retried in place ------------------------------------------------------------------
 
@@ -81,7 +81,7 @@ class ResilientStorage(RDBStorage):
         failures = 0
         while True:
             if self._gave_up:
-                raise StorageError(f"storage {redact(self.url)!r} is unreachable (gave up earlier)")
+                raise StorageError(self._gave_up)
             try:
                 return attempt(failures == 0)
             except Exception as exc:
@@ -91,9 +91,8 @@ class ResilientStorage(RDBStorage):
                 failures += 1
                 where = redact(self.url)
                 if failures > self.retries:
-                    self._gave_up = True
-                    raise StorageError(f"storage {where!r} still unreachable after {self.retries} retries: "
-                                       f"{reason(cause)}") from None
+                    self._gave_up = f"storage {where!r} still unreachable after {self.retries} retries: {reason(cause)}"
+                    raise StorageError(self._gave_up) from None
                 wait = backoff_wait(failures, self.first_wait)
                 self.printer(f"storage {where!r} unreachable: {reason(cause)}; retry {failures}/{self.retries} in {wait:.0f} s")
                 time.sleep(wait)
