@@ -6,6 +6,7 @@ from search.cluster._budget import COUNTED, BudgetReached, StudyBudget, check_bu
 from search.cluster._deploy import KINDS, Deployment, render
 from search.cluster._jobs import set_thread_budget, start_workers, threads_per_job, wait_for
 from search.cluster._reconnect import run_with_retries
+from search.cluster._resilient import ResilientStorage, resilient_storage
 from search.cluster._workers import (
     Preempted,
     PreemptionGuard,
@@ -17,6 +18,8 @@ from search.cluster._workers import (
 )
 
 __all__ = [
+    "ResilientStorage",
+    "resilient_storage",
     "BudgetReached",
     "COUNTED",
     "Deployment",

@@ -25,10 +25,13 @@ class BudgetReached(RuntimeError):
 
 
 def check_budget(study: optuna.Study, trial: optuna.Trial, budget: int) -> None:
-    """Raise :class:`BudgetReached` (and stop this worker) when earlier trials already fill ``budget``."""
+    """Raise :class:`BudgetReached` when earlier trials already fill ``budget``.
+
+    The worker does not stop here: :class:`StudyBudget`, run right after, stops it or waits, and a
+    worker that waited for a dead worker's trial then runs that trial's retry.
+    """
     ahead = study.get_trials(deepcopy=False, states=OCCUPYING)
     if sum(t.number < trial.number for t in ahead) >= budget:
-        study.stop()
         raise BudgetReached(f"budget of {budget} trials already taken by other workers")
 
 

@@ -1,9 +1,10 @@
 """Cluster mode: many worker processes (often scheduled jobs) sharing one study on a database server.
 
 - Storages: an RDB URL (``postgresql://``, ``mysql+pymysql://``, ``sqlite://``) is Optuna's RDB
-  storage; on a server database it gets worker heartbeats, so a trial whose worker died (SIGKILL,
-  node loss) is marked FAIL by the survivors, its MLflow run ended FAILED, and the trial retried
-  once with the same parameters. ``journal:///path/to/file.log`` (a shared, e.g. NFS, file) and
+  storage; on a server database it gets worker heartbeats (:class:`search.cluster._resilient.ResilientStorage`:
+  they and most storage calls ride out outages), so a trial whose worker died (SIGKILL, node loss)
+  is marked FAIL by the survivors, its MLflow run ended FAILED, and the trial retried once with
+  the same parameters. ``journal:///path/to/file.log`` (a shared, e.g. NFS, file) and
   ``redis://host:port/db`` are Optuna's journal storage, which has no heartbeat: a dead worker's
   trial stays RUNNING there until someone fails it by hand.
 - SIGTERM (a scheduler's pre-emption) interrupts the current trial like Ctrl-C: it is recorded
@@ -27,6 +28,8 @@ import optuna
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.storages.journal import JournalFileBackend, JournalRedisBackend, JournalStorage
 from optuna.trial import FrozenTrial
+
+from search.cluster._resilient import ResilientStorage
 
 # Heartbeat period and the silence after which a worker counts as dead (env overrides, in seconds).
 HEARTBEAT_SECONDS = int(os.environ.get("MTL_HEARTBEAT_SECONDS", "10"))
@@ -129,7 +132,7 @@ def make_storage(url: str, tracking_uri: str) -> str | optuna.storages.BaseStora
         return JournalStorage(JournalRedisBackend(url))
     if url.startswith("sqlite:"):
         return url  # embedded and single-machine: no heartbeat thread writing beside the trials
-    return optuna.storages.RDBStorage(
+    return ResilientStorage(
         url,
         heartbeat_interval=HEARTBEAT_SECONDS,
         grace_period=GRACE_SECONDS,

@@ -21,7 +21,15 @@ from optuna.trial import FrozenTrial, TrialState
 
 from mtl.data import Splits
 from mtl.errors import ConfigError, TrialFailed
-from search.cluster import BudgetReached, StudyBudget, check_budget, has_heartbeats, raise_if_preempted, run_with_retries
+from search.cluster import (
+    BudgetReached,
+    StudyBudget,
+    check_budget,
+    has_heartbeats,
+    raise_if_preempted,
+    resilient_storage,
+    run_with_retries,
+)
 from search.engines._pruning import PruneOnObjective
 from search.engines._study import BUDGET_ATTR, PARENT_ATTR, counted_trials, load_existing_study, open_study, stored_space
 from search.errors import StorageError
@@ -226,15 +234,23 @@ def run_sweep(
 
     Failed trials do not count towards the budget, so they are replaced; five failures in a row
     stop the sweep. Several processes may run the same study at once (``worker`` 0, 1, ...): the
-    budget still holds for the study as a whole, and only worker 0 closes the parent run, unless
-    ``finish`` is false (then :func:`finish_sweep` closes it once every worker is done). A
-    comparison tunes each arm in turn, each to the full budget.
+    budget still holds for the study as a whole. Worker 0 closes the parent run when it stops,
+    unless ``finish`` is false (then :func:`finish_sweep` closes it once every worker is done);
+    another worker closes it when it stops with the budget complete (every arm's, in a comparison,
+    whose verdict ``python -m search report`` then adds). A trial that another worker failed as
+    stale while this one was cut off from the storage ends with one line, and the sweep goes on.
+    A comparison tunes each arm in turn, each to the full budget.
     """
     sweep = open_sweep(space, study_name, storage, tracking_uri, trials, worker)
     tune_sweep(sweep, timeout, printer, worker)
-    if worker or not finish:
+    if not finish or (worker and not budget_complete(sweep)):
         return _result(sweep)
     return finish_sweep(sweep)
+
+
+def budget_complete(sweep: OpenSweep) -> bool:
+    """True when every arm's study counts the whole budget."""
+    return all(counted_trials(arm.study) >= sweep.budget for arm in sweep.arms)
 
 
 def tune_sweep(sweep: OpenSweep, timeout: float | None = None, printer: Printer = print, worker: int = 0) -> None:
@@ -267,14 +283,22 @@ def tune_sweep(sweep: OpenSweep, timeout: float | None = None, printer: Printer 
 
 def _tune(sweep: OpenSweep, arm: ArmStudy, writer: BackgroundWriter, timeout: float | None, printer: Printer) -> None:
     """Run ``arm``'s study until its budget counts or ``timeout`` seconds pass (storage errors retried)."""
-    study, space, budget, splits = arm.study, arm.space, sweep.budget, sweep.splits
+    study, space, budget, splits, tracker = arm.study, arm.space, sweep.budget, sweep.splits, sweep.tracker
     best = BestSoFar(space.objective.direction)
-    ctx = TrialContext(space, splits, sweep.tracker, sweep.parent_run_id, sweep.study.study_name, sources=sweep.sources,
+    ctx = TrialContext(space, splits, tracker, sweep.parent_run_id, sweep.study.study_name, sources=sweep.sources,
                        writer=writer, best=best, arm=arm.name)
+    say = printer if arm.name is None else (lambda line: printer(f"{arm.name}: {line}"))
+    resilient = resilient_storage(study)
+    if resilient is not None:
+        resilient.printer = say
 
     def objective(trial: optuna.Trial) -> float | list[float]:
         raise_if_preempted()
-        check_budget(study, trial, budget)
+        try:
+            check_budget(study, trial, budget)
+        except BudgetReached as exc:
+            trial.set_user_attr(FAIL_ATTR, str(exc))
+            raise
         trial.set_user_attr(WORKER_ATTR, f"{socket.gethostname()}:{os.getpid()}")
         try:
             outcome = run_trial(ctx, trial.number, optuna_suggest(trial),
@@ -286,13 +310,14 @@ def _tune(sweep: OpenSweep, arm: ArmStudy, writer: BackgroundWriter, timeout: fl
         trial.set_user_attr("val", outcome.result.val)
         trial.set_user_attr("test", outcome.result.test)
         trial.set_user_attr(MEAN_ATTR, outcome.result.objective)
+        if resilient is not None:
+            writer.flush()  # the MLflow run is closed before Optuna stores the trial: a worker killed between leaves none RUNNING
         if outcome.pruned_at is not None:
             raise optuna.TrialPruned(f"pruned after epoch {outcome.pruned_at + 1}")
         if space.per_task:
             return [outcome.result.task_scores[t.name] for t in splits.tasks]
         return outcome.result.objective
 
-    say = printer if arm.name is None else (lambda line: printer(f"{arm.name}: {line}"))
     if arm.name is not None:
         say(f"tuning, {counted_trials(study)}/{budget} trials done")
     progress = Progress(budget, say)
@@ -302,9 +327,30 @@ def _tune(sweep: OpenSweep, arm: ArmStudy, writer: BackgroundWriter, timeout: fl
 
     def optimize() -> None:
         writer.flush()  # on a retry after a storage error: the lost trial's MLflow writes land before it is failed
-        left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
-        if counted_trials(study) < budget and (left is None or left > 0):
-            study.optimize(objective, timeout=left, catch=(*CAUGHT, BudgetReached), callbacks=callbacks)
+        while True:
+            left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+            if counted_trials(study) >= budget or (left is not None and left <= 0):
+                return
+            try:
+                study.optimize(objective, timeout=left, catch=(*CAUGHT, BudgetReached), callbacks=callbacks)
+                return
+            except Exception:
+                taken = resilient.release_all() if resilient is not None else []
+                if not taken:
+                    raise
+                for trial in taken:  # failed as stale by another worker: Optuna then cannot record it
+                    drop_taken_trial(trial)
+            finally:
+                if resilient is not None:
+                    resilient.release_all()  # a trial still held was cut off: it goes stale and is retried
+
+    def drop_taken_trial(trial: FrozenTrial) -> None:
+        say(f"trial {trial.number} was failed as stale by another worker while this one was cut off from the "
+            "storage; its result is dropped and another trial replaces it")
+        run_id = trial.user_attrs.get(RUN_ID_ATTR)
+        if run_id:
+            writer.flush()  # this worker's own end of the run lands first
+            tracker.end(run_id, "FAILED", "FAIL", "worker lost: no heartbeat (taken over while cut off from the storage)")
 
     run_with_retries(optimize, lambda: progress.finished, sweep.storage, say)
     best.log_curves(ctx)

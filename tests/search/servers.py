@@ -1,6 +1,8 @@
-"""The database servers of the cluster tests: throwaway databases, an MLflow server, worker processes, a cuttable link.
+"""The database servers of the cluster tests: throwaway databases, an MLflow server, worker processes
+whose output can be waited on, a cuttable link, and waiting on observable conditions.
 
-Under ``CI=true`` a missing server fails the test; elsewhere it skips.
+Under ``CI=true`` a missing server fails the test; elsewhere it skips. ``benchmarks/chaos.py``
+reuses :class:`Link` and :func:`postgres_databases`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import optuna
 import pytest
@@ -21,6 +25,8 @@ from mlflow.tracking import MlflowClient
 from search.ui import mlflow_command, wait_until_up
 
 POSTGRES = "postgresql://postgres@127.0.0.1:5432"
+HEARTBEAT_SECONDS, GRACE_SECONDS = 1, 4  # the workers' settings here: fast, so a dead worker's trial goes stale soon
+T = TypeVar("T")
 MARIADB = "mysql+pymysql://root@127.0.0.1:3306"
 
 
@@ -83,8 +89,9 @@ def mlflow_server(backend_uri: str, artifacts: Path):
 
 
 def search(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
-    """``python -m search ARGS`` as a child process with fast heartbeats (1 s, stale after 4 s)."""
-    env = {**os.environ, "MTL_HEARTBEAT_SECONDS": "1", "MTL_GRACE_SECONDS": "4", **(env or {})}
+    """``python -m search ARGS`` as a child process with fast heartbeats (see ``HEARTBEAT_SECONDS``)."""
+    env = {**os.environ, "MTL_HEARTBEAT_SECONDS": str(HEARTBEAT_SECONDS), "MTL_GRACE_SECONDS": str(GRACE_SECONDS),
+           **(env or {})}
     return subprocess.Popen([sys.executable, "-m", "search", *args], cwd=cwd, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
@@ -104,6 +111,69 @@ def worker(storage: str, tracking: str, cwd: Path, index: int, env: dict[str, st
                   cwd=cwd, env=env)
 
 
+def wait_until(condition: Callable[[], T], what: str, seconds: float = 180, poll: float = 0.5) -> T:
+    """Poll ``condition`` until it returns something true (returned), failing the test after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(poll)
+    pytest.fail(f"gave up after {seconds:.0f} s waiting for {what}")
+
+
+class Output:
+    """A child process's stdout and stderr, read as they come, so a test can wait for a line."""
+
+    def __init__(self, process: subprocess.Popen) -> None:
+        self.process = process
+        self.out: list[str] = []
+        self.err: list[str] = []
+        self._arrived = threading.Condition()
+        self._readers = [threading.Thread(target=self._read, args=(stream, lines), daemon=True)
+                         for stream, lines in ((process.stdout, self.out), (process.stderr, self.err))]
+        for reader in self._readers:
+            reader.start()
+
+    def _read(self, stream, lines: list[str]) -> None:
+        for line in stream:
+            with self._arrived:
+                lines.append(line)
+                self._arrived.notify_all()
+        with self._arrived:
+            self._arrived.notify_all()
+
+    def wait_for(self, needle: str, seconds: float = 180) -> str:
+        """The first stdout line holding ``needle``, once it is printed; fails the test after ``seconds``
+        or when the process ends without printing it."""
+        deadline = time.monotonic() + seconds
+        with self._arrived:
+            while True:
+                found = [line for line in self.out if needle in line]
+                if found:
+                    return found[0]
+                ended = not any(reader.is_alive() for reader in self._readers)
+                if ended or time.monotonic() > deadline:
+                    pytest.fail(f"no line with {needle!r} ({'process ended' if ended else 'timed out'}):\n"
+                                + "".join(self.out) + "".join(self.err))
+                self._arrived.wait(1)
+
+    def finish(self, seconds: float = 400) -> tuple[int, str, str]:
+        """Wait for the process to end: (exit code, stdout, stderr)."""
+        code = self.process.wait(timeout=seconds)
+        for reader in self._readers:
+            reader.join(timeout=30)
+        return code, "".join(self.out), "".join(self.err)
+
+
+def parent_run(tracking: str):
+    """The MLflow parent run of the study ``tiny``."""
+    client = MlflowClient(tracking)
+    experiment = client.get_experiment_by_name("tiny")
+    (run,) = client.search_runs([experiment.experiment_id], "tags.kind = 'sweep'")
+    return run
+
+
 def trial_runs(tracking: str):
     """The MLflow child runs of the study ``tiny``."""
     client = MlflowClient(tracking)
@@ -113,24 +183,35 @@ def trial_runs(tracking: str):
 
 def wait_for_running_trial(storage: str, seconds: float = 120, worker_pid: int | None = None) -> optuna.trial.FrozenTrial:
     """The first RUNNING trial with an MLflow run (of the worker with ``worker_pid`` if given)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+
+    def running() -> optuna.trial.FrozenTrial | None:
         for trial in optuna.load_study(study_name="tiny", storage=storage).get_trials(states=(optuna.trial.TrialState.RUNNING,)):
             mine = worker_pid is None or trial.user_attrs.get("worker", "").endswith(f":{worker_pid}")
             if mine and trial.user_attrs.get("mlflow_run_id"):
                 return trial
-        time.sleep(0.5)
-    pytest.fail("no trial started")
+        return None
+
+    return wait_until(running, "a running trial", seconds, poll=0.2)
 
 
 class Link:
-    """A TCP forwarder to a server, which a test cuts (the server seems gone) and restores."""
+    """A TCP forwarder to a local server, which a test cuts (the server seems gone) and restores."""
 
     def __init__(self, port: int) -> None:
         self.target, self.port = port, free_port()
         self.sockets: list[socket.socket] = []
         self.listener: socket.socket | None = None
+        self._lock = threading.Lock()
         self.restore()
+
+    def url(self, url: str) -> str:
+        """``url`` (which names ``127.0.0.1:<target port>``) pointed through this link instead."""
+        return url.replace(f"127.0.0.1:{self.target}/", f"127.0.0.1:{self.port}/")
+
+    @property
+    def up(self) -> bool:
+        """Whether the link accepts connections now."""
+        return self.listener is not None
 
     def restore(self) -> None:
         """Accept connections again on the same port."""
@@ -138,15 +219,23 @@ class Link:
         threading.Thread(target=self._accept, args=(self.listener,), daemon=True).start()
 
     def cut(self) -> None:
-        """Refuse new connections and break the open ones."""
-        self.listener.close()
-        for sock in self.sockets:
+        """Refuse new connections and break the open ones (nothing if already cut)."""
+        if self.listener is None:
+            return
+        listener, self.listener = self.listener, None
+        try:
+            listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread: a close alone leaves it accepting once more
+        except OSError:
+            pass
+        listener.close()
+        with self._lock:
+            sockets, self.sockets = self.sockets, []
+        for sock in sockets:
             try:
                 sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
             sock.close()
-        self.sockets.clear()
 
     def _accept(self, listener: socket.socket) -> None:
         while True:
@@ -154,8 +243,12 @@ class Link:
                 client, _ = listener.accept()
             except OSError:
                 return
+            if listener is not self.listener:  # accepted while being cut
+                client.close()
+                return
             upstream = socket.create_connection(("127.0.0.1", self.target))
-            self.sockets += [client, upstream]
+            with self._lock:
+                self.sockets = [s for s in self.sockets if s.fileno() != -1] + [client, upstream]
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
 
@@ -172,3 +265,4 @@ class Link:
                     sock.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
+                sock.close()

@@ -79,7 +79,7 @@ def test_unreachable_storage_is_one_line_and_hides_the_password(tmp_path, write_
 
 
 def test_ctrl_c_marks_the_running_trial_failed_and_a_rerun_resumes(tmp_path, write_space) -> None:
-    slow = TINY_SPACE.replace("epochs = 3", "epochs = 100").replace("patience = 2", "patience = 100")  # a trial: ~6 s
+    slow = TINY_SPACE.replace("epochs = 3", "epochs = 100").replace("patience = 2", "patience = 100")  # a trial: 6-20 s
     space = write_space(slow.replace("n_samples = 400", "n_samples = 2000").replace("batch_size = 64", "batch_size = 16"))
     storage, tracking = f"sqlite:///{tmp_path / 'o.db'}", f"sqlite:///{tmp_path / 'm.db'}"
     args = [sys.executable, "-m", "search", "run", "--space", str(space), "--storage", storage, "--tracking-uri", tracking]
@@ -87,16 +87,17 @@ def test_ctrl_c_marks_the_running_trial_failed_and_a_rerun_resumes(tmp_path, wri
     process = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:  # wait until a trial is running
-            time.sleep(1)
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:  # wait until the first trial runs: SIGINT lands within its 100 epochs
+            time.sleep(0.2)
             try:
                 running = optuna.load_study(study_name="tiny", storage=storage).get_trials(states=(optuna.trial.TrialState.RUNNING,))
-            except Exception:
+            except Exception:  # the study is not created yet
                 continue
             if running and running[0].user_attrs.get("mlflow_run_id"):
                 break
-        time.sleep(2)
+        else:
+            pytest.fail("no trial started")
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=60)
     finally:

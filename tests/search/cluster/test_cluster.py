@@ -1,5 +1,7 @@
 """Cluster mode against the real servers: shared budgets on PostgreSQL and MariaDB with an MLflow
-tracking server, a killed worker, pre-emption, and the journal storages."""
+tracking server, the parent run closed by the last worker, a killed worker, pre-emption, and the
+journal storages. Signals are sent only once a trial is seen running (a trial long enough that it
+is still running when the signal lands), never after a fixed delay."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from tests.search.servers import (
     create,
     mariadb_admin,
     mlflow_server,
+    parent_run,
     postgres_databases,
     trial_runs,
     unavailable,
@@ -28,6 +31,7 @@ pytestmark = pytest.mark.slow
 SLOW_SPACE = (TINY_SPACE.replace("epochs = 3", "epochs = 20").replace("patience = 2", "patience = 20")
               .replace("n_samples = 400", "n_samples = 2000").replace("batch_size = 64", "batch_size = 16"))
 QUICK_SPACE = TINY_SPACE.replace("epochs = 3", "epochs = 2")
+HELD_SPACE = SLOW_SPACE.replace("epochs = 20", "epochs = 2000").replace("patience = 20", "patience = 2000")  # ends by signal
 
 
 @pytest.fixture
@@ -92,6 +96,31 @@ def test_two_workers_share_a_mariadb_study(mariadb_storage, databases, write_spa
     assert_shared_budget(mariadb_storage, tracking, 4)
 
 
+def test_the_worker_that_completes_the_budget_ends_the_parent_run_and_a_bigger_budget_reopens_it(
+        databases, write_space, tmp_path) -> None:
+    storage, tracking = databases
+    space = write_space(QUICK_SPACE)
+    create(space, 3, storage, tracking, tmp_path)
+    assert parent_run(tracking).info.status == "RUNNING"
+    run_workers(storage, tracking, tmp_path, 2)
+    first = parent_run(tracking)
+    assert first.info.status == "FINISHED"
+    assert first.data.tags["best_run_id"] in {r.info.run_id for r in trial_runs(tracking)}
+
+    create(space, 5, storage, tracking, tmp_path)  # a bigger budget reopens the sweep
+    assert parent_run(tracking).info.status == "RUNNING"
+    process = worker(storage, tracking, tmp_path, 3)
+    _, err = process.communicate(timeout=300)
+    assert process.returncode == 0, err
+    again = parent_run(tracking)
+    assert again.info.run_id == first.info.run_id and again.info.status == "FINISHED"
+    counted = [r for r in trial_runs(tracking) if r.data.tags["state"] in ("COMPLETE", "PRUNED")]
+    assert len(counted) == 5 and {r.data.tags["mlflow.parentRunId"] for r in counted} == {first.info.run_id}
+    new = [r for r in counted if r.data.tags["mlflow.parentRunId"] == first.info.run_id
+           and r.info.start_time > first.info.end_time]
+    assert len(new) == 2  # the two new trials, nested under the same parent
+
+
 def test_a_killed_workers_trial_is_failed_and_retried_by_the_others(databases, write_space, tmp_path) -> None:
     storage, tracking = databases
     create(write_space(SLOW_SPACE), 3, storage, tracking, tmp_path)
@@ -113,9 +142,9 @@ def test_a_killed_workers_trial_is_failed_and_retried_by_the_others(databases, w
 
 def test_sigterm_fails_the_running_trial_cleanly_and_exits_0(databases, write_space, tmp_path) -> None:
     storage, tracking = databases
-    create(write_space(SLOW_SPACE), 3, storage, tracking, tmp_path)
+    create(write_space(HELD_SPACE), 3, storage, tracking, tmp_path)
     process = worker(storage, tracking, tmp_path, 1)
-    running = wait_for_running_trial(storage)
+    running = wait_for_running_trial(storage)  # it trains for minutes: SIGTERM lands in this trial
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=60)
     assert process.returncode == 0, err

@@ -1,60 +1,133 @@
-"""A storage that goes away mid-sweep: the worker retries with back-off, records nothing twice, or gives up in one line."""
+"""A storage that goes away mid-sweep: a trial outlives a short cut, a long cut ends in one line, and a
+storage that stays away ends the worker in one line.
+
+Two workers share a study with a budget of one trial, each through its own cuttable link to
+PostgreSQL: the one that takes the trial is cut off, the other waits for that trial and checks for
+stale trials every second, which is when a live trial would be wrongly failed.
+"""
 
 from __future__ import annotations
 
-import time
+from datetime import datetime, timedelta
 
 import optuna
 import pytest
+from mlflow.tracking import MlflowClient
 
 from tests.conftest import TINY_SPACE
-from tests.search.servers import Link, create, postgres_databases, trial_runs, wait_for_running_trial, worker
+from tests.search.servers import (
+    GRACE_SECONDS,
+    Link,
+    Output,
+    create,
+    parent_run,
+    postgres_databases,
+    trial_runs,
+    wait_for_running_trial,
+    wait_until,
+    worker,
+)
 
 pytestmark = pytest.mark.slow
 SPACE = (TINY_SPACE.replace("epochs = 3", "epochs = 12").replace("patience = 2", "patience = 12")
          .replace("n_samples = 400", "n_samples = 1500").replace("batch_size = 64", "batch_size = 16"))
+HELD = SPACE.replace("epochs = 12", "epochs = 60").replace("patience = 12", "patience = 60")  # a trial: 12-30 s here
+RETRIES = {"MTL_STORAGE_BACKOFF": "1", "MTL_STORAGE_RETRIES": "8"}
 
 
 @pytest.fixture
-def linked():
-    """(Optuna storage URL through a cuttable link, the same database directly, the link, MLflow URL)."""
-    for storage, tracking in postgres_databases(("optuna", "mlflow")):
-        link = Link(5432)
-        try:
-            yield storage.replace(":5432/", f":{link.port}/"), storage, link, tracking
-        finally:
-            link.cut()
+def stores():
+    """(Optuna storage URL, MLflow URL): two fresh PostgreSQL databases."""
+    yield from postgres_databases(("optuna", "mlflow"))
 
 
-def test_a_worker_rides_out_a_storage_outage_without_recording_a_trial_twice(linked, write_space, tmp_path) -> None:
-    via_link, direct, link, tracking = linked
-    create(write_space(SPACE), 3, direct, tracking, tmp_path)
-    process = worker(via_link, tracking, tmp_path, 1, env={"MTL_STORAGE_BACKOFF": "1", "MTL_STORAGE_RETRIES": "8"})
-    cut_off = wait_for_running_trial(direct, worker_pid=process.pid)
-    link.cut()
-    time.sleep(6)
-    link.restore()
-    out, err = process.communicate(timeout=400)
-    assert process.returncode == 0, err
-    assert "unreachable" in out and "retry 1/8" in out
+@pytest.fixture
+def links():
+    """Two cuttable links to PostgreSQL."""
+    made = [Link(5432), Link(5432)]
+    yield made
+    for link in made:
+        link.cut()
+
+
+def trial_owner_and_watcher(storage: str, tracking: str, links: list[Link], cwd) -> tuple[Output, Link, Output]:
+    """Start two workers, each through its own link; once one runs trial 0 and the other waits for it:
+    (the owner's output, the owner's link, the watcher's output)."""
+    outputs = [Output(worker(link.url(storage), tracking, cwd, i, env=RETRIES)) for i, link in enumerate(links, 1)]
+    trial = wait_for_running_trial(storage)
+    owner = next(i for i, o in enumerate(outputs) if trial.user_attrs["worker"].endswith(f":{o.process.pid}"))
+    watcher = outputs[1 - owner]
+    watcher.wait_for("budget filled by 1 running trial(s) of other workers")  # now it checks for stale trials each second
+    return outputs[owner], links[owner], watcher
+
+
+def finished(output: Output) -> tuple[str, str]:
+    """Wait for the worker: it must exit 0 without a traceback; (stdout, stderr)."""
+    code, out, err = output.finish()
+    assert code == 0, out + err
     assert "Traceback" not in err, err
-    trials = optuna.load_study(study_name="tiny", storage=direct).trials
-    counted = [t for t in trials if t.state.name in ("COMPLETE", "PRUNED")]
-    assert len(counted) == 3 and not [t for t in trials if t.state.name == "RUNNING"]
-    assert trials[cut_off.number].state.name == "FAIL"
-    retries = [t for t in trials if t.system_attrs.get("failed_trial") == cut_off.number]
-    assert len(retries) == 1 and retries[0].params == cut_off.params
-    runs = trial_runs(tracking)
-    assert sorted(int(r.data.tags["trial_number"]) for r in runs if r.data.tags["state"] in ("COMPLETE", "PRUNED")) \
-        == sorted(t.number for t in counted)  # the cut-off trial's run is not counted in MLflow either
-    assert not [r for r in runs if r.info.status == "RUNNING"]
+    return out, err
 
 
-def test_a_worker_gives_up_in_one_line_when_the_storage_stays_away(linked, write_space, tmp_path) -> None:
-    via_link, direct, link, tracking = linked
-    create(write_space(SPACE), 3, direct, tracking, tmp_path)
-    process = worker(via_link, tracking, tmp_path, 1, env={"MTL_STORAGE_BACKOFF": "0.5", "MTL_STORAGE_RETRIES": "2"})
-    wait_for_running_trial(direct, worker_pid=process.pid)
+def test_a_trial_outlives_a_storage_cut_shorter_than_the_grace_period(stores, links, write_space, tmp_path) -> None:
+    storage, tracking = stores
+    create(write_space(HELD), 1, storage, tracking, tmp_path)
+    owner, link, watcher = trial_owner_and_watcher(storage, tracking, links, tmp_path)
+    cut_at = datetime.now()
+    link.cut()
+    owner.wait_for("heartbeat: storage")  # the owner noticed: its heartbeat failed
+    link.restore()
+    cut_for = datetime.now() - cut_at
+    owner.wait_for("heartbeat: storage reachable again")
+    out, _ = finished(owner)
+    finished(watcher)
+
+    assert cut_for < timedelta(seconds=GRACE_SECONDS)
+    trials = optuna.load_study(study_name="tiny", storage=storage).trials
+    held = trials[0]
+    assert held.state.name == "COMPLETE"  # completed once, by its own worker
+    assert held.datetime_complete - cut_at > timedelta(seconds=GRACE_SECONDS), "the trial ended too soon to show anything"
+    assert [t.number for t in trials if t.state.name in ("COMPLETE", "PRUNED")] == [0]
+    assert not [t for t in trials if "failed_trial" in t.system_attrs]  # nothing was failed as stale and retried
+    assert all("already taken" in t.user_attrs.get("fail_reason", "") for t in trials if t.state.name == "FAIL")
+    run = MlflowClient(tracking).get_run(held.user_attrs["mlflow_run_id"])
+    assert run.info.status == "FINISHED" and run.data.tags["state"] == "COMPLETE" and "error" not in run.data.tags
+    assert not [r for r in trial_runs(tracking) if r.info.status == "RUNNING"]
+    assert parent_run(tracking).info.status == "FINISHED"
+    assert "was failed as stale" not in out
+
+
+def test_a_trial_taken_over_during_a_long_cut_ends_in_one_line_and_its_worker_goes_on(stores, links, write_space,
+                                                                                     tmp_path) -> None:
+    storage, tracking = stores
+    create(write_space(HELD), 1, storage, tracking, tmp_path)
+    owner, link, watcher = trial_owner_and_watcher(storage, tracking, links, tmp_path)
+    link.cut()
+    study = optuna.load_study(study_name="tiny", storage=storage)
+    wait_until(lambda: study.trials[0].state.name == "FAIL", "the watcher to fail the cut-off trial as stale")
+    wait_until(lambda: [t for t in study.trials if t.system_attrs.get("failed_trial") == 0 and t.state.name == "RUNNING"],
+               "the watcher to run its retry")
+    link.restore()
+    out, _ = finished(owner)
+    finished(watcher)
+
+    assert len([line for line in out.splitlines() if "trial 0 was failed as stale by another worker" in line]) == 1
+    trials = optuna.load_study(study_name="tiny", storage=storage).trials
+    retries = [t for t in trials if t.system_attrs.get("failed_trial") == 0]
+    assert len(retries) == 1 and retries[0].params == trials[0].params and retries[0].state.name == "COMPLETE"
+    assert [t for t in trials if t.state.name in ("COMPLETE", "PRUNED")] == retries
+    lost = MlflowClient(tracking).get_run(trials[0].user_attrs["mlflow_run_id"])
+    assert lost.info.status == "FAILED" and "no heartbeat" in lost.data.tags["error"]
+    assert not [r for r in trial_runs(tracking) if r.info.status == "RUNNING"]
+    assert parent_run(tracking).info.status == "FINISHED"
+
+
+def test_a_worker_gives_up_in_one_line_when_the_storage_stays_away(stores, links, write_space, tmp_path) -> None:
+    storage, tracking = stores
+    link = links[0]
+    create(write_space(SPACE), 3, storage, tracking, tmp_path)
+    process = worker(link.url(storage), tracking, tmp_path, 1, env={"MTL_STORAGE_BACKOFF": "0.5", "MTL_STORAGE_RETRIES": "2"})
+    wait_for_running_trial(storage, worker_pid=process.pid)
     link.cut()
     out, err = process.communicate(timeout=300)
     assert process.returncode == 2, err
