@@ -1,12 +1,12 @@
 """Calibration of the verdict: its false-positive rate on A/A comparisons, and its power on a planted effect.
 
-Run by hand: ``python benchmarks/calibration.py [--reps 30] [--seeds 5]``. It calibrates the test the
-verdict makes (:mod:`mtl.stats`: paired t-test per task and on the mean objective, Holm across
-them, alpha 0.05) on real training noise of the default space's data (``spaces/default.toml``):
+Run by hand: ``python benchmarks/calibration.py [--reps 30] [--seeds K]`` (K: the default space's
+``[compare] seeds``). It calibrates the test the verdict makes (:mod:`mtl.stats`: paired t-test per
+task and on the mean objective, Holm across them, alpha 0.05) on real training noise of the default space's data (``spaces/default.toml``):
 
 - **A/A**: both arms train the same configuration (a ``hard`` network of medium size); each
-  repetition gives the arm and the reference ``--seeds`` fresh seeds of their own, paired by
-  index. Any verdict other than "no detectable difference" on any target is a false positive.
+  repetition gives the arm and the reference K fresh seeds of their own, paired by index. Any
+  verdict other than "no detectable difference" on any target is a false positive.
   (In a real comparison arms share their seeds; giving them different ones makes the noise real,
   so this is the harder case for the test.)
 - **Planted effect**: the arm trains the same network with a bottleneck (``shared_width`` 2)
@@ -71,11 +71,13 @@ def main() -> None:
     """Run the A/A and planted-effect repetitions; print and save the rates."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=30, help="A/A repetitions (planted: the same number)")
-    parser.add_argument("--seeds", type=int, default=5, help="seeds per arm in one comparison")
+    parser.add_argument("--seeds", type=int, help="seeds per arm in one comparison (default: the space's [compare] seeds)")
     args = parser.parse_args()
     doc = tomllib.loads((ROOT / "spaces" / "default.toml").read_text())
+    args.seeds = args.seeds or doc["compare"]["seeds"]
     seed = doc["study"].get("seed", 0)
-    splits = split(make_synthetic(**doc["data"]["options"], seed=seed), 0.2, 0.2, seed=seed)
+    splits = split(make_synthetic(**doc["data"]["options"], seed=seed), doc["data"]["val_fraction"], doc["data"]["test_fraction"],
+                   seed=seed)
     epochs, patience = doc["training"]["epochs"], doc["training"]["patience"]
     started = time.perf_counter()
     false_positives = detections = 0
