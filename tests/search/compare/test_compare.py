@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-import mlflow
 import optuna
 import pytest
 
@@ -38,7 +37,7 @@ def _compare(text: str, write_space, stores: dict[str, str]):
 
 
 @pytest.mark.slow
-def test_an_a_a_comparison_finds_no_difference_and_mlflow_holds_that_verdict(write_space, stores) -> None:
+def test_an_a_a_comparison_finds_no_difference_and_mlflow_holds_that_verdict(write_space, stores, monkeypatch) -> None:
     sweep, verdict = _compare(AA, write_space, stores)
     assert verdict.reference == "hard" and {c.arm for c in verdict.comparisons} == {"hard-again"}
     assert [c.target for c in verdict.comparisons] == ["task1", "task2", "objective"]
@@ -47,12 +46,10 @@ def test_an_a_a_comparison_finds_no_difference_and_mlflow_holds_that_verdict(wri
     table = read_verdict_table(sweep.tracker, parents[0].info.run_id)
     assert len(table) == 3 and all(row["verdict"] == NO_DIFFERENCE and row["n"] == 3 for row in table)
     assert all(row["ci_low"] <= 0.0 <= row["ci_high"] for row in table)
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(stores["tracking_uri"])  # MLflow's table reader searches runs through the global URI
-    try:
-        loaded = client.load_table(parents[0].info.experiment_id, "verdict.json", run_ids=[parents[0].info.run_id])
-    finally:
-        mlflow.set_tracking_uri(previous)
+    # MLflow's table reader searches runs through the process-wide URI; the environment variable (restored after
+    # the test) sets it without mlflow.set_tracking_uri, which would also export it to every later subprocess
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", stores["tracking_uri"])
+    loaded = client.load_table(parents[0].info.experiment_id, "verdict.json", run_ids=[parents[0].info.run_id])
     assert list(loaded["verdict"]) == [NO_DIFFERENCE] * 3
     tags = parents[0].data.tags
     assert tags["reference_arm"] == "hard" and "no arm differs from hard" in tags["verdict"]
