@@ -53,18 +53,20 @@ def ui_server(write_space, stores, tmp_path):
     """A 2-trial sweep, then `python -m search ui` on a free port; yields (port, sweep result)."""
     result = run_sweep(load_space(write_space()), trials=2, printer=lambda line: None, **stores)
     port = free_port()
+    log = (tmp_path / "ui.log").open("w")  # a file, not a pipe: the servers' request logs must never fill a buffer and block them
     process = subprocess.Popen([sys.executable, "-m", "search", "ui", "--port", str(port), "--tracking-uri", stores["tracking_uri"]],
-                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=log, text=True)
     try:
         line = process.stdout.readline()  # the address, printed once the server answers
-        assert line.strip() == f"MLflow UI: http://127.0.0.1:{port}", line + process.stderr.read()
+        assert line.strip() == f"MLflow UI: http://127.0.0.1:{port}", line + (tmp_path / "ui.log").read_text()
         yield port, result
     finally:
         process.send_signal(signal.SIGINT)
         try:
-            assert process.wait(timeout=30) == 0
+            assert process.wait(timeout=120) == 0  # a generous bound: the servers shut down their workers first
         finally:
             process.kill()
+            log.close()
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:  # the MLflow server went down with it
         try:
