@@ -79,8 +79,8 @@ def test_unreachable_storage_is_one_line_and_hides_the_password(tmp_path, write_
 
 
 def test_ctrl_c_marks_the_running_trial_failed_and_a_rerun_resumes(tmp_path, write_space) -> None:
-    slow = TINY_SPACE.replace("epochs = 3", "epochs = 100").replace("patience = 2", "patience = 100")  # a trial: 6-20 s
-    space = write_space(slow.replace("n_samples = 400", "n_samples = 2000").replace("batch_size = 64", "batch_size = 16"))
+    slow = TINY_SPACE.replace("epochs = 3", "epochs = 60").replace("patience = 2", "patience = 60")  # a trial: 3-10 s
+    space = write_space(slow.replace("n_samples = 400", "n_samples = 1000").replace("batch_size = 64", "batch_size = 16"))
     storage, tracking = f"sqlite:///{tmp_path / 'o.db'}", f"sqlite:///{tmp_path / 'm.db'}"
     args = [sys.executable, "-m", "search", "run", "--space", str(space), "--storage", storage, "--tracking-uri", tracking]
     # SIGINT restored in the child: a shell running pytest in the background would hand it down ignored

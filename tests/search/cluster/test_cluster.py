@@ -76,9 +76,12 @@ def run_workers(storage: str, tracking: str, cwd, count: int) -> None:
         assert process.returncode == 0, err
 
 
-def test_three_workers_share_one_budget_exactly_with_an_mlflow_server(databases, tracking_server, write_space, tmp_path) -> None:
+def test_three_workers_share_one_budget_exactly_with_an_mlflow_server_and_the_last_ends_the_parent_run(
+        databases, tracking_server, write_space, tmp_path) -> None:
     storage, _ = databases
-    create(write_space(QUICK_SPACE), 6, storage, tracking_server, tmp_path)
+    space = write_space(QUICK_SPACE)
+    create(space, 6, storage, tracking_server, tmp_path)
+    assert parent_run(tracking_server).info.status == "RUNNING"
     run_workers(storage, tracking_server, tmp_path, 3)
     assert_shared_budget(storage, tracking_server, 6)
     client = MlflowClient(tracking_server)
@@ -87,6 +90,21 @@ def test_three_workers_share_one_budget_exactly_with_an_mlflow_server(databases,
     artifacts = {a.path for a in client.list_artifacts(best.info.run_id)}
     assert {"model", "history.json", "learning_curves.png"} <= artifacts  # served by the server, stored under tmp_path
     assert any((tmp_path / "artifacts").rglob("model.keras"))
+    first = parent_run(tracking_server)  # the worker that completed the budget ended it
+    assert first.info.status == "FINISHED"
+    assert first.data.tags["best_run_id"] in {r.info.run_id for r in complete}
+
+    create(space, 8, storage, tracking_server, tmp_path)  # a bigger budget reopens the sweep
+    assert parent_run(tracking_server).info.status == "RUNNING"
+    process = worker(storage, tracking_server, tmp_path, 4)
+    _, err = process.communicate(timeout=300)
+    assert process.returncode == 0, err
+    again = parent_run(tracking_server)
+    assert again.info.run_id == first.info.run_id and again.info.status == "FINISHED"
+    counted = [r for r in trial_runs(tracking_server) if r.data.tags["state"] in ("COMPLETE", "PRUNED")]
+    assert len(counted) == 8 and {r.data.tags["mlflow.parentRunId"] for r in counted} == {first.info.run_id}
+    new = [r for r in counted if r.info.start_time > first.info.end_time]
+    assert len(new) == 2  # the two new trials, nested under the same parent
 
 
 def test_two_workers_share_a_mariadb_study(mariadb_storage, databases, write_space, tmp_path) -> None:
@@ -96,34 +114,9 @@ def test_two_workers_share_a_mariadb_study(mariadb_storage, databases, write_spa
     assert_shared_budget(mariadb_storage, tracking, 4)
 
 
-def test_the_worker_that_completes_the_budget_ends_the_parent_run_and_a_bigger_budget_reopens_it(
-        databases, write_space, tmp_path) -> None:
-    storage, tracking = databases
-    space = write_space(QUICK_SPACE)
-    create(space, 3, storage, tracking, tmp_path)
-    assert parent_run(tracking).info.status == "RUNNING"
-    run_workers(storage, tracking, tmp_path, 2)
-    first = parent_run(tracking)
-    assert first.info.status == "FINISHED"
-    assert first.data.tags["best_run_id"] in {r.info.run_id for r in trial_runs(tracking)}
-
-    create(space, 5, storage, tracking, tmp_path)  # a bigger budget reopens the sweep
-    assert parent_run(tracking).info.status == "RUNNING"
-    process = worker(storage, tracking, tmp_path, 3)
-    _, err = process.communicate(timeout=300)
-    assert process.returncode == 0, err
-    again = parent_run(tracking)
-    assert again.info.run_id == first.info.run_id and again.info.status == "FINISHED"
-    counted = [r for r in trial_runs(tracking) if r.data.tags["state"] in ("COMPLETE", "PRUNED")]
-    assert len(counted) == 5 and {r.data.tags["mlflow.parentRunId"] for r in counted} == {first.info.run_id}
-    new = [r for r in counted if r.data.tags["mlflow.parentRunId"] == first.info.run_id
-           and r.info.start_time > first.info.end_time]
-    assert len(new) == 2  # the two new trials, nested under the same parent
-
-
 def test_a_killed_workers_trial_is_failed_and_retried_by_the_others(databases, write_space, tmp_path) -> None:
     storage, tracking = databases
-    create(write_space(SLOW_SPACE), 3, storage, tracking, tmp_path)
+    create(write_space(SLOW_SPACE), 2, storage, tracking, tmp_path)
     doomed, survivor = worker(storage, tracking, tmp_path, 1), worker(storage, tracking, tmp_path, 2)
     victim = wait_for_running_trial(storage, worker_pid=doomed.pid)
     doomed.kill()  # SIGKILL mid-trial, while the survivor works beside it
@@ -134,7 +127,7 @@ def test_a_killed_workers_trial_is_failed_and_retried_by_the_others(databases, w
     assert trials[victim.number].state.name == "FAIL"
     retries = [t for t in trials if t.system_attrs.get("failed_trial") == victim.number]
     assert len(retries) == 1 and retries[0].params == victim.params and retries[0].state.name in ("COMPLETE", "PRUNED")
-    assert len([t for t in trials if t.state.name in ("COMPLETE", "PRUNED")]) == 3
+    assert len([t for t in trials if t.state.name in ("COMPLETE", "PRUNED")]) == 2
     dead_run = MlflowClient(tracking).get_run(victim.user_attrs["mlflow_run_id"])
     assert dead_run.info.status == "FAILED" and "no heartbeat" in dead_run.data.tags["error"]
     assert not [r for r in trial_runs(tracking) if r.info.status == "RUNNING"]
