@@ -36,6 +36,20 @@ def test_synthetic_is_seeded_and_shaped() -> None:
     assert not np.array_equal(a.x, make_synthetic(n_samples=100, n_features=5, n_tasks=3, seed=8).x)
 
 
+def test_label_fraction_hides_each_tasks_labels_on_its_own_rows() -> None:
+    full = make_synthetic(n_samples=2000, n_features=5, n_tasks=3, seed=4)
+    part = make_synthetic(n_samples=2000, n_features=5, n_tasks=3, label_fraction=0.3, seed=4)
+    assert part.missing and not full.missing and np.array_equal(part.x, full.x)
+    present = {t: ~np.isnan(part.y[t]) for t in part.y}
+    for task, rows in present.items():
+        assert 0.25 < rows.mean() < 0.35  # about 30% of the rows keep this task's label
+        np.testing.assert_array_equal(part.y[task][rows], full.y[task][rows])  # the labels kept are the same
+    assert not np.array_equal(present["task1"], present["task2"])  # drawn per task
+    assert part.sample_weights is not None and set(np.unique(part.sample_weights["task1"])) == {0.0, 1.0}
+    with pytest.raises(DataError, match="label_fraction"):
+        make_synthetic(n_samples=100, label_fraction=0.0)
+
+
 def test_split_is_seeded_disjoint_and_complete() -> None:
     data = make_synthetic(n_samples=200, n_features=4, seed=0)
     s1, s2 = split(data, 0.2, 0.1, seed=5), split(data, 0.2, 0.1, seed=5)

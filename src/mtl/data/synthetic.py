@@ -9,6 +9,11 @@ so ``correlation`` controls how much the tasks have in common and hence how much
 With ``classification = m > 0`` the last m tasks become binary: the label is 1 where the generated
 continuous value lies above its median over the generated rows (fixed by the generator, not by any
 split), so each binary task is balanced and the data set mixes regression and classification heads.
+
+With ``label_fraction = f < 1`` each task's label is present on a random fraction ``f`` of the rows,
+drawn independently per task, and missing (NaN, masked out of that task's loss and metrics) on the
+rest: the common case of targets measured on different rows, where a shared trunk learns from
+every task's labels and a network of one task only from its own.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ def make_synthetic(
     n_sines: int = 10,
     scale: float = 1.0,
     classification: int = 0,
+    label_fraction: float = 1.0,
     seed: int = 0,
 ) -> Dataset:
     """Generate the data set; tasks are named ``task1``, ``task2``, ...; all are regression targets
@@ -44,6 +50,8 @@ def make_synthetic(
         raise DataError(
             f"synthetic: classification must be an integer in [0, n_tasks = {n_tasks}], got {classification!r}"
         )
+    if not 0.0 < label_fraction <= 1.0:
+        raise DataError(f"synthetic: label_fraction must lie in (0, 1], got {label_fraction}")
     rng = np.random.default_rng(seed)
     basis, _ = np.linalg.qr(rng.normal(size=(n_features, n_tasks + 1)))
     shared, own = basis[:, 0], basis[:, 1:]
@@ -61,5 +69,10 @@ def make_synthetic(
             task = Task(f"task{i + 1}", "regression")
         tasks.append(task)
         y[task.name] = target.astype("float32")
+    if label_fraction < 1.0:
+        labels = np.random.default_rng([seed, 1]).random((n_tasks, n_samples)) < label_fraction  # own stream: the rest stays as it was
+        labels[~labels.any(axis=1), 0] = True  # no task without a label
+        for task, present in zip(tasks, labels, strict=True):
+            y[task.name][~present] = np.nan
     names = tuple(f"x{j}" for j in range(n_features))
-    return Dataset(x.astype("float32"), y, tuple(tasks), names)
+    return Dataset(x.astype("float32"), y, tuple(tasks), names, missing=label_fraction < 1.0)
