@@ -1,10 +1,10 @@
 """Does sharing truly help on the default data? A bare-Keras check, beside the harness, with nothing of ours but the data.
 
-Run by hand: ``python benchmarks/sharing_check.py [--rows 600] [--seeds 5]``. It generates the
+Run by hand: ``python benchmarks/sharing_check.py [--space F] [--seeds 5]``. It generates the
 default space's synthetic data (``spaces/default.toml``: the same generator options and seed),
-splits it 60/20/20 with the space's seed, and trains two plain Keras designs per seed:
+splits it with the space's fractions and seed, and trains two plain Keras designs per seed:
 ``independent`` (one network per task) and ``hard`` (one shared trunk, a linear head per task),
-the same layer sizes, Adam, early stopping on the validation loss. It prints each task's test
+the same layer sizes, Adam, early stopping on the validation loss; a missing label weighs 0. It prints each task's test
 mean squared error per design (mean ± std over the seeds) and the paired difference, and writes
 ``benchmarks/results/sharing_check.json``. The harness's own verdict on the same data should agree.
 """
@@ -62,7 +62,10 @@ def main() -> None:
     mean, std = splits.train.x.mean(axis=0), splits.train.x.std(axis=0) + 1e-8
     x = {part: (getattr(splits, part).x - mean) / std for part in ("train", "val", "test")}
     tasks = [t.name for t in data.tasks]
-    y = {part: [getattr(splits, part).y[t] for t in tasks] for part in ("train", "val", "test")}
+    labels = {part: [getattr(splits, part).y[t] for t in tasks] for part in ("train", "val", "test")}
+    # a missing label (``label_fraction`` < 1) is a 0 with sample weight 0: out of the loss and the test error
+    y = {part: [np.nan_to_num(v) for v in values] for part, values in labels.items()}
+    present = {part: [(~np.isnan(v)).astype("float32") for v in values] for part, values in labels.items()}
     errors: dict[str, list[list[float]]] = {"independent": [], "hard": []}
     started = time.perf_counter()
     for s in range(args.seeds):
@@ -71,12 +74,15 @@ def main() -> None:
             model = build(design, x["train"].shape[1], tasks, args.width, args.depth)
             model.compile(keras.optimizers.Adam(3e-3), loss=["mse"] * len(tasks))
             stop = keras.callbacks.EarlyStopping(patience=8, restore_best_weights=True)
-            model.fit(x["train"], y["train"], validation_data=(x["val"], y["val"]), epochs=150, batch_size=32,
-                      callbacks=[stop], verbose=0)
+            model.fit(x["train"], y["train"], sample_weight=present["train"], epochs=150, batch_size=32, callbacks=[stop],
+                      validation_data=(x["val"], y["val"], present["val"]), verbose=0)
             predictions = model.predict(x["test"], verbose=0)
-            errors[design].append([float(np.mean((p[:, 0] - t) ** 2)) for p, t in zip(predictions, y["test"], strict=True)])
+            errors[design].append([float(np.average((p[:, 0] - t) ** 2, weights=w))
+                                   for p, t, w in zip(predictions, y["test"], present["test"], strict=True)])
     seconds = time.perf_counter() - started
-    print(f"{len(splits.train.x)} training rows, {len(tasks)} tasks, {args.seeds} seeds, {seconds:.0f} s")
+    labelled = [int(w.sum()) for w in present["train"]]
+    print(f"{len(splits.train.x)} training rows (labelled per task: {labelled}), {len(tasks)} tasks, {args.seeds} seeds, "
+          f"{seconds:.0f} s")
     summary = {}
     for i, task in enumerate(tasks):
         ind, hard = (np.array([e[i] for e in errors[d]]) for d in ("independent", "hard"))
@@ -91,7 +97,7 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "sharing_check.json").write_text(json.dumps(
         {"space": args.space, "seeds": args.seeds, "width": args.width, "depth": args.depth,
-         "train_rows": len(splits.train.x), "seconds": seconds, "tasks": summary}, indent=1))
+         "train_rows": len(splits.train.x), "labelled_train_rows": labelled, "seconds": seconds, "tasks": summary}, indent=1))
 
 
 if __name__ == "__main__":
