@@ -9,12 +9,13 @@ task and on the mean objective, Holm across them, alpha 0.05) on real training n
   verdict other than "no detectable difference" on any target is a false positive.
   (In a real comparison arms share their seeds; giving them different ones makes the noise real,
   so this is the harder case for the test.)
-- **Planted effect**: the arm trains the same network with a bottleneck (``shared_width`` 2)
-  that cannot carry what the tasks share; detection is the verdict naming it ``worse`` on the
-  mean objective. Its reference seeds are the A/A reference's.
-- **Sharing** (a real, moderate effect, reported beside the goal): ``independent`` networks of the
-  same sizes against the shared reference; detection is the verdict naming them ``worse`` on the
-  mean objective. This is the power a user has on the default data's own effect.
+- **Planted effects**: the A/A arm's scores made worse by a known amount, ``(1 + d)`` times each
+  task's score for ``d`` = 5%, 10% and 20%, so the effect is exactly known and the noise is the
+  real training noise; detection is the verdict naming the arm ``worse`` on the mean objective.
+  The goal is read at 10%.
+- **Sharing** (a real, moderate effect of unknown size): ``independent`` networks of the same
+  sizes against the shared reference; detection is the verdict naming them ``worse`` on the mean
+  objective. This is the power a user has on the default data's own effect.
 
 Trainings use :func:`mtl.training.train` directly (no tracking). Prints both rates with 95%
 Clopper-Pearson intervals and writes ``benchmarks/results/calibration.json``. Goal: false
@@ -44,7 +45,8 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 ALPHA = 0.05
 REFERENCE = ModelConfig("hard", shared_depth=2, shared_width=32, tower_depth=1, tower_width=16)
-PLANTED = ModelConfig("hard", shared_depth=2, shared_width=2, tower_depth=1, tower_width=16)
+PLANTED = (0.05, 0.10, 0.20)  # relative effects added to the A/A arm's scores
+GOAL_EFFECT = 0.10
 SEPARATE = ModelConfig("independent", shared_depth=2, shared_width=32, tower_depth=1, tower_width=16)
 
 
@@ -63,6 +65,11 @@ def words(arm: list[dict[str, float]], reference: list[dict[str, float]]) -> dic
     differences = [paired([a[t] for a in arm], [r[t] for r in reference]) for t in targets]
     adjusted = holm([d.p for d in differences])
     return {t: verdict(d, p, ALPHA, minimize=True) for t, d, p in zip(targets, differences, adjusted, strict=True)}
+
+
+def shifted(arm: list[dict[str, float]], effect: float) -> list[dict[str, float]]:
+    """The arm's scores made worse by ``effect`` (relative): every task's score and hence their mean times (1 + effect)."""
+    return [{t: v * (1.0 + effect) for t, v in s.items()} for s in arm]
 
 
 def rate(hits: int, n: int) -> dict[str, float]:
@@ -84,30 +91,33 @@ def main() -> None:
                    seed=seed)
     epochs, patience = doc["training"]["epochs"], doc["training"]["patience"]
     started = time.perf_counter()
-    false_positives = detections = sharing = 0
+    false_positives = sharing = 0
+    detections = dict.fromkeys(PLANTED, 0)
     for rep in range(args.reps):
-        base = 100_000 + rep * 4 * args.seeds
+        base = 100_000 + rep * 3 * args.seeds
         reference = [scores(REFERENCE, splits, base + i, epochs, patience) for i in range(args.seeds)]
         twin = [scores(REFERENCE, splits, base + args.seeds + i, epochs, patience) for i in range(args.seeds)]
-        planted = [scores(PLANTED, splits, base + 2 * args.seeds + i, epochs, patience) for i in range(args.seeds)]
-        separate = [scores(SEPARATE, splits, base + 3 * args.seeds + i, epochs, patience) for i in range(args.seeds)]
-        aa, effect, shared = words(twin, reference), words(planted, reference), words(separate, reference)
+        separate = [scores(SEPARATE, splits, base + 2 * args.seeds + i, epochs, patience) for i in range(args.seeds)]
+        aa, shared = words(twin, reference), words(separate, reference)
         false_positives += any(w != NO_DIFFERENCE for w in aa.values())
-        detections += effect["objective"] == WORSE
+        found = {d: words(shifted(twin, d), reference)["objective"] == WORSE for d in PLANTED}
+        for d, hit in found.items():
+            detections[d] += hit
         sharing += shared["objective"] == WORSE
         print(f"rep {rep + 1}/{args.reps}: A/A {'FALSE POSITIVE ' + str(aa) if any(w != NO_DIFFERENCE for w in aa.values()) else 'ok'}; "
-              f"planted {effect['objective']}; separate networks {shared['objective']} | {time.perf_counter() - started:.0f} s",
-              flush=True)
+              f"planted found at {[f'{d:.0%}' for d, hit in found.items() if hit]}; separate networks {shared['objective']} | "
+              f"{time.perf_counter() - started:.0f} s", flush=True)
     result = {"reps": args.reps, "seeds": args.seeds, "alpha": ALPHA, "seconds": time.perf_counter() - started,
-              "false_positive": rate(false_positives, args.reps), "power": rate(detections, args.reps),
-              "power_sharing": rate(sharing, args.reps),
-              "reference": REFERENCE.__dict__, "planted": PLANTED.__dict__, "separate": SEPARATE.__dict__}
+              "false_positive": rate(false_positives, args.reps),
+              "power": {f"{d:.2f}": rate(hits, args.reps) for d, hits in detections.items()}, "goal_effect": GOAL_EFFECT,
+              "power_sharing": rate(sharing, args.reps), "reference": REFERENCE.__dict__, "separate": SEPARATE.__dict__}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "calibration.json").write_text(json.dumps(result, indent=1))
-    fp, power, real = result["false_positive"], result["power"], result["power_sharing"]
+    fp, real = result["false_positive"], result["power_sharing"]
+    curve = "; ".join(f"{float(d):.0%}: {r['hits']}/{r['n']} = {r['rate']:.0%} (95% CI {r['low']:.0%} to {r['high']:.0%})"
+                      for d, r in result["power"].items())
     print(f"A/A false positives {fp['hits']}/{fp['n']} = {fp['rate']:.1%} (95% CI {fp['low']:.1%} to {fp['high']:.1%}); "
-          f"power on the planted effect {power['hits']}/{power['n']} = {power['rate']:.1%} "
-          f"(95% CI {power['low']:.1%} to {power['high']:.1%}); on sharing's own effect {real['hits']}/{real['n']} = "
+          f"power on planted effects {curve}; on sharing's own effect {real['hits']}/{real['n']} = "
           f"{real['rate']:.1%} (95% CI {real['low']:.1%} to {real['high']:.1%}); {result['seconds']:.0f} s")
 
 
