@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from search.compare._confirm import ConfirmedArm, confirm
+from search.compare._confirm import SINGLE_TASK, ConfirmedArm, confirm
 from search.compare._record import record_verdict
 from search.compare._verdict import Verdict, judge
 from search.engines import OpenSweep, finish_sweep
@@ -14,12 +14,14 @@ Printer = Callable[[str], None]
 
 
 def verdict_of(sweep: OpenSweep, confirmed: tuple[ConfirmedArm, ...]) -> Verdict:
-    """The verdict of a comparison sweep on its ``confirmed`` results, with the space's reference and alpha."""
+    """The verdict of a comparison sweep on its ``confirmed`` results, with the space's reference and alpha
+    (and the single-task baselines as a second reference, where they were confirmed)."""
     compare = sweep.space.compare
     if compare is None:
         raise ValueError(f"space {sweep.space.path} compares nothing")
+    also = (SINGLE_TASK,) if any(c.arm == SINGLE_TASK for c in confirmed) else ()
     return judge(confirmed, compare.reference, tuple(t.name for t in sweep.splits.tasks), compare.alpha,
-                 sweep.space.objective.direction == "minimize", compare.seeds)
+                 sweep.space.objective.direction == "minimize", compare.seeds, also)
 
 
 def conclude(sweep: OpenSweep, printer: Printer = print, finish: bool = True) -> Verdict:

@@ -6,6 +6,10 @@ difference (arm - reference), its 95% t interval, and a paired t-test's p-value.
 the whole family (arms x targets) are corrected with Holm's method; a target is ``better`` or
 ``worse`` where the corrected p-value is below ``alpha``, else ``no detectable difference``.
 Arms are ranked by their mean confirmed test objective, never by a single tuning trial.
+
+Where the study's single-task baselines were confirmed (the pseudo-arm ``single-task``), they are
+a second reference: every arm, the reference included, is also compared with them, in the same
+Holm family.
 """
 
 from __future__ import annotations
@@ -21,9 +25,10 @@ from search.compare._confirm import OBJECTIVE, ConfirmedArm
 
 @dataclass(frozen=True)
 class Comparison:
-    """One arm against the reference on one target: the paired difference, Holm's p-value and the word."""
+    """One arm against a reference on one target: the paired difference, Holm's p-value and the word."""
 
     arm: str
+    reference: str
     target: str  # a task name, or "objective"
     difference: Paired
     p_holm: float
@@ -61,25 +66,34 @@ class Verdict:
 
     @property
     def best(self) -> str | None:
-        """The arm with the best mean confirmed test objective (None if no arm was confirmed)."""
-        return self.standings[0].arm if self.standings and self.standings[0].n else None
+        """The tuned arm with the best mean confirmed test objective (None if no arm was confirmed)."""
+        return next((s.arm for s in self.standings if s.n and s.trial is not None), None)
+
+    @property
+    def references(self) -> tuple[str, ...]:
+        """The reference, then any other reference the arms were compared with (the single-task baselines)."""
+        return tuple(dict.fromkeys((self.reference, *(c.reference for c in self.comparisons))))
 
     def sentences(self) -> list[str]:
         """The verdict in plain sentences: differences found, then what shows none, then the ranking."""
         lines = []
-        for c in self.comparisons:
-            if c.word == NO_DIFFERENCE:
-                continue
-            better, low, high = c.improvement(self.minimize)
-            amount, low, high = (better, low, high) if c.word == BETTER else (-better, -high, -low)
-            lines.append(f"{c.target}: {c.arm} is {c.word} than {self.reference} by {amount:.0f}% "
-                         f"(95% CI {low:.0f} to {high:.0f}%, Holm p = {c.p_holm:.2g})")
-        quiet = sorted({c.arm for c in self.comparisons} - {c.arm for c in self.comparisons if c.word != NO_DIFFERENCE})
-        if not lines:
-            lines.append(f"no arm differs from {self.reference} by more than seed noise "
-                         f"({self.seeds} seeds on the test split, Holm-corrected, alpha {self.alpha:g})")
-        elif quiet:
-            lines.append(f"no detectable difference from {self.reference}: {', '.join(quiet)}")
+        for reference in self.references:
+            against = [c for c in self.comparisons if c.reference == reference]
+            found = []
+            for c in against:
+                if c.word == NO_DIFFERENCE:
+                    continue
+                better, low, high = c.improvement(self.minimize)
+                amount, low, high = (better, low, high) if c.word == BETTER else (-better, -high, -low)
+                found.append(f"{c.target}: {c.arm} is {c.word} than {reference} by {amount:.0f}% "
+                             f"(95% CI {low:.0f} to {high:.0f}%, Holm p = {c.p_holm:.2g})")
+            quiet = sorted({c.arm for c in against} - {c.arm for c in against if c.word != NO_DIFFERENCE})
+            if not found:
+                found.append(f"no arm differs from {reference} by more than seed noise "
+                             f"({self.seeds} seeds on the test split, Holm-corrected, alpha {self.alpha:g})")
+            elif quiet:
+                found.append(f"no detectable difference from {reference}: {', '.join(quiet)}")
+            lines += found
         unconfirmed = [s.arm for s in self.standings if s.n == 0]
         if unconfirmed:
             lines.append(f"not compared (no confirmed seed): {', '.join(unconfirmed)}")
@@ -95,7 +109,7 @@ class Verdict:
         for c in self.comparisons:
             better, low, high = c.improvement(self.minimize)
             d = asdict(c.difference)
-            rows.append({"arm": c.arm, "reference": self.reference, "target": c.target, "n": d["n"],
+            rows.append({"arm": c.arm, "reference": c.reference, "target": c.target, "n": d["n"],
                          "mean_difference": d["mean"], "ci_low": d["low"], "ci_high": d["high"], "p": d["p"],
                          "p_holm": c.p_holm, "verdict": c.word, "improvement_pct": better,
                          "improvement_ci_low_pct": low, "improvement_ci_high_pct": high})
@@ -103,8 +117,12 @@ class Verdict:
 
 
 def judge(confirmed: tuple[ConfirmedArm, ...], reference: str, targets: tuple[str, ...], alpha: float,
-          minimize: bool, seeds: int) -> Verdict:
-    """Compare every confirmed arm with ``reference`` on ``targets`` (task names, then ``objective``)."""
+          minimize: bool, seeds: int, also: tuple[str, ...] = ()) -> Verdict:
+    """Compare every confirmed arm with ``reference`` on ``targets`` (task names, then ``objective``).
+
+    Each name in ``also`` is a further reference: every other arm, ``reference`` included, is
+    compared with it too (pairs already compared are not repeated); one Holm family holds all.
+    """
     by_arm = {c.arm: c for c in confirmed}
     standings = []
     for c in confirmed:
@@ -112,17 +130,21 @@ def judge(confirmed: tuple[ConfirmedArm, ...], reference: str, targets: tuple[st
         standings.append(ArmStanding(c.arm, c.trial, statistics.fmean(values) if values else math.nan,
                                      statistics.stdev(values) if len(values) > 1 else math.nan, len(values)))
     standings.sort(key=lambda s: (s.n == 0, s.mean if minimize else -s.mean, s.arm))
-    ref = by_arm.get(reference)
-    raw: list[tuple[str, str, Paired]] = []
-    for c in confirmed:
-        if c.arm == reference or ref is None:
+    raw: list[tuple[str, str, str, Paired]] = []
+    references = (reference, *also)
+    for index, ref_name in enumerate(references):
+        ref = by_arm.get(ref_name)
+        if ref is None:
             continue
-        common = sorted(set(c.scores) & set(ref.scores))
-        for target in (*targets, OBJECTIVE):
-            raw.append((c.arm, target, paired([c.scores[s][target] for s in common], [ref.scores[s][target] for s in common])))
-    adjusted = holm([d.p for _, _, d in raw])
-    comparisons = tuple(Comparison(arm, target, d, p, verdict(d, p, alpha, minimize))
-                        for (arm, target, d), p in zip(raw, adjusted, strict=True))
+        skip = {ref_name, *references[1:index]} if index else {ref_name, *also}  # each pair once
+        for c in confirmed:
+            if c.arm in skip:
+                continue
+            common = sorted(set(c.scores) & set(ref.scores))
+            for target in (*targets, OBJECTIVE):
+                raw.append((c.arm, ref_name, target,
+                            paired([c.scores[s][target] for s in common], [ref.scores[s][target] for s in common])))
+    adjusted = holm([d.p for *_, d in raw])
+    comparisons = tuple(Comparison(arm, ref_name, target, d, p, verdict(d, p, alpha, minimize))
+                        for (arm, ref_name, target, d), p in zip(raw, adjusted, strict=True))
     return Verdict(reference, alpha, minimize, seeds, tuple(standings), comparisons)
-
-

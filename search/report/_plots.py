@@ -116,15 +116,16 @@ def _slanted(ax: Axes) -> Axes:
 def effect_plot(report: Report) -> Figure | None:
     """One panel per task (and the mean objective): each arm's improvement over the reference in %, 95% CI, zero line."""
     verdict = report.verdict
-    if verdict is None or not verdict.comparisons:
+    comparisons = [c for c in verdict.comparisons if c.reference == verdict.reference] if verdict else []
+    if verdict is None or not comparisons:
         return None
-    targets = list(dict.fromkeys(c.target for c in verdict.comparisons))
-    arms = list(dict.fromkeys(c.arm for c in verdict.comparisons))
+    targets = list(dict.fromkeys(c.target for c in comparisons))
+    arms = list(dict.fromkeys(c.arm for c in comparisons))
     fig, axes = plt.subplots(1, len(targets), squeeze=False, sharey=True,
                              figsize=(max(3.2 * len(targets), 6.0), 1.2 + 0.55 * len(arms)))
     for ax, target in zip(axes[0], targets, strict=True):
         for y, arm in enumerate(arms):
-            c = next(c for c in verdict.comparisons if c.arm == arm and c.target == target)
+            c = next(c for c in comparisons if c.arm == arm and c.target == target)
             mid, low, high = c.improvement(verdict.minimize)
             if math.isnan(mid):
                 continue

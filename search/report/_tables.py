@@ -61,12 +61,14 @@ def verdict_table(report: Report) -> Table | None:
     rows = []
     for c in verdict.comparisons:
         better, low, high = c.improvement(verdict.minimize)
-        rows.append((c.arm, c.target, str(c.difference.n), number(c.difference.mean),
+        rows.append((c.arm, c.reference, c.target, str(c.difference.n), number(c.difference.mean),
                      f"{number(c.difference.low)} to {number(c.difference.high)}",
                      f"{better:+.1f}% ({low:+.1f} to {high:+.1f}%)", f"{c.difference.p:.3g}", f"{c.p_holm:.3g}", c.word))
-    return Table(f"Verdict: each arm against {verdict.reference} on the test split ({verdict.seeds} paired seeds, "
+    against = " and ".join(verdict.references)
+    return Table(f"Verdict: each arm against {against} on the test split ({verdict.seeds} paired seeds, "
                  f"Holm-corrected, alpha {verdict.alpha:g})",
-                 ("arm", "target", "seeds", "mean difference", "95% CI", "improvement", "p", "Holm p", "verdict"), tuple(rows))
+                 ("arm", "reference", "target", "seeds", "mean difference", "95% CI", "improvement", "p", "Holm p", "verdict"),
+                 tuple(rows))
 
 
 def standings_table(report: Report) -> Table | None:

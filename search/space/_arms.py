@@ -19,6 +19,7 @@ from search.errors import SpaceError
 from search.space._params import Param, parse_param
 
 ARM_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")  # MLflow metric names take these
+RESERVED_ARM = "single-task"  # the comparison's pseudo-arm of the study's single-task baselines
 COMPARE_KEYS = ("arms", "reference", "seeds", "resplit", "alpha")
 DEFAULT_REFERENCE = "independent"
 NO_ARMS = "none"  # ``arms = "none"``: listed strategies and weightings are searched in one study, as hyperparameters
@@ -133,6 +134,8 @@ def _arm(path: str, name: str, held: dict[str, Any], search_table: dict[str, Any
     """One arm: ``[search]`` with ``held`` on top; ``[search]``'s options for other strategies are dropped."""
     if not ARM_NAME.match(name):
         raise SpaceError(path, f"compare.arms.{name}", "an arm's name may use letters, digits and _ . - only")
+    if name == RESERVED_ARM:
+        raise SpaceError(path, f"compare.arms.{name}", f"{RESERVED_ARM!r} is reserved for the single-task baselines")
     section = f"compare.arms.{name}"
     strategy = parse_param(held.get("strategy", search_table.get("strategy", "hard")), "strategy", str, path,
                            f"{section}.strategy")

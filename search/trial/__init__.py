@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from search.trial._baselines import Baseline, latest_baselines, run_baselines
+from search.trial._baselines import Baseline, latest_baselines, run_baselines, train_baseline
 from search.trial._data import prepare_data
 from search.trial._lean import lean_process
 from search.trial._run import BestSoFar, TrialContext, fixed_params, run_trial
@@ -20,5 +20,6 @@ __all__ = [
     "resolve_init",
     "run_baselines",
     "run_trial",
+    "train_baseline",
     "warm_start",
 ]

@@ -74,28 +74,38 @@ def run_baselines(space: Space, tracking_uri: str, study_name: str | None = None
     study_name = study_name or space.study.name
     splits = prepare_data(space)
     tracker = Tracker(tracking_uri, study_name, local_artifact_root(tracking_uri))
-    settings = baseline_settings(space)
-    config = baseline_config(settings)
     run_ids = {}
     for task in splits.tasks:
-        metrics = space.objective.metrics
-        objective = Objective(None if metrics is None else {task.name: metrics[task.name]}, space.objective.direction)
-        tags = {"study": study_name, "kind": BASELINE_KIND, "task": task.name, "strategy": "hard", "state": "RUNNING"}
-        run_id = tracker.start_trial(None, f"baseline-{task.name}", {**settings, **fixed_params(space)}, tags)
-        train_config = TrainConfig(learning_rate=settings["learning_rate"], batch_size=settings["batch_size"],
-                                   epochs=space.training.epochs, patience=space.training.patience, seed=space.study.seed)
-        one = single_task(splits, task)
-        try:
-            result = train(config, one, train_config, objective, callbacks=[EpochLogger(tracker, run_id, one.tasks)])
-            tracker.log_final_metrics(run_id, result)
-            tracker.log_artifacts(run_id, result, one.train)
-        except BaseException as exc:
-            tracker.end_after(run_id, exc)
-            raise
-        tracker.end(run_id, "FINISHED", "COMPLETE")
-        run_ids[task.name] = run_id
-        printer(f"{task.name} {run_id}")
+        tags = {"study": study_name, "kind": BASELINE_KIND}
+        run_ids[task.name] = train_baseline(space, splits, tracker, task, space.study.seed, tags, f"baseline-{task.name}")
+        printer(f"{task.name} {run_ids[task.name]}")
     return run_ids
+
+
+def train_baseline(space: Space, splits: Splits, tracker: Tracker, task: Task, seed: int, tags: dict[str, str],
+                   run_name: str, parent_run_id: str | None = None) -> str:
+    """Train ``task``'s single-task network (:func:`baseline_config`) with ``seed``; log it as a run; its id.
+
+    The run carries ``tags`` plus ``task``, ``strategy`` and ``state``; it is nested under
+    ``parent_run_id`` when given (a comparison's confirmation of the baselines).
+    """
+    settings = baseline_settings(space)
+    metrics = space.objective.metrics
+    objective = Objective(None if metrics is None else {task.name: metrics[task.name]}, space.objective.direction)
+    run_id = tracker.start_trial(parent_run_id, run_name, {**settings, **fixed_params(space)},
+                                 {**tags, "task": task.name, "strategy": "hard", "state": "RUNNING"})
+    train_config = TrainConfig(learning_rate=settings["learning_rate"], batch_size=settings["batch_size"],
+                               epochs=space.training.epochs, patience=space.training.patience, seed=seed)
+    one = single_task(splits, task)
+    try:
+        result = train(baseline_config(settings), one, train_config, objective, callbacks=[EpochLogger(tracker, run_id, one.tasks)])
+        tracker.log_final_metrics(run_id, result)
+        tracker.log_artifacts(run_id, result, one.train)
+    except BaseException as exc:
+        tracker.end_after(run_id, exc)
+        raise
+    tracker.end(run_id, "FINISHED", "COMPLETE")
+    return run_id
 
 
 def latest_baselines(tracker: Tracker) -> tuple[Baseline, ...]:

@@ -11,6 +11,7 @@ from search.compare import CONFIRM_KIND, NO_DIFFERENCE, conclude, read_verdict_t
 from search.engines import arm_study_name, open_sweep, tune_sweep
 from search.errors import SpaceError
 from search.space import load_space, parse_space
+from search.trial import run_baselines
 from tests.conftest import TINY_SPACE, mlflow_runs
 from tests.search.test_cli import assert_one_line_error, cli
 
@@ -26,7 +27,7 @@ AA = _space('[compare.arms.hard]\nstrategy = "hard"\n\n[compare.arms.hard-again]
 PLANTED = _space('[compare.arms.learns]\nstrategy = "hard"\nshared_width = 16\n\n'
                  '[compare.arms.stuck]\nstrategy = "hard"\nshared_depth = 1\nshared_width = 1\ntower_depth = 0\n'
                  'tie_outputs = false\nlearning_rate = 1e-6\n',
-                 'seeds = 3\nreference = "stuck"', "planted").replace("epochs = 3", "epochs = 8").replace("patience = 2", "patience = 8")
+                 'seeds = 4\nreference = "stuck"', "planted").replace("epochs = 3", "epochs = 8").replace("patience = 2", "patience = 8")
 
 
 def _compare(text: str, write_space, stores: dict[str, str]):
@@ -66,14 +67,30 @@ def test_an_a_a_comparison_finds_no_difference_and_mlflow_holds_that_verdict(wri
 
 
 @pytest.mark.slow
-def test_a_planted_effect_is_found_and_the_better_arm_named(write_space, stores) -> None:
+def test_a_planted_effect_is_found_and_the_better_arm_named_and_single_task_baselines_are_a_reference(
+        write_space, stores) -> None:
+    run_baselines(load_space(write_space(PLANTED)), stores["tracking_uri"], printer=lambda line: None)
     sweep, verdict = _compare(PLANTED, write_space, stores)
     assert verdict.best == "learns"
-    by_target = {c.target: c for c in verdict.comparisons}
+    assert verdict.references == ("stuck", "single-task")
+    against_single = {(c.arm, c.target): c.word for c in verdict.comparisons if c.reference == "single-task"}
+    assert set(against_single) == {(arm, t) for arm in ("learns", "stuck") for t in ("task1", "task2", "objective")}
+    assert against_single[("stuck", "objective")] == "worse"  # a network that cannot learn loses to the baselines
+    assert "objective: stuck is worse than single-task by" in "\n".join(verdict.sentences())
+    assert len(verdict.comparisons) == 9  # learns vs stuck, then learns and stuck vs single-task: one Holm family
+    _, _, children = mlflow_runs(stores["tracking_uri"], "planted")
+    single = [r for r in children if r.data.tags.get("arm") == "single-task"]
+    assert sorted((r.data.tags["task"], r.data.tags["seed"]) for r in single) == \
+        [(t, s) for t in ("task1", "task2") for s in ("20003", "20004", "20005", "20006")]
+    assert all(r.data.tags["kind"] == CONFIRM_KIND and f"test/{r.data.tags['task']}/loss" in r.data.metrics for r in single)
+    again = conclude(sweep, printer=lambda line: None)  # resuming trains nothing new and judges the same
+    assert again == verdict
+    by_target = {c.target: c for c in verdict.comparisons if c.reference == "stuck"}
     assert by_target["objective"].word == "better" and by_target["objective"].difference.high < 0  # loss went down
     assert "objective: learns is better than stuck by" in "\n".join(verdict.sentences())
     _, parents, _ = mlflow_runs(stores["tracking_uri"], "planted")
-    stored = {row["target"]: row for row in read_verdict_table(sweep.tracker, parents[0].info.run_id)}
+    stored = {row["target"]: row for row in read_verdict_table(sweep.tracker, parents[0].info.run_id)
+              if row["reference"] == "stuck"}
     assert stored["objective"]["verdict"] == "better" and stored["objective"]["arm"] == "learns"
     assert parents[0].data.tags["best_arm"] == "learns"
     assert parents[0].data.metrics["arm/learns/test_objective"] < parents[0].data.metrics["arm/stuck/test_objective"]
@@ -123,6 +140,8 @@ def test_the_keras_tuner_engine_refuses_a_comparison_in_one_line(write_space, tm
     ('[compare]\narms = "none"\nseeds = 3\n', "compare.seeds", "means nothing with arms"),
     ('[compare]\narms = "some"\n', "compare.arms", "must be tables"),
     ('[compare.arms."a b"]\nstrategy = "hard"\n[compare.arms.c]\nstrategy = "hard"\n', "compare.arms.a b", "letters"),
+    ('[compare.arms.single-task]\nstrategy = "hard"\n[compare.arms.c]\nstrategy = "hard"\n', "compare.arms.single-task",
+     "reserved for the single-task baselines"),
     ('[compare.arms.a]\nstrategy = "hard"\nn_experts = 3\n[compare.arms.b]\nstrategy = "mmoe"\n',
      "compare.arms.a.n_experts", "applies only to strategy"),
     ('[compare.arms.a]\nstrategy = "hard"\nwidth = 3\n[compare.arms.b]\nstrategy = "mmoe"\n',
