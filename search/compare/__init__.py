@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from mtl.stats import BETTER, NO_DIFFERENCE, WORSE
-from search.compare._confirm import CONFIRM_KIND, OBJECTIVE, ConfirmedArm, confirm, confirmation_seeds, read_confirmations
+from search.compare._confirm import CONFIRM_KIND, SINGLE_TASK, confirm, confirmation_seeds, read_confirmations
+from search.compare._race import RACE_MIN_SEEDS, Dropped, race
 from search.compare._record import VERDICT_TABLE, read_verdict_table, record_verdict
 from search.compare._run import conclude, verdict_of
+from search.compare._scores import OBJECTIVE, ConfirmedArm
 from search.compare._verdict import ArmStanding, Comparison, Verdict, judge
 
 __all__ = [
@@ -14,8 +16,11 @@ __all__ = [
     "CONFIRM_KIND",
     "Comparison",
     "ConfirmedArm",
+    "Dropped",
     "NO_DIFFERENCE",
     "OBJECTIVE",
+    "RACE_MIN_SEEDS",
+    "SINGLE_TASK",
     "VERDICT_TABLE",
     "Verdict",
     "WORSE",
@@ -23,6 +28,7 @@ __all__ = [
     "confirm",
     "confirmation_seeds",
     "judge",
+    "race",
     "read_confirmations",
     "read_verdict_table",
     "record_verdict",

@@ -6,7 +6,9 @@ the test rows, which selection never saw, stay the same). Each confirmation is a
 of the sweep's parent run, named ``confirm-<arm>-<i>`` and tagged ``kind=confirmation``, ``arm``,
 ``seed``, ``confirms_trial`` and ``confirms_run``. Confirmation is resumable: a run already FINISHED
 for the same arm, seed and tuning trial is read back rather than trained again, and the results are
-always read back from MLflow, so the verdict is what the tracking store holds.
+always read back from MLflow, so the verdict is what the tracking store holds. Seeds go in rounds
+(seed i of every arm, then seed i + 1), and with ``[compare] racing`` (the default) an arm already
+clearly worse than the leader stops early (:mod:`search.compare._race`).
 
 Where the study has single-task baselines (``python -m search baselines`` runs in its experiment,
 one per task), they are confirmed too, as the pseudo-arm ``single-task``: each task's baseline
@@ -18,13 +20,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import optuna
 from mlflow.entities import Run
 
 from mtl.data import Splits
 from mtl.tasks import Task
+from search.compare._race import RACE_MIN_SEEDS, race
+from search.compare._scores import OBJECTIVE, ConfirmedArm
 from search.engines import CAUGHT, RUN_ID_ATTR, OpenSweep, best_trial
 from search.space import RESERVED_ARM, Space, optuna_suggest
 from search.tracking import Tracker
@@ -32,7 +35,6 @@ from search.trial import TrialContext, latest_baselines, prepare_data, run_trial
 
 CONFIRM_OFFSET = 20_000
 CONFIRM_KIND = "confirmation"
-OBJECTIVE = "objective"  # the target name of the mean over tasks
 SINGLE_TASK = RESERVED_ARM  # the pseudo-arm of the study's single-task baselines
 
 Printer = Callable[[str], None]
@@ -42,21 +44,6 @@ def confirmation_seeds(space: Space) -> tuple[int, ...]:
     """The seeds every arm is confirmed with."""
     k = space.compare.seeds if space.compare else 0
     return tuple(space.study.seed + CONFIRM_OFFSET + i for i in range(k))
-
-
-@dataclass(frozen=True)
-class ConfirmedArm:
-    """One arm's confirmation: the tuning trial confirmed and, per seed, its test scores.
-
-    ``scores`` maps seed -> target -> value, where the targets are the task names (each task's
-    objective metric on the test split) and ``objective`` (their mean); seeds whose retraining
-    failed are absent.
-    """
-
-    arm: str
-    trial: int | None  # None: the arm has no complete tuning trial
-    scores: dict[int, dict[str, float]]
-    run_ids: dict[int, str]
 
 
 def _existing(tracker: Tracker, parent: str) -> dict[tuple[str, int, int], Run]:
@@ -108,15 +95,23 @@ def confirm(sweep: OpenSweep, printer: Printer = print) -> tuple[ConfirmedArm, .
             splits_for[seed] = prepare_data(space, development_seed=seed, frame=sweep.frame)
         return splits_for[seed]
 
+    contenders = []
     for arm in sweep.arms:
         best = best_trial(arm.study)
         if best is None or arm.name is None:
             printer(f"{arm.name}: no complete tuning trial to confirm")
             continue
-        todo = [(i, seed) for i, seed in enumerate(seeds) if (arm.name, seed, best.number) not in existing]
-        if todo:
-            printer(f"{arm.name}: confirming trial {best.number} with {len(todo)} seed(s)")
-        for index, seed in todo:
+        contenders.append((arm, best))
+        missing = sum((arm.name, seed, best.number) not in existing for seed in seeds)
+        if missing:
+            printer(f"{arm.name}: confirming trial {best.number} with {missing} seed(s)")
+    compare = space.compare
+    racing = compare is not None and compare.racing
+    announced: set[str] = set()
+    for index, seed in enumerate(seeds):  # in rounds: seed i of every arm still in contention
+        for arm, best in contenders:
+            if (arm.name, seed, best.number) in existing:
+                continue
             ctx = TrialContext(arm.space, splits_of(seed), tracker, parent, sweep.study.study_name,
                                sources=sweep.sources, arm=arm.name)
             number = CONFIRM_OFFSET + index
@@ -126,6 +121,15 @@ def confirm(sweep: OpenSweep, printer: Printer = print) -> tuple[ConfirmedArm, .
                           tags=tags, run_name=f"confirm-{arm.name}-{index}")
             except CAUGHT as exc:
                 printer(f"{arm.name}: confirmation seed {seed} failed: {exc}")
+        if racing and compare is not None and RACE_MIN_SEEDS <= index + 1 < len(seeds):
+            dropped = race(read_confirmations(sweep), seeds, compare.reference, compare.alpha,
+                           space.objective.direction == "minimize", rounds=index + 1)
+            for d in dropped:
+                if d.arm not in announced:
+                    announced.add(d.arm)
+                    printer(f"{d.arm}: dropped after {d.seeds} seeds, worse than {d.leader} "
+                            f"(Holm p = {d.p_holm:.2g} < {d.threshold:.2g}); the other arms go on")
+            contenders = [(arm, best) for arm, best in contenders if arm.name not in announced]
     if has_baselines(sweep):
         _confirm_single_task(sweep, seeds, splits_of, printer)
     return read_confirmations(sweep)

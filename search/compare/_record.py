@@ -3,8 +3,9 @@
 On the sweep's parent run: the table ``verdict.json`` (one row per arm x target; logged with
 ``MlflowClient.log_table``, so ``mlflow.load_table`` reads it, and later replaced whole in the same
 format, since ``log_table`` would append to the earlier verdict), metrics ``arm/<arm>/test_objective``
-(mean over the confirmation seeds) and ``arm/<arm>/test_objective_std``, tags ``reference_arm``, ``best_arm`` and ``verdict`` (the
-sentences), and the sentences as the run's description (``mlflow.note.content``), so the runs
+(mean over the confirmation seeds) and ``arm/<arm>/test_objective_std``, tags ``reference_arm``, ``best_arm``,
+``dropped_arms`` (those the race stopped early, comma-separated) and ``verdict`` (the sentences), and
+the sentences as the run's description (``mlflow.note.content``), so the runs
 view and the run page open on the answer.
 """
 
@@ -42,6 +43,7 @@ def record_verdict(tracker: Tracker, parent: str, verdict: Verdict) -> None:
     tracker.log_metrics(parent, metrics)
     text = "\n".join(verdict.sentences())
     tracker.set_tags(parent, {"reference_arm": verdict.reference, "best_arm": verdict.best or "", "verdict": text[:MAX_TAG],
+                              "dropped_arms": ",".join(d.arm for d in verdict.dropped),
                               NOTE_TAG: "**Verdict**\n\n" + "\n".join(f"- {line}" for line in verdict.sentences())})
 
 

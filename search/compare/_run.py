@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
-from search.compare._confirm import SINGLE_TASK, ConfirmedArm, confirm
+from search.compare._confirm import SINGLE_TASK, confirm, confirmation_seeds
+from search.compare._race import race
 from search.compare._record import record_verdict
+from search.compare._scores import ConfirmedArm
 from search.compare._verdict import Verdict, judge
 from search.engines import OpenSweep, finish_sweep
 from search.trial import lean_process
@@ -15,13 +18,17 @@ Printer = Callable[[str], None]
 
 def verdict_of(sweep: OpenSweep, confirmed: tuple[ConfirmedArm, ...]) -> Verdict:
     """The verdict of a comparison sweep on its ``confirmed`` results, with the space's reference and alpha
-    (and the single-task baselines as a second reference, where they were confirmed)."""
+    (and the single-task baselines as a second reference, where they were confirmed), and the arms the race dropped."""
     compare = sweep.space.compare
     if compare is None:
         raise ValueError(f"space {sweep.space.path} compares nothing")
     also = (SINGLE_TASK,) if any(c.arm == SINGLE_TASK for c in confirmed) else ()
-    return judge(confirmed, compare.reference, tuple(t.name for t in sweep.splits.tasks), compare.alpha,
-                 sweep.space.objective.direction == "minimize", compare.seeds, also)
+    minimize = sweep.space.objective.direction == "minimize"
+    verdict = judge(confirmed, compare.reference, tuple(t.name for t in sweep.splits.tasks), compare.alpha, minimize,
+                    compare.seeds, also)
+    if not compare.racing:
+        return verdict
+    return replace(verdict, dropped=race(confirmed, confirmation_seeds(sweep.space), compare.reference, compare.alpha, minimize))
 
 
 def conclude(sweep: OpenSweep, printer: Printer = print, finish: bool = True) -> Verdict:

@@ -20,7 +20,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from mtl.stats import BETTER, NO_DIFFERENCE, Paired, holm, paired, verdict
-from search.compare._confirm import OBJECTIVE, ConfirmedArm
+from search.compare._race import Dropped
+from search.compare._scores import OBJECTIVE, ConfirmedArm
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class Verdict:
     seeds: int
     standings: tuple[ArmStanding, ...]
     comparisons: tuple[Comparison, ...]
+    dropped: tuple[Dropped, ...] = ()  # arms the race stopped before their last seed
 
     @property
     def best(self) -> str | None:
@@ -94,6 +96,11 @@ class Verdict:
             elif quiet:
                 found.append(f"no detectable difference from {reference}: {', '.join(quiet)}")
             lines += found
+        for d in self.dropped:
+            worse = d.difference.relative(d.difference.mean) * (1.0 if self.minimize else -1.0)
+            lines.append(f"{d.arm} was dropped after {d.seeds} seeds: worse than {d.leader} by {worse:.0f}% on the mean "
+                         f"objective (Holm p = {d.p_holm:.2g} < {d.threshold:.2g}, the race's level); its verdicts above "
+                         f"use those {d.seeds} seeds")
         unconfirmed = [s.arm for s in self.standings if s.n == 0]
         if unconfirmed:
             lines.append(f"not compared (no confirmed seed): {', '.join(unconfirmed)}")

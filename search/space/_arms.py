@@ -20,7 +20,7 @@ from search.space._params import Param, parse_param
 
 ARM_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")  # MLflow metric names take these
 RESERVED_ARM = "single-task"  # the comparison's pseudo-arm of the study's single-task baselines
-COMPARE_KEYS = ("arms", "reference", "seeds", "resplit", "alpha")
+COMPARE_KEYS = ("arms", "reference", "seeds", "resplit", "alpha", "racing")
 DEFAULT_REFERENCE = "independent"
 NO_ARMS = "none"  # ``arms = "none"``: listed strategies and weightings are searched in one study, as hyperparameters
 
@@ -38,13 +38,15 @@ class Arm:
 @dataclass(frozen=True)
 class CompareSettings:
     """``[compare]``: the arms, the reference arm, confirmation ``seeds`` (the same for every arm),
-    whether each seed also re-splits the data, and the family-wise error rate ``alpha``."""
+    whether each seed also re-splits the data, the family-wise error rate ``alpha``, and whether
+    confirmation races (drops an arm already clearly worse than the leader before its last seed)."""
 
     arms: tuple[Arm, ...]
     reference: str
     seeds: int = 5
     resplit: bool = False
     alpha: float = 0.05
+    racing: bool = True
 
     def arm(self, name: str) -> Arm:
         """The arm called ``name``."""
@@ -123,10 +125,11 @@ def parse_compare(path: str, table: dict[str, Any] | None, search_table: dict[st
     resplit = parse_param(table.get("resplit", False), "resplit", bool, path, "compare.resplit")
     alpha = parse_param(table.get("alpha", 0.05), "alpha", float, path, "compare.alpha",
                         lambda v: None if 0 < v < 1 else "must lie in (0, 1)")
-    for name, param in (("seeds", seeds), ("resplit", resplit), ("alpha", alpha)):
+    racing = parse_param(table.get("racing", True), "racing", bool, path, "compare.racing")
+    for name, param in (("seeds", seeds), ("resplit", resplit), ("alpha", alpha), ("racing", racing)):
         if not param.is_fixed:
             raise SpaceError(path, f"compare.{name}", "must be one value, not a list or range")
-    return CompareSettings(arms, reference, seeds.value, resplit.value, alpha.value)
+    return CompareSettings(arms, reference, seeds.value, resplit.value, alpha.value, racing.value)
 
 
 def _arm(path: str, name: str, held: dict[str, Any], search_table: dict[str, Any], options: Mapping[str, tuple[str, ...]],

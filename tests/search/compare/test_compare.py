@@ -96,6 +96,36 @@ def test_a_planted_effect_is_found_and_the_better_arm_named_and_single_task_base
     assert parents[0].data.metrics["arm/learns/test_objective"] < parents[0].data.metrics["arm/stuck/test_objective"]
 
 
+RACE = _space('[compare.arms.learns]\nstrategy = "hard"\nshared_width = 16\n\n'
+              '[compare.arms.stuck]\nstrategy = "hard"\nshared_depth = 1\nshared_width = 1\ntower_depth = 0\n'
+              'tie_outputs = false\nlearning_rate = 1e-6\n',
+              'seeds = 5\nreference = "learns"', "race").replace("epochs = 3", "epochs = 8").replace("patience = 2", "patience = 8")
+
+
+@pytest.mark.slow
+def test_racing_drops_a_clearly_worse_arm_before_its_last_seed_and_judges_it_on_the_seeds_it_had(
+        write_space, stores) -> None:
+    lines: list[str] = []
+    space = load_space(write_space(RACE))
+    sweep = open_sweep(space, **stores)
+    tune_sweep(sweep, printer=lambda line: None)
+    verdict = conclude(sweep, printer=lines.append)
+    assert [d.arm for d in verdict.dropped] == ["stuck"]
+    dropped = verdict.dropped[0]
+    assert 3 <= dropped.seeds < 5 and dropped.leader == "learns" and dropped.p_holm < 0.05 / 2  # two rounds can drop
+    assert any(line.startswith(f"stuck: dropped after {dropped.seeds} seeds") for line in lines)
+    stuck = [c for c in verdict.comparisons if c.arm == "stuck"]
+    assert all(c.difference.n == dropped.seeds for c in stuck)  # judged on the seeds it had
+    assert "worse" in {c.word for c in stuck} and "better" not in {c.word for c in stuck}
+    assert {s.arm: s.n for s in verdict.standings} == {"learns": 5, "stuck": dropped.seeds}
+    assert "stuck was dropped after" in "\n".join(verdict.sentences())
+    _, parents, children = mlflow_runs(stores["tracking_uri"], "race")
+    confirmations = [r for r in children if r.data.tags["kind"] == CONFIRM_KIND]
+    assert sum(r.data.tags["arm"] == "stuck" for r in confirmations) == dropped.seeds
+    assert parents[0].data.tags["dropped_arms"] == "stuck"
+    assert conclude(open_sweep(space, **stores), printer=lambda line: None) == verdict  # a resume replays the race
+
+
 @pytest.mark.slow
 def test_budgets_per_arm_are_equal_and_exact_with_two_jobs_and_a_resume(write_space, tmp_path) -> None:
     space = write_space(_space('[compare.arms.independent]\nstrategy = "independent"\n\n[compare.arms.hard]\nstrategy = "hard"\n',
@@ -135,7 +165,9 @@ def test_the_keras_tuner_engine_refuses_a_comparison_in_one_line(write_space, tm
     ('[compare]\nreference = "z"\n[compare.arms.a]\nstrategy = "hard"\n[compare.arms.b]\nstrategy = "mmoe"\n',
      "compare.reference", "is not an arm"),
     ('[compare.arms.a]\nstrategy = "hard"\n', "compare.arms", "at least two arms"),
-    ('[compare]\nracing = true\n', "compare.racing", "unknown key"),
+    ('[compare]\nrounds = 3\n', "compare.rounds", "unknown key"),
+    ('[compare]\nracing = "yes"\n[compare.arms.a]\nstrategy = "hard"\n[compare.arms.b]\nstrategy = "mmoe"\n',
+     "compare.racing", "bool"),
     ('[compare]\nseeds = 3\n', "compare", "nothing to compare"),
     ('[compare]\narms = "none"\nseeds = 3\n', "compare.seeds", "means nothing with arms"),
     ('[compare]\narms = "some"\n', "compare.arms", "must be tables"),
