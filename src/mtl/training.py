@@ -178,11 +178,16 @@ def eval_batch_size(data: Dataset) -> int:
     return max(1, min(len(data), MAX_EVAL_BATCH))
 
 
+def evaluate_flat(model: keras.Model, data: Dataset) -> dict[str, float]:
+    """Keras' flat ``{task}_{metric}`` evaluation of ``model`` on ``data`` (each over its present targets)."""
+    feed = evaluation_feed(data, eval_batch_size(data))
+    flat: dict[str, float] = model.evaluate(feed.dataset, steps=feed.steps, verbose=0, return_dict=True)
+    return flat
+
+
 def evaluate(model: keras.Model, data: Dataset, baselines: Mapping[str, float]) -> dict[str, dict[str, float]]:
     """Per-task loss, metrics and normalised loss of ``model`` on ``data`` (each over its present targets)."""
-    feed = evaluation_feed(data, eval_batch_size(data))
-    flat = model.evaluate(feed.dataset, steps=feed.steps, verbose=0, return_dict=True)
-    return per_task_metrics(flat, data.tasks, baselines)
+    return per_task_metrics(evaluate_flat(model, data), data.tasks, baselines)
 
 
 def forget_traced_gradients() -> None:
@@ -202,7 +207,7 @@ def forget_traced_gradients() -> None:
             del registry[name]
 
 
-def _fit(
+def fit_trainer(
     trainer: keras.Model, splits: Splits, train_config: TrainConfig, callbacks: list[keras.callbacks.Callback], **epochs: int
 ) -> dict[str, list[float]]:
     """One ``fit`` over the training split (``epochs`` and ``initial_epoch``); its history as floats.
@@ -277,13 +282,13 @@ def train(
     guard = StopOnNonFinite()
     every = [guard, WeightLogger(weighting), ObjectiveLogger(objective, tasks, val_baselines), stopper, *callbacks]
     switch = warm.finetune_after if frozen and warm.finetune_after is not None and warm.finetune_after < train_config.epochs else None
-    history = _fit(trainer, splits, train_config, every, epochs=switch or train_config.epochs)
+    history = fit_trainer(trainer, splits, train_config, every, epochs=switch or train_config.epochs)
     if switch is not None and not trainer.stop_training:
         for layer in frozen:
             layer.trainable = True
         rate = train_config.learning_rate * warm.finetune_lr_factor
         compile_trainer(trainer, rate, metrics)
-        later = _fit(trainer, splits, train_config, every, initial_epoch=switch, epochs=train_config.epochs)
+        later = fit_trainer(trainer, splits, train_config, every, initial_epoch=switch, epochs=train_config.epochs)
         history = {k: history.get(k, []) + later.get(k, []) for k in {**history, **later}}
     finite = all(math.isfinite(v) for k in ("loss", VAL_OBJECTIVE) for v in history.get(k, [math.nan]))
     if guard.diverged_at is not None or not finite:

@@ -1,0 +1,210 @@
+"""Fused training: K seeded copies of one configuration trained side by side as one Keras model.
+
+A confirmation retrains one configuration with K seeds. Their models have the same shapes, so
+they train as one Keras model: K disjoint copies, each built and initialised exactly as an
+unfused training with its seed builds it (:func:`mtl.training.build_for`), all reading the same
+input, with one output per copy and task (``<task>_c<k>``) and one ``fit``. The loss is the sum of
+the copies' losses, each with the configuration's task weights; the copies share no variable, and
+Adam's updates are per variable, so one copy's gradients never touch another's weights.
+
+Early stopping is per copy (:class:`CopyStopping`): each copy's validation objective is computed
+from its own outputs, its best weights are kept, and a copy whose patience runs out is done (its
+later updates are undone at the end, when every copy gets its best weights back); ``fit`` ends
+when every copy is done or the epochs run out. Each copy's history, validation and test metrics
+are split back into a :class:`~mtl.training.TrainResult` of its own, as if trained alone.
+
+The same experiment, with one difference: all copies see the batches in the order of the first
+seed (an unfused training shuffles with its own seed), so a copy's numbers are not bit-identical
+to its unfused twin's. Only the ``fixed`` weighting and trainings without warm start fuse; the
+caller trains the others one by one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+import keras
+import numpy as np
+
+from mtl.data import Dataset, Splits
+from mtl.errors import TrialFailed
+from mtl.models import ModelConfig
+from mtl.objective import Objective, baseline_losses, per_task_metrics
+from mtl.tasks import Task
+from mtl.training import (
+    StopOnNonFinite,
+    TrainConfig,
+    TrainResult,
+    build_for,
+    compile_model,
+    compile_trainer,
+    evaluate_flat,
+    fit_trainer,
+    forget_traced_gradients,
+    task_metrics,
+)
+from mtl.weighting import WEIGHT_PREFIX, WeightedTrainer, WeightLogger, make_weighting
+
+FUSABLE_WEIGHTINGS = ("fixed",)
+
+
+def copy_name(task: str, copy: int) -> str:
+    """The output (and task) name of ``task`` in copy ``copy``."""
+    return f"{task}_c{copy}"
+
+
+def can_fuse(train_config: TrainConfig) -> bool:
+    """Whether trainings with these settings fuse (the weighting keeps no per-copy state)."""
+    return train_config.weighting in FUSABLE_WEIGHTINGS
+
+
+def fused_splits(splits: Splits, copies: int) -> Splits:
+    """``splits`` with every task repeated once per copy, named :func:`copy_name`."""
+
+    def one(data: Dataset) -> Dataset:
+        tasks = tuple(replace(t, name=copy_name(t.name, c)) for c in range(copies) for t in data.tasks)
+        y = {copy_name(t.name, c): data.y[t.name] for c in range(copies) for t in data.tasks}
+        return replace(data, y=y, tasks=tasks)
+
+    return Splits(one(splits.train), one(splits.val), one(splits.test))
+
+
+def build_fused(config: ModelConfig, data: Dataset, seeds: Sequence[int]) -> tuple[keras.Model, list[keras.Model]]:
+    """The fused model over one shared input, and its copies (copy k built as ``build_for(config, data, seeds[k])``)."""
+    copies = []
+    for index, seed in enumerate(seeds):
+        model = build_for(config, data, seed)
+        model.name = f"copy_{index}"
+        copies.append(model)
+    inputs = keras.tree.map_structure(lambda t: keras.Input(shape=t.shape[1:], dtype=t.dtype, name=t.name), copies[0].input)
+    outputs = {}
+    for index, model in enumerate(copies):
+        predicted = model(inputs)
+        outputs.update({copy_name(task, index): value for task, value in predicted.items()})
+    return keras.Model(inputs, outputs, name="fused"), copies
+
+
+class CopyStopping(keras.callbacks.Callback):  # type: ignore[misc]  # keras ships no type hints: its classes are Any to mypy
+    """Early stopping per copy on its own validation objective (``val_objective_c<k>`` in the logs).
+
+    A copy is done once ``patience`` epochs pass without improvement (as Keras' ``EarlyStopping``
+    counts them); training stops when every copy is done, and each copy gets its best weights back.
+    """
+
+    def __init__(self, copies: list[keras.Model], tasks: tuple[Task, ...], objective: Objective,
+                 baselines: Mapping[str, float], patience: int) -> None:
+        super().__init__()
+        self.copies, self.tasks, self.objective, self.baselines, self.patience = copies, tasks, objective, baselines, patience
+        count = len(copies)
+        self.best = [math.inf if objective.direction == "minimize" else -math.inf] * count
+        self.best_epoch = [0] * count
+        self.best_weights: list[list[np.ndarray] | None] = [None] * count
+        self.wait = [0] * count
+        self.done_at: list[int | None] = [None] * count  # the epoch after which the copy stopped
+
+    def copy_objective(self, logs: Mapping[str, Any], copy: int) -> float:
+        """Copy ``copy``'s validation objective from the epoch's logs."""
+        renamed = tuple(replace(t, name=copy_name(t.name, copy)) for t in self.tasks)
+        per_task = per_task_metrics(logs, renamed, {copy_name(k, copy): v for k, v in self.baselines.items()}, prefix="val_")
+        return self.objective.value({t.name: per_task[copy_name(t.name, copy)] for t in self.tasks}, self.tasks)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        """Score every copy still training; keep its best weights; stop when all are done."""
+        if logs is None:
+            return
+        for copy, model in enumerate(self.copies):
+            value = self.copy_objective(logs, copy)
+            logs[f"val_objective_c{copy}"] = value
+            if self.done_at[copy] is not None:
+                continue
+            better = value < self.best[copy] if self.objective.direction == "minimize" else value > self.best[copy]
+            if better and math.isfinite(value):
+                self.best[copy], self.best_epoch[copy], self.wait[copy] = value, epoch, 0
+                self.best_weights[copy] = model.get_weights()
+            else:
+                self.wait[copy] += 1
+                if self.wait[copy] >= self.patience or not math.isfinite(value):
+                    self.done_at[copy] = epoch
+        if all(done is not None for done in self.done_at):
+            self.model.stop_training = True
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        """Every copy gets its best weights back."""
+        for model, weights in zip(self.copies, self.best_weights, strict=True):
+            if weights is not None:
+                model.set_weights(weights)
+
+
+def train_fused(config: ModelConfig, splits: Splits, train_config: TrainConfig, seeds: Sequence[int],
+                objective: Objective | None = None) -> list[TrainResult]:
+    """Train one copy of ``config`` per seed, side by side; one :class:`TrainResult` per seed, in order.
+
+    Copy k is initialised as an unfused training with ``seeds[k]`` would be; the batches come in
+    the order of ``seeds[0]``. Raises :class:`TrialFailed` if any copy's loss diverges (the caller
+    can then train the seeds one by one) and ``ValueError`` for a weighting that does not fuse.
+    """
+    if not can_fuse(train_config):
+        raise ValueError(f"weighting {train_config.weighting!r} does not fuse (fusable: {', '.join(FUSABLE_WEIGHTINGS)})")
+    objective = objective or Objective()
+    tasks = splits.tasks
+    objective.check(tasks)
+    forget_traced_gradients()
+    keras.backend.clear_session()
+    net, copies = build_fused(config, splits.train, seeds)
+    fused = fused_splits(splits, len(seeds))
+    weights = {copy_name(t.name, c): float(train_config.loss_weights.get(t.name, 1.0)) for c in range(len(seeds)) for t in tasks}
+    fused_config = replace(train_config, loss_weights=weights, seed=seeds[0])
+    weighting = make_weighting("fixed", fused.tasks, weights, {})
+    weighting.setup(net, fused.train.inputs)
+    trainer = WeightedTrainer(net, fused.tasks, weighting)
+    compile_trainer(trainer, train_config.learning_rate, task_metrics(fused.tasks))
+    val_baselines, test_baselines = baseline_losses(splits, "val"), baseline_losses(splits, "test")
+    stopper = CopyStopping(copies, tasks, objective, val_baselines, train_config.patience)
+    guard = StopOnNonFinite()
+    history = fit_trainer(trainer, fused, fused_config, [guard, WeightLogger(weighting), stopper], epochs=train_config.epochs)
+    if guard.diverged_at is not None:
+        raise TrialFailed(f"training diverged: non-finite loss in epoch {guard.diverged_at} (fused copies)")
+    flat_val, flat_test = evaluate_flat(trainer, fused.val), evaluate_flat(trainer, fused.test)
+    results = []
+    for copy, model in enumerate(copies):
+        val = _copy_metrics(flat_val, tasks, copy, val_baselines)
+        test = _copy_metrics(flat_test, tasks, copy, test_baselines)
+        compile_model(model, splits, replace(train_config, seed=seeds[copy]))
+        model.optimizer.build(model.trainable_variables)
+        done = stopper.done_at[copy]
+        epochs = len(history.get("loss", [])) if done is None else done + 1
+        own = _copy_history(history, tasks, copy, epochs, train_config.loss_weights)
+        results.append(TrainResult(
+            model=model, history=own, best_epoch=stopper.best_epoch[copy], val=val, test=test,
+            objective=objective.value(val, tasks), task_scores=objective.task_scores(val, tasks),
+            weights={t.name: own[f"{WEIGHT_PREFIX}{t.name}"] for t in tasks if f"{WEIGHT_PREFIX}{t.name}" in own}))
+    return results
+
+
+def _copy_metrics(flat: Mapping[str, float], tasks: tuple[Task, ...], copy: int,
+                  baselines: Mapping[str, float]) -> dict[str, dict[str, float]]:
+    """One copy's per-task metrics from the fused model's flat evaluation, under the tasks' own names."""
+    renamed = tuple(replace(t, name=copy_name(t.name, copy)) for t in tasks)
+    grouped = per_task_metrics(flat, renamed, {copy_name(k, copy): v for k, v in baselines.items()})
+    return {t.name: grouped[copy_name(t.name, copy)] for t in tasks}
+
+
+def _copy_history(history: Mapping[str, list[float]], tasks: tuple[Task, ...], copy: int, epochs: int,
+                  loss_weights: Mapping[str, float]) -> dict[str, list[float]]:
+    """One copy's per-epoch history, cut where the copy stopped, under the names an unfused training logs."""
+    own: dict[str, list[float]] = {}
+    for key, values in history.items():
+        for t in tasks:
+            name = copy_name(t.name, copy)
+            if name in key and (key.startswith((f"{name}_", f"val_{name}_")) or key == f"{WEIGHT_PREFIX}{name}"):
+                own[key.replace(name, t.name)] = list(values[:epochs])
+        if key == f"val_objective_c{copy}":
+            own["val_objective"] = list(values[:epochs])
+    for prefix in ("", "val_"):
+        if all(f"{prefix}{t.name}_loss" in own for t in tasks):
+            own[f"{prefix}loss"] = [sum(float(loss_weights.get(t.name, 1.0)) * own[f"{prefix}{t.name}_loss"][i] for t in tasks)
+                                    for i in range(epochs)]
+    return own
