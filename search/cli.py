@@ -80,10 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--schedule", default="0 2 * * *", help="cron schedule (CronJob, cron; default: nightly 02:00)")
     deploy.add_argument("--secret", default="mtl-search-stores", help="Kubernetes Secret holding MTL_STORAGE and MLFLOW_TRACKING_URI")
     predict = commands.add_parser("predict", help="apply a trial's logged model to a table",
-                                  description="Load the model a trial logged to MLflow and write its predictions for "
-                                              "the rows of a CSV/Parquet/NPZ table: one column per task (value, "
-                                              "probability or class index).")
-    predict.add_argument("--run-id", required=True, help="the trial's MLflow run id")
+                                  description="Load the MLflow Model a trial logged (or any models:/ URI, such as "
+                                              "models:/<study>@champion) and write its predictions for the rows of a "
+                                              "CSV/Parquet/NPZ table: one column per task (value, probability or class).")
+    which = predict.add_mutually_exclusive_group(required=True)
+    which.add_argument("--run-id", help="the trial's MLflow run id")
+    which.add_argument("--model", help="a models:/ URI: models:/<study>@champion, models:/<name>/<version>, models:/<model id>")
     predict.add_argument("--input", required=True, help="table with the model's feature columns")
     predict.add_argument("--output", required=True, help="CSV file to write")
     predict.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI"),
@@ -233,10 +235,13 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Write a trial model's predictions for a table."""
+    from mtl.errors import MtlError
     from search.stores import default_tracking_uri
     from search.tracking import predict
 
-    path = predict(args.run_id, args.tracking_uri or default_tracking_uri(), args.input, args.output)
+    if args.model is not None and not args.model.startswith("models:/"):
+        raise MtlError(f"--model {args.model!r}: expected a models:/ URI (for example models:/<study>@champion)")
+    path = predict(args.model or args.run_id, args.tracking_uri or default_tracking_uri(), args.input, args.output)
     print(f"predictions: {path}")
     return 0
 

@@ -10,7 +10,7 @@ from search.compare._race import race
 from search.compare._record import record_verdict
 from search.compare._scores import ConfirmedArm
 from search.compare._verdict import Verdict, judge
-from search.engines import OpenSweep, finish_sweep
+from search.engines import OpenSweep, crown_champion, finish_sweep
 from search.trial import lean_process
 
 Printer = Callable[[str], None]
@@ -34,7 +34,8 @@ def verdict_of(sweep: OpenSweep, confirmed: tuple[ConfirmedArm, ...]) -> Verdict
 def conclude(sweep: OpenSweep, printer: Printer = print, finish: bool = True) -> Verdict:
     """Confirm every arm's best configuration (resuming what MLflow already holds), judge and record the verdict.
 
-    With ``finish`` the parent run is then closed (FINISHED); an interruption ends it KILLED and
+    The best arm's best model becomes the registry champion where it improves on it. With ``finish``
+    the parent run is then closed (FINISHED); an interruption ends it KILLED and
     an error FAILED, as during tuning.
     """
     space = sweep.space
@@ -52,5 +53,7 @@ def conclude(sweep: OpenSweep, printer: Printer = print, finish: bool = True) ->
     verdict = verdict_of(sweep, confirmed)
     record_verdict(sweep.tracker, sweep.parent_run_id, verdict)
     if finish:
-        finish_sweep(sweep)
+        finish_sweep(sweep, printer)
+    else:
+        crown_champion(sweep, printer)
     return verdict

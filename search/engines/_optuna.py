@@ -30,6 +30,7 @@ from search.cluster import (
     resilient_storage,
     run_with_retries,
 )
+from search.engines._champion import crown
 from search.engines._pruning import PruneOnObjective
 from search.engines._study import BUDGET_ATTR, PARENT_ATTR, counted_trials, load_existing_study, open_study, stored_space
 from search.errors import StorageError
@@ -245,7 +246,7 @@ def run_sweep(
     tune_sweep(sweep, timeout, printer, worker)
     if not finish or (worker and not budget_complete(sweep)):
         return _result(sweep)
-    return finish_sweep(sweep)
+    return finish_sweep(sweep, printer)
 
 
 def budget_complete(sweep: OpenSweep) -> bool:
@@ -362,8 +363,9 @@ def _result(sweep: OpenSweep) -> SweepResult:
                        sweep.arms if sweep.compares else ())
 
 
-def finish_sweep(sweep: OpenSweep) -> SweepResult:
-    """Tag the parent run with the best trial (and Pareto front), or each arm's best tuning value, and close it."""
+def finish_sweep(sweep: OpenSweep, printer: Printer = print) -> SweepResult:
+    """Tag the parent run with the best trial (and Pareto front), or each arm's best tuning value, crown the
+    champion (:func:`crown_champion`) and close the parent run."""
     study, tracker, parent, space = sweep.study, sweep.tracker, sweep.parent_run_id, sweep.space
     for arm in sweep.arms if sweep.compares else ():
         arm_best = best_trial(arm.study)
@@ -375,6 +377,23 @@ def finish_sweep(sweep: OpenSweep) -> SweepResult:
         if space.per_task:
             tags["pareto_trials"] = ",".join(str(t.number) for t in pareto_trials(study))
         tracker.set_tags(parent, tags)
-        tracker.log_metrics(parent, {"best_objective": mean_objective(best), "trials_counted": counted_trials(study)})
+        tracker.log_metrics(parent, {"trials_counted": counted_trials(study)})
+    crown_champion(sweep, printer)
     tracker.end(parent, "FINISHED", "COMPLETE")
     return _result(sweep)
+
+
+def crown_champion(sweep: OpenSweep, printer: Printer = print) -> None:
+    """The best trial's summary on the parent run and its model as the registry champion (:func:`crown`).
+
+    The best trial is the study's; in a comparison, the best tuning trial of the arm the verdict ranks
+    first (the parent run's ``best_arm`` tag), and nothing before a verdict exists.
+    """
+    study: optuna.Study | None = sweep.study
+    if sweep.compares:
+        best_arm = sweep.tracker.client.get_run(sweep.parent_run_id).data.tags.get("best_arm")
+        study = next((a.study for a in sweep.arms if a.name == best_arm), None)
+    best = None if study is None else best_trial(study)
+    if best is not None:
+        crown(sweep.tracker, sweep.parent_run_id, best, mean_objective(best), sweep.space, sweep.study.study_name,
+              best.user_attrs.get(RUN_ID_ATTR), printer)

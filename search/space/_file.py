@@ -68,7 +68,8 @@ BASELINE_KEYS = ("shared_depth", "shared_width", "tower_depth", "tower_width", "
 
 @dataclass(frozen=True)
 class StudySettings:
-    """``[study]``: name, budget (trials and/or timeout), sampler and the seed."""
+    """``[study]``: name, budget (trials and/or timeout), sampler and the seed; whether (and under which
+    name; None: the study's) the best model is registered as the registry's ``champion``."""
 
     name: str
     trials: int = 20
@@ -77,6 +78,8 @@ class StudySettings:
     seed: int = 0
     pruner: str = "none"
     pruner_options: dict[str, Any] = field(default_factory=dict)
+    register: bool = True
+    registered_model: str | None = None
 
 
 @dataclass(frozen=True)
@@ -297,7 +300,7 @@ def parse_space(text: str, where: str, base: Path = Path(".")) -> Space:
 
 
 def _study(s: _Section, default_name: str) -> StudySettings:
-    s.reject_unknown(("name", "trials", "timeout", "sampler", "seed", "pruner"))
+    s.reject_unknown(("name", "trials", "timeout", "sampler", "seed", "pruner", "register", "registered_model"))
     pruner, options = _pruner(s)
     return StudySettings(
         name=s.get("name", str, default_name, _not_empty),
@@ -307,6 +310,8 @@ def _study(s: _Section, default_name: str) -> StudySettings:
         seed=s.get("seed", int, 0, at_least(0)),
         pruner=pruner,
         pruner_options=options,
+        register=s.get("register", bool, True),
+        registered_model=s.get("registered_model", str, None, _not_empty),
     )
 
 

@@ -6,34 +6,35 @@ Names (documented in the README):
                       ``epoch/weight/<task>`` (the task's effective loss weight in that epoch)
            final      ``val/<task>/<metric>``, ``test/<task>/<metric>``, ``objective``, ``best_epoch``
   tags     ``study``, ``engine``, ``strategy``, ``weighting``, ``trial_number``, ``state``
-Nesting uses the ``mlflow.parentRunId`` tag with an explicit id, so it works across processes.
+  inputs   the train, validation and test rows (:mod:`search.tracking._datasets`)
+  model    the Logged Model ``model`` (:mod:`search.tracking._model`)
+Nesting uses the ``mlflow.parentRunId`` tag with an explicit id, so it works across processes. The
+experiment carries ``mlflow.experimentKind = custom_model_development``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import tempfile
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import keras
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import DatasetInput, Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from mtl.data import Dataset
+from mtl.data import Dataset, Splits
 from mtl.tasks import Task
 from mtl.training import VAL_OBJECTIVE, TrainResult
 from search.errors import StorageError
 from search.tracking import _curves as plots
+from search.tracking._datasets import dataset_inputs
+from search.tracking._model import log_model, model_signature
 
 PARENT_TAG = "mlflow.parentRunId"
-MODEL, SIGNATURE = "model/model.keras", "model/signature.json"
+KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"  # MLflow's own tag: a model-training experiment
 logging.getLogger("alembic").setLevel(logging.WARNING)
 logging.getLogger("mlflow").setLevel(logging.WARNING)
 
@@ -51,14 +52,18 @@ class Tracker:
 
     def __init__(self, tracking_uri: str, experiment: str, artifact_root: str | None = None) -> None:
         self.client = MlflowClient(tracking_uri)
+        self._datasets: dict[int, tuple[Splits, list[DatasetInput]]] = {}  # id(splits) -> (splits kept alive, inputs)
         try:
             found = self.client.get_experiment_by_name(experiment)
             if found is None:
-                self.experiment_id = self.client.create_experiment(experiment, artifact_location=artifact_root)
+                self.experiment_id = self.client.create_experiment(experiment, artifact_location=artifact_root,
+                                                                   tags={KIND_TAG: KIND})
             elif found.lifecycle_stage == "deleted":
                 raise StorageError(f"MLflow experiment {experiment!r} is deleted; restore it or use another --study")
             else:
                 self.experiment_id = found.experiment_id
+                if found.tags.get(KIND_TAG) != KIND:
+                    self.client.set_experiment_tag(self.experiment_id, KIND_TAG, KIND)
         except MlflowException as exc:
             raise StorageError(f"MLflow tracking store {tracking_uri!r}: {exc.message.splitlines()[0]}") from None
 
@@ -85,6 +90,16 @@ class Tracker:
         created: str = run.info.run_id
         return created
 
+    def log_datasets(self, run_id: str, splits: Splits, source: str) -> None:
+        """Record the run's train, validation and test rows as its dataset inputs (:mod:`search.tracking._datasets`).
+
+        The inputs of one ``splits`` are built once per tracker: every trial of a sweep shares them.
+        """
+        key = id(splits)
+        if key not in self._datasets:
+            self._datasets[key] = (splits, dataset_inputs(splits, source))
+        self.client.log_inputs(run_id, datasets=self._datasets[key][1])
+
     def log_metrics(self, run_id: str, values: Mapping[str, float], step: int = 0) -> None:
         """Log many metrics of one step in as few calls as MLflow allows."""
         now = _now_ms()
@@ -107,11 +122,11 @@ class Tracker:
         self.log_metrics(run_id, final)
 
     def log_artifacts(self, run_id: str, result: TrainResult, data: Dataset, curves: bool = True) -> None:
-        """The trial's model summary, history, model file, input signature and (with ``curves``) learning curves.
+        """The trial's model summary, history, MLflow Model and (with ``curves``) learning curves.
 
-        ``model/signature.json`` beside ``model/model.keras`` (:func:`model_signature` of ``data``,
-        the training split) names the input columns and the tasks, so ``python -m search predict``
-        can feed the model raw table rows. The learning-curve PNG is the costliest artifact (about
+        The Logged Model ``model`` (:func:`~search.tracking._model.log_model`) carries the columns of
+        ``data`` (the training split), so its pyfunc and ``python -m search predict`` take raw table
+        rows. The learning-curve PNG is the costliest artifact (about
         0.2 s to draw), hence optional (:meth:`log_curves` draws them later): MLflow charts the same
         per-epoch metrics itself.
         """
@@ -122,11 +137,7 @@ class Tracker:
         if curves:
             self.log_curves(run_id, result.history, tasks, result.best_epoch)
         self.client.log_dict(run_id, result.history, "history.json")
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / "model.keras"
-            result.model.save(path)
-            self.client.log_artifact(run_id, str(path), "model")
-        self.client.log_dict(run_id, model_signature(data), SIGNATURE)
+        log_model(self.client, self.experiment_id, run_id, result.model, model_signature(data))
 
     def log_curves(self, run_id: str, history: dict[str, list[float]], tasks: tuple[Task, ...], best_epoch: int) -> None:
         """The run's ``learning_curves.png`` (a finished run too)."""
@@ -144,18 +155,6 @@ class Tracker:
         """Close a run that ``exc`` stopped: KILLED if it was interrupted, else FAILED with the error."""
         interrupted = isinstance(exc, KeyboardInterrupt)
         self.end(run_id, "KILLED" if interrupted else "FAILED", "FAIL", "interrupted" if interrupted else repr(exc))
-
-
-def model_signature(data: Dataset) -> dict[str, Any]:
-    """What a saved model takes and gives: ``features`` (numeric columns, in order), ``categorical``
-    (string columns), ``missing`` (whether NaN is accepted and imputed) and ``tasks`` (each with its
-    kind and, for string labels, its ``classes``)."""
-    return {
-        "features": list(data.feature_names),
-        "categorical": list(data.categorical),
-        "missing": data.missing,
-        "tasks": [asdict(task) for task in data.tasks],
-    }
 
 
 class EpochLogger(keras.callbacks.Callback):  # type: ignore[misc]  # keras ships no type hints: its classes are Any to mypy
@@ -204,20 +203,3 @@ class EpochLogger(keras.callbacks.Callback):  # type: ignore[misc]  # keras ship
             self.write(partial(self.tracker.log_metric_list, self.run_id, self.pending))
             self.pending = []
         self.sent = time.monotonic()
-
-
-def download_model(client: MlflowClient, run_id: str, folder: str) -> tuple[Path, dict[str, Any]]:
-    """Download the run's ``model/model.keras`` into ``folder`` and read its ``model/signature.json``.
-
-    :class:`StorageError` if the run or its model is missing.
-    """
-    try:
-        client.get_run(run_id)
-    except MlflowException:
-        raise StorageError(f"no MLflow run {run_id!r} in this tracking store") from None
-    try:
-        model = Path(client.download_artifacts(run_id, MODEL, folder))
-        signature = json.loads(Path(client.download_artifacts(run_id, SIGNATURE, folder)).read_text())
-    except (MlflowException, OSError):
-        raise StorageError(f"MLflow run {run_id!r} has no logged model (only complete trials log one)") from None
-    return model, signature

@@ -138,6 +138,7 @@ def run_trial(
                                      {**sampled.params, **fixed_params(ctx.space)},
                                      {k: str(v) for k, v in run_tags.items()})
     on_run(run_id)
+    ctx.write(partial(ctx.tracker.log_datasets, run_id, ctx.splits, ctx.space.data.source))
     train_config = TrainConfig(
         learning_rate=sampled.learning_rate,
         batch_size=sampled.batch_size,

@@ -41,5 +41,5 @@ def test_one_trial_sweep_on_builtin(name: str, extra: str, write_space, stores) 
     val = result.best.user_attrs["val"]
     assert all(math.isfinite(metrics["normalized_loss"]) for metrics in val.values())
     client, _, children = mlflow_runs(stores["tracking_uri"], name)
-    logged = {a.path for a in client.list_artifacts(children[0].info.run_id, "model")}
-    assert logged == {"model/model.keras", "model/signature.json"}
+    [logged] = children[0].outputs.model_outputs
+    assert client.get_logged_model(logged.model_id).name == "model"

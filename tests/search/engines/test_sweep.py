@@ -10,6 +10,7 @@ import pytest
 from search.engines import PARENT_ATTR, RUN_ID_ATTR, open_study, run_sweep
 from search.errors import SpaceError
 from search.space import load_space
+from search.tracking import download_model
 from search.trial import prepare_data
 from tests.conftest import mlflow_runs as _runs
 
@@ -41,12 +42,12 @@ def test_sweep_logs_one_child_run_per_trial_with_metrics_and_artifacts(write_spa
         assert run.data.params["epochs"] == "3" and run.data.params["batch_size"] == "64"
         assert ("tower_width" in run.data.params) == (trial.params["tower_depth"] > 0)  # conditional
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-        assert {"model_summary.txt", "history.json", "model"} <= artifacts
+        assert {"model_summary.txt", "history.json"} <= artifacts
         # learning curves are drawn once, at the sweep's end, for the best trial only
         assert ("learning_curves.png" in artifacts) == (trial.number == result.best.number)
 
     best = by_id[result.best.user_attrs[RUN_ID_ATTR]]
-    local = client.download_artifacts(best.info.run_id, "model/model.keras", str(tmp_path))
+    local, _ = download_model(client, best.info.run_id, str(tmp_path))
     model = keras.models.load_model(local)
     splits = prepare_data(space)
     predictions = model.predict(splits.val.x, verbose=0)

@@ -13,6 +13,7 @@ from mlflow.tracking import MlflowClient
 
 from search.engines import RUN_ID_ATTR, run_sweep
 from search.space import load_space
+from search.tracking import download_model
 from search.trial import prepare_data
 
 pytestmark = pytest.mark.slow
@@ -35,13 +36,21 @@ def test_predict_writes_one_column_per_task_matching_the_model(write_space, stor
     assert done.returncode == 0, done.stderr
     written = pd.read_csv(tmp_path / "p.csv")
     assert list(written.columns) == ["task1", "task2"] and len(written) == len(splits.test)
-    model = keras.models.load_model(MlflowClient(stores["tracking_uri"]).download_artifacts(run_id, "model/model.keras", str(tmp_path)))
+    model = keras.models.load_model(download_model(MlflowClient(stores["tracking_uri"]), run_id, str(tmp_path))[0])
     expected = model.predict(splits.test.x, verbose=0)
     np.testing.assert_allclose(written["task1"], expected["task1"][:, 0], rtol=1e-5, atol=1e-6)
+
+    # The registry champion (this one-trial sweep's only trial) predicts the same through its models:/ URI.
+    done = cli("--model", "models:/tiny@champion", "--input", str(table), "--output", str(tmp_path / "c.csv"),
+               "--tracking-uri", stores["tracking_uri"], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "c.csv"), written)
 
     pd.DataFrame({"x0": [1.0]}).to_csv(tmp_path / "short.csv", index=False)
     for args, needle in (
         (("--run-id", "0" * 32, "--input", str(table)), "no MLflow run"),
+        (("--model", "models:/nobody@champion", "--input", str(table)), "no model 'models:/nobody@champion'"),
+        (("--model", run_id, "--input", str(table)), "expected a models:/ URI"),
         (("--run-id", run_id, "--input", str(tmp_path / "short.csv")), "needs column(s) 'x1'"),
     ):
         bad = cli(*args, "--output", str(tmp_path / "q.csv"), "--tracking-uri", stores["tracking_uri"], cwd=tmp_path)

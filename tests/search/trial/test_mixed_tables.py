@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import keras
 import numpy as np
 import pandas as pd
@@ -11,6 +9,7 @@ import pytest
 
 import mtl.models  # noqa: F401  (registers the custom layers a saved model uses)
 from search.space import load_space
+from search.tracking import download_model
 from search.trial import prepare_data
 from tests.conftest import mixed_frame, mlflow_runs
 from tests.search.test_cli import assert_one_line_error, cli
@@ -71,9 +70,8 @@ def test_cli_sweep_on_a_mixed_table_and_raw_row_predictions(tmp_path, write_spac
     assert len(children) == 1 and children[0].data.tags["state"] == "COMPLETE"
     run = children[0]
     folder = tmp_path / "download"
-    model = keras.models.load_model(client.download_artifacts(run.info.run_id, "model/model.keras", str(folder)))
-    with open(client.download_artifacts(run.info.run_id, "model/signature.json", str(folder))) as handle:
-        signature = json.load(handle)
+    path, signature = download_model(client, run.info.run_id, str(folder))
+    model = keras.models.load_model(path)
     assert signature["features"] == ["size", "age"] and signature["categorical"] == ["color", "city"] and signature["missing"]
     classes = {t["name"]: t["classes"] for t in signature["tasks"]}
     assert classes == {"price": [], "churn": ["no", "yes"], "segment": ["high", "low", "mid"]}

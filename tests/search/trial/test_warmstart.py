@@ -18,6 +18,7 @@ from mtl.warmstart import load_weights
 from search.engines import RUN_ID_ATTR
 from search.errors import SpaceError
 from search.space import load_space
+from search.tracking import download_model
 from search.trial import prepare_data, resolve_init, warm_start
 from tests.conftest import TINY_SPACE, mlflow_runs
 
@@ -69,7 +70,7 @@ def test_baselines_are_runs_with_metrics_and_models(baselines) -> None:
         assert ids[task] == run.info.run_id and run.data.tags["kind"] == "baseline" and run.data.tags["study"] == "warm"
         assert run.info.status == "FINISHED" and f"val/{task}/normalized_loss" in run.data.metrics
         assert all(key.split("/")[1] == task for key in run.data.metrics if key.startswith(("val/", "test/")))
-        assert "model/model.keras" in {a.path for a in client.list_artifacts(run.info.run_id, "model")}
+        assert download_model(client, run.info.run_id, str(folder / "read" / run.info.run_id))[0].is_file()
 
 
 def test_weights_loaded_from_baseline_runs_equal_the_sources(baselines) -> None:
@@ -84,7 +85,7 @@ def test_weights_loaded_from_baseline_runs_equal_the_sources(baselines) -> None:
         target = build_model(config, splits.tasks, x.mean(axis=0), x.var(axis=0), seed=9)
         load_weights(target, warm_start(space, sources, "none"))
         for task, run_id in ids.items():
-            path = MlflowClient(uri).download_artifacts(run_id, "model/model.keras", str(folder / strategy / task))
+            path, _ = download_model(MlflowClient(uri), run_id, str(folder / strategy / task))
             source = keras.models.load_model(path)
             pairs = [(f"tower_{task}_0", f"tower_{task}_0"), (f"head_{task}", f"head_{task}")]
             pairs += [(f"trunk_{task}_0", "shared_0")] if strategy == "independent" else []
@@ -103,8 +104,8 @@ def test_a_warm_started_sweep_tags_its_lineage_and_keeps_frozen_towers(baselines
     assert child.data.tags["init.tower.task1"] == ids["task1"] and child.data.tags["init.tower.task2"] == ids["task2"]
     assert child.data.params["freeze"] == "towers" and child.data.tags["state"] == "COMPLETE"
     trial = optuna.load_study(study_name="warm", storage=storage).trials[0]
-    model = keras.models.load_model(client.download_artifacts(trial.user_attrs[RUN_ID_ATTR], "model/model.keras", str(folder / "t")))
-    source = keras.models.load_model(client.download_artifacts(ids["task1"], "model/model.keras", str(folder / "s")))
+    model = keras.models.load_model(download_model(client, trial.user_attrs[RUN_ID_ATTR], str(folder / "t"))[0])
+    source = keras.models.load_model(download_model(client, ids["task1"], str(folder / "s"))[0])
     frozen, trained = (layer.get_weights() for layer in (model.get_layer("tower_task1_0"), model.get_layer("head_task1")))
     assert all(np.array_equal(a, b) for a, b in zip(frozen, source.get_layer("tower_task1_0").get_weights()))
     assert not all(np.array_equal(a, b) for a, b in zip(trained, source.get_layer("head_task1").get_weights()))
@@ -130,7 +131,7 @@ def test_a_shape_mismatch_and_an_unknown_run_each_exit_2_with_one_line(baselines
 def test_a_keras_file_is_a_source_too(baselines) -> None:
     folder, uri, ids = baselines
     saved = str(folder / "trunk.keras")
-    shutil.copy(MlflowClient(uri).download_artifacts(ids["task2"], "model/model.keras", str(folder / "file")), saved)
+    shutil.copy(download_model(MlflowClient(uri), ids["task2"], str(folder / "file"))[0], saved)
     path = folder / "file.toml"
     path.write_text(BASE + "[init]\ntrunk = 'trunk.keras'\n")  # relative to the space file
     space = load_space(path)

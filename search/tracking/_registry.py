@@ -1,0 +1,74 @@
+"""The registry champion: a study's best model as a version of a registered model, under the alias ``champion``.
+
+The alias moves only to a strictly better objective: a resumed sweep whose best trial did not
+improve leaves it (and registers nothing new). Each version carries the tags ``trial`` (the
+Optuna trial number), ``strategy``, ``objective`` (the trial's validation objective), ``direction``
+and ``study``; its source is the trial's Logged Model
+(``models:/<model id>``, as ``mlflow.register_model`` writes it) and it names the trial's run.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
+from mlflow.tracking import MlflowClient
+from mlflow.tracking._tracking_service.utils import _use_tracking_uri
+
+from search.tracking._model import run_model_id
+
+CHAMPION = "champion"
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """Where the alias stands after :func:`promote`: the version it names, its objective, and whether it moved."""
+
+    name: str
+    version: str
+    objective: float
+    moved: bool
+
+    def line(self) -> str:
+        """One line for the terminal."""
+        uri = f"models:/{self.name}@{CHAMPION}"
+        if self.moved:
+            return f"champion: {uri} is now version {self.version} (objective {self.objective:.4f})"
+        return f"champion: {uri} stays version {self.version} (objective {self.objective:.4f}; no better trial)"
+
+
+def _current(client: MlflowClient, name: str) -> tuple[str, float, str] | None:
+    """The champion's version, objective and run id, or None without one."""
+    try:
+        found = client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        return None
+    objective = float(found.tags.get("objective", "nan"))
+    return str(found.version), objective, str(found.run_id)
+
+
+def promote(client: MlflowClient, name: str, run_id: str, objective: float, minimize: bool,
+            tags: Mapping[str, object]) -> Promotion:
+    """Register the model run ``run_id`` logged as a new version of ``name`` and point ``champion`` at it,
+    unless the current champion is that run or has an objective at least as good."""
+    current = _current(client, name)
+    if current is not None:
+        version, held, held_run = current
+        improves = math.isnan(held) or (objective < held if minimize else objective > held)
+        if held_run == run_id or not improves:
+            return Promotion(name, version, held, moved=False)
+    model_id = run_model_id(client, run_id)
+    try:
+        client.create_registered_model(name, description="The best model of the mtl-search study; alias champion.")
+    except MlflowException as exc:
+        if exc.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
+            raise
+    tags = {**{k: str(v) for k, v in tags.items()}, "objective": repr(float(objective))}
+    # MLflow's SQL registry resolves a models:/ source through the global tracking URI, not this client's
+    with _use_tracking_uri(client.tracking_uri):
+        created = client.create_model_version(name, source=f"models:/{model_id}", run_id=run_id, tags=tags, model_id=model_id)
+    client.set_registered_model_alias(name, CHAMPION, created.version)
+    return Promotion(name, str(created.version), float(objective), moved=True)
