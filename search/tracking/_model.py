@@ -204,9 +204,10 @@ def model_id_of(client: MlflowClient, ref: str) -> str:
     except MlflowException as exc:
         raise StorageError(f"no model {ref!r} in this tracking store: {exc.message.splitlines()[0]}") from None
     # SQL registries keep the Logged Model only as the version's source, models:/<model id>
-    source = found.model_id or (found.source.removeprefix("models:/") if found.source.startswith("models:/m-") else None)
+    uri = found.source or ""
+    source = found.model_id or (uri.removeprefix("models:/") if uri.startswith("models:/m-") else None)
     if not source:
-        raise StorageError(f"model {ref!r} is not a Logged Model of this tracking store (source {found.source})")
+        raise StorageError(f"model {ref!r} is not a Logged Model of this tracking store (source {uri})")
     return str(source)
 
 
