@@ -97,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--port", type=int, default=5000, help="MLflow UI port (default: 5000)")
     ui.add_argument("--dashboard", action="store_true", help="also start optuna-dashboard on the Optuna storage")
     ui.add_argument("--dashboard-port", type=int, help="optuna-dashboard port (default: --port + 1)")
+    ui.add_argument("--study", help="print the pages of this study only (default: every study in the store)")
     return parser
 
 
@@ -281,7 +282,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
     from search.ui import serve
 
     storage = (args.storage or default_storage()) if args.dashboard else None
-    return serve(args.tracking_uri or default_tracking_uri(), args.port, storage, args.dashboard_port)
+    return serve(args.tracking_uri or default_tracking_uri(), args.port, storage, args.dashboard_port, study=args.study)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -13,8 +13,37 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from urllib.parse import quote
 
 from search.errors import StorageError
+
+# MLflow 3's UI opens in GenAI mode unless the URL asks for model training (kept in the browser afterwards)
+MODEL_TRAINING = "workflowType=machine_learning"
+
+
+def study_links(tracking_uri: str, base: str, study: str | None = None) -> list[str]:
+    """Lines naming, for each study in the store (or only ``study``), the page of its runs in the
+    model-training view and, where it has a registry champion, the page of its registered model."""
+    from mlflow.tracking import MlflowClient
+
+    from search.tracking import CHAMPION
+
+    client = MlflowClient(tracking_uri)
+    names = [study] if study else [e.name for e in client.search_experiments() if e.experiment_id != "0"]
+    champions: dict[str, str] = {}  # study -> registered model holding its champion
+    for registered in client.search_registered_models():
+        if CHAMPION in registered.aliases:
+            version = client.get_model_version(registered.name, registered.aliases[CHAMPION])
+            champions.setdefault(version.tags.get("study", registered.name), registered.name)
+    lines = []
+    for name in names:
+        experiment = client.get_experiment_by_name(name)
+        if experiment is None:
+            raise StorageError(f"no study {name!r} in the MLflow tracking store {tracking_uri!r}")
+        lines.append(f"runs of {name!r}: {base}/#/experiments/{experiment.experiment_id}/runs?{MODEL_TRAINING}")
+        if name in champions:
+            lines.append(f"champion of {name!r}: {base}/#/models/{quote(champions[name])}?{MODEL_TRAINING}")
+    return lines
 
 
 def mlflow_command(tracking_uri: str, port: int, host: str) -> list[str]:
@@ -44,8 +73,9 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes], seconds: float = 9
 
 
 def serve(tracking_uri: str, port: int, storage: str | None = None, dashboard_port: int | None = None,
-          host: str = "127.0.0.1", printer: Callable[[str], None] = print) -> int:
-    """Start the MLflow UI (and optuna-dashboard when ``storage`` is given), print their addresses, wait for Ctrl-C."""
+          host: str = "127.0.0.1", printer: Callable[[str], None] = print, study: str | None = None) -> int:
+    """Start the MLflow UI (and optuna-dashboard when ``storage`` is given), print their addresses and
+    the pages of the studies (:func:`study_links`; only ``study``'s if given), wait for Ctrl-C."""
     processes = [subprocess.Popen(mlflow_command(tracking_uri, port, host), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)]
     addresses = [("MLflow UI", f"http://{host}:{port}", f"http://{host}:{port}/health")]
     if storage is not None:
@@ -56,6 +86,9 @@ def serve(tracking_uri: str, port: int, storage: str | None = None, dashboard_po
         for process, (name, address, probe) in zip(processes, addresses):
             wait_until_up(probe, process)
             printer(f"{name}: {address}")
+            if process is processes[0]:
+                for line in study_links(tracking_uri, address, study):
+                    printer(line)
         printer("press Ctrl-C to stop")
         while all(p.poll() is None for p in processes):
             time.sleep(1)

@@ -62,7 +62,7 @@ def promote(client: MlflowClient, name: str, run_id: str, objective: float, mini
             return Promotion(name, version, held, moved=False)
     model_id = run_model_id(client, run_id)
     try:
-        client.create_registered_model(name, description="The best model of the mtl-search study; alias champion.")
+        client.create_registered_model(name, description="The best model of an mtl-search study (see each version's tags).")
     except MlflowException as exc:
         if exc.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
             raise

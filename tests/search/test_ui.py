@@ -57,9 +57,13 @@ def ui_server(write_space, stores, tmp_path):
     process = subprocess.Popen([sys.executable, "-m", "search", "ui", "--port", str(port), "--tracking-uri", stores["tracking_uri"]],
                                cwd=tmp_path, stdout=subprocess.PIPE, stderr=log, text=True)
     try:
-        line = process.stdout.readline()  # the address, printed once the server answers
-        assert line.strip() == f"MLflow UI: http://127.0.0.1:{port}", line + (tmp_path / "ui.log").read_text()
-        yield port, result
+        lines = []  # the address, printed once the server answers, then the study's pages
+        while not lines or lines[-1] != "press Ctrl-C to stop":
+            line = process.stdout.readline()
+            assert line, "".join(lines) + (tmp_path / "ui.log").read_text()
+            lines.append(line.strip())
+        assert lines[0] == f"MLflow UI: http://127.0.0.1:{port}", lines
+        yield port, result, lines
     finally:
         process.send_signal(signal.SIGINT)
         try:
@@ -78,7 +82,7 @@ def ui_server(write_space, stores, tmp_path):
 
 
 def test_ui_serves_parent_and_nested_runs_over_rest_and_in_a_browser(ui_server) -> None:
-    port, result = ui_server
+    port, result, lines = ui_server
     experiment = api(port, "experiments/get-by-name?experiment_name=tiny")["experiment"]
     runs = api(port, "runs/search", {"experiment_ids": [experiment["experiment_id"]]})["runs"]
     tags = [{t["key"]: t["value"] for t in r["data"].get("tags", [])} for r in runs]
@@ -92,8 +96,15 @@ def test_ui_serves_parent_and_nested_runs_over_rest_and_in_a_browser(ui_server) 
         assert run_tags["strategy"] == "hard" and run_tags["kind"] == "trial"
 
     experiment_id = experiment["experiment_id"]
-    runs_page = chromium_dom(f"http://127.0.0.1:{port}/#/experiments/{experiment_id}/runs")
+    runs_url = f"http://127.0.0.1:{port}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+    model_url = f"http://127.0.0.1:{port}/#/models/tiny?workflowType=machine_learning"
+    assert lines[1:] == [f"runs of 'tiny': {runs_url}", f"champion of 'tiny': {model_url}", "press Ctrl-C to stop"]
+    runs_page = chromium_dom(runs_url)
     assert "sweep-tiny" in runs_page  # the sweep's parent run is listed (children fold under it)
+    # the model-training view (its side bar has the Model registry), not the GenAI overview
+    assert "Model registry" in runs_page and "Overview" not in runs_page and "Training runs" not in runs_page
+    model_page = chromium_dom(model_url)
+    assert "Version 1" in model_page and "champion" in model_page
     child, child_tags = children[0]
     run_page = chromium_dom(f"http://127.0.0.1:{port}/#/experiments/{experiment_id}/runs/{child['info']['run_id']}")
     assert f"trial-{int(child_tags['trial_number']):03d}" in run_page and "val/task1/rmse" in run_page
