@@ -1,0 +1,77 @@
+"""Through a real MLflow server: a sweep on a mixed table registers its champion, and `mlflow models serve`
+answers raw rows exactly as `python -m search predict` does."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from search.ui import wait_until_up
+from tests.conftest import mixed_frame
+from tests.search.servers import free_port, mlflow_server
+from tests.search.test_cli import cli
+from tests.search.trial.test_mixed_tables import MIXED_SPACE
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def server(tmp_path):
+    yield from mlflow_server(f"sqlite:///{tmp_path / 'server.db'}", tmp_path / "artifacts")
+
+
+def test_champion_through_a_server_is_served_and_matches_search_predict(tmp_path, server) -> None:
+    mixed_frame().to_csv(tmp_path / "mixed.csv", index=False)
+    (tmp_path / "mixed.toml").write_text(MIXED_SPACE)
+    done = cli("run", "--space", "mixed.toml", "--trials", "2", "--no-report", "--storage", f"sqlite:///{tmp_path / 'optuna.db'}",
+               "--tracking-uri", server, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "champion: models:/mixed@champion is now version 1" in done.stdout
+
+    client = MlflowClient(server)
+    version = client.get_model_version_by_alias("mixed", "champion")
+    run = client.get_run(version.run_id)
+    model_id = run.outputs.model_outputs[0].model_id
+    assert version.source == f"models:/{model_id}" and str(client.get_logged_model(model_id).status) == "READY"
+    assert {i.dataset.name for i in run.inputs.dataset_inputs} == {"mixed-train", "mixed-val", "mixed-test"}
+
+    rows = mixed_frame(9, seed=7).drop(columns=["price", "churn", "segment label"])
+    rows.loc[0, "color"], rows.loc[1, "city"], rows.loc[2, "age"] = "purple", None, np.nan
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    done = cli("predict", "--model", "models:/mixed@champion", "--input", "rows.csv", "--output", "p.csv",
+               "--tracking-uri", server, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    expected = pd.read_csv(tmp_path / "p.csv")
+
+    port = free_port()
+    log = (tmp_path / "serve.log").open("w")  # a file, not a pipe: the server's log must never fill a buffer and block it
+    serving = subprocess.Popen([sys.executable, "-m", "mlflow", "models", "serve", "--env-manager", "local", "-m",
+                                "models:/mixed@champion", "-h", "127.0.0.1", "-p", str(port), "-w", "1"],
+                               cwd=tmp_path, stdout=log, stderr=log, env={**os.environ, "MLFLOW_TRACKING_URI": server,  # mlflow starts uvicorn from PATH
+                                    "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}"})
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/ping", serving, seconds=180)
+        payload = json.loads(rows.to_json(orient="split", index=False))  # missing values as JSON null
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=json.dumps({"dataframe_split": payload}).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as response:
+            answer = pd.DataFrame(json.load(response)["predictions"])
+    finally:
+        serving.terminate()
+        try:
+            serving.wait(timeout=30)
+        finally:
+            serving.kill()
+            log.close()
+    assert list(answer.columns) == ["price", "churn", "churn_probability", "segment"] and len(answer) == 9
+    np.testing.assert_allclose(answer["price"], expected["price"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(answer["churn_probability"], expected["churn_probability"], rtol=1e-5, atol=1e-6)
+    assert list(answer["churn"]) == list(expected["churn"]) and list(answer["segment"]) == list(expected["segment"])
