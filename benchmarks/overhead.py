@@ -44,10 +44,10 @@ from mtl.data import Splits
 from mtl.models import build_model
 from mtl.training import TrainConfig, train
 from search.engines import open_study, run_sweep
+from search.space import Sampled, Space, optuna_suggest, sample
 from search.stores import local_artifact_root
 from search.tracking import Tracker
 from search.tracking._model import log_model, model_signature
-from search.space import Sampled, Space, optuna_suggest, sample
 from search.trial import lean_process, prepare_data
 
 GOAL_RATIO = 1.05

@@ -53,10 +53,11 @@ def test_champion_through_a_server_is_served_and_matches_search_predict(tmp_path
 
     port = free_port()
     log = (tmp_path / "serve.log").open("w")  # a file, not a pipe: the server's log must never fill a buffer and block it
+    env = {**os.environ, "MLFLOW_TRACKING_URI": server,
+           "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}"}  # mlflow starts uvicorn from PATH
     serving = subprocess.Popen([sys.executable, "-m", "mlflow", "models", "serve", "--env-manager", "local", "-m",
                                 "models:/mixed@champion", "-h", "127.0.0.1", "-p", str(port), "-w", "1"],
-                               cwd=tmp_path, stdout=log, stderr=log, env={**os.environ, "MLFLOW_TRACKING_URI": server,  # mlflow starts uvicorn from PATH
-                                    "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}"})
+                               cwd=tmp_path, stdout=log, stderr=log, env=env)
     try:
         wait_until_up(f"http://127.0.0.1:{port}/ping", serving, seconds=180)
         payload = json.loads(rows.to_json(orient="split", index=False))  # missing values as JSON null
