@@ -13,7 +13,7 @@ early stopping and the same one-batch validation each epoch. (c) The library alo
 sweep costs over the Keras loop a user would write); a/c isolates the tracking and storage cost,
 since (c) trains exactly as the harness does (same input pipeline, same final evaluation).
 
-(d) The MLflow Model a trial logs (``search.tracking._model.log_model``: the pyfunc with the Keras
+(d) The MLflow Model a trial logs (``search.tracking.log_model``: the pyfunc with the Keras
 file, signature, keras flavor and pinned requirements, as a READY Logged Model linked to its run)
 is timed alone, on each configuration's trained model, ``--log-repeats`` times, beside (e) the raw
 files the harness logged before it (``model.keras`` and ``signature.json`` as run artifacts): the
@@ -46,8 +46,7 @@ from mtl.training import TrainConfig, train
 from search.engines import open_study, run_sweep
 from search.space import Sampled, Space, optuna_suggest, sample
 from search.stores import local_artifact_root
-from search.tracking import Tracker
-from search.tracking._model import log_model, model_signature
+from search.tracking import Tracker, log_model, model_signature
 from search.trial import lean_process, prepare_data
 
 GOAL_RATIO = 1.05

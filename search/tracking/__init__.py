@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from search.tracking._background import BackgroundWriter
-from search.tracking._model import download_model, download_model_files, model_id_of
+from search.tracking._model import download_model, download_model_files, log_model, model_id_of, model_signature
 from search.tracking._predict import predict
 from search.tracking._registry import CHAMPION, Promotion, promote
 from search.tracking._tracker import EpochLogger, Tracker
 
 __all__ = [
     "CHAMPION", "BackgroundWriter", "EpochLogger", "Promotion", "Tracker",
-    "download_model", "download_model_files", "model_id_of", "predict", "promote",
+    "download_model", "download_model_files", "log_model", "model_id_of", "model_signature", "predict", "promote",
 ]

@@ -137,8 +137,6 @@ def run_trial(
     run_id = ctx.tracker.start_trial(ctx.parent_run_id, run_name or f"trial-{number:03d}",
                                      {**sampled.params, **fixed_params(ctx.space)},
                                      {k: str(v) for k, v in run_tags.items()})
-    on_run(run_id)
-    ctx.write(partial(ctx.tracker.log_datasets, run_id, ctx.splits, ctx.space.data.source))
     train_config = TrainConfig(
         learning_rate=sampled.learning_rate,
         batch_size=sampled.batch_size,
@@ -149,7 +147,9 @@ def run_trial(
         seed=ctx.space.study.seed + number,
     )
     epochs = EpochLogger(ctx.tracker, run_id, tasks, ctx.write)
-    try:
+    try:  # from here on an interruption or failure ends the run: nothing may stand between its creation and this
+        on_run(run_id)
+        ctx.write(partial(ctx.tracker.log_datasets, run_id, ctx.splits, ctx.space.data.source))
         callbacks = [epochs, PreemptionGuard()] + ([pruning] if pruning is not None else [])
         result = train(sampled.model, ctx.splits, train_config, ctx.space.objective, callbacks=callbacks,
                        warm=warm_start(ctx.space, ctx.sources, sampled.freeze))

@@ -14,6 +14,8 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
+from mtl.errors import MtlError
+from search.cli import build_parser, cmd_run
 from tests.conftest import TINY_SPACE
 
 pytestmark = pytest.mark.slow
@@ -55,19 +57,28 @@ def test_a_short_sweep_on_the_embedded_default_stores(tmp_path, write_space) -> 
     assert_one_line_error(missing, "no study 'nope'")
 
 
-def test_bad_inputs_exit_2_with_one_line(tmp_path, write_space) -> None:
+def run_in_process(*args: str) -> int:
+    """``python -m search run ARGS`` in this process, without the CLI's error wrapper (that is tested through
+    a real process below): a bad input raises its :class:`MtlError`."""
+    return cmd_run(build_parser().parse_args(["run", *args]))
+
+
+def test_bad_inputs_exit_2_with_one_line(tmp_path, write_space, monkeypatch) -> None:
     broken = write_space(TINY_SPACE.replace("shared_depth = { low = 0, high = 2 }", "shared_depth = { low = 3, high = 2 }"), "broken.toml")
     assert_one_line_error(cli("run", "--space", str(broken), cwd=tmp_path), "broken.toml", "search.shared_depth", "low 3 > high 2")
-    assert_one_line_error(cli("run", "--space", str(tmp_path / "absent.toml"), cwd=tmp_path), "absent.toml")
 
+    monkeypatch.chdir(tmp_path)  # the default stores would be created here
     table = tmp_path / "t.csv"
     frame = pd.DataFrame({"a": np.arange(40.0), "b": np.ones(40), "y": np.arange(40.0)})
     frame.loc[3, "a"] = np.inf
     frame.to_csv(table, index=False)
     inf_space = write_space('[data]\nsource = "t.csv"\nfeatures = ["a", "b"]\n[[data.tasks]]\nname = "y"\n', "inf.toml")
-    assert_one_line_error(cli("run", "--space", str(inf_space), cwd=tmp_path), "'a' holds infinite values")
     missing = write_space('[data]\nsource = "t.csv"\nfeatures = ["a", "zz"]\n[[data.tasks]]\nname = "y"\n', "missing.toml")
-    assert_one_line_error(cli("run", "--space", str(missing), cwd=tmp_path), "column 'zz' not found")
+    for space, needle in ((tmp_path / "absent.toml", "absent.toml"), (inf_space, "'a' holds infinite values"),
+                          (missing, "column 'zz' not found")):
+        with pytest.raises(MtlError, match=needle) as raised:
+            run_in_process("--space", str(space))
+        assert "\n" not in str(raised.value)
     assert not (tmp_path / "mlruns").exists() or not list((tmp_path / "mlruns").glob("*.db"))  # nothing was written
 
 

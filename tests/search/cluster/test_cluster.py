@@ -88,8 +88,8 @@ def test_three_workers_share_one_budget_exactly_with_an_mlflow_server_and_the_la
     complete = [r for r in trial_runs(tracking_server) if r.data.tags["state"] == "COMPLETE"]
     best = min(complete, key=lambda r: r.data.metrics["objective"])  # the best of its worker: curves drawn at its end
     artifacts = {a.path for a in client.list_artifacts(best.info.run_id)}
-    assert {"model", "history.json", "learning_curves.png"} <= artifacts  # served by the server, stored under tmp_path
-    assert any((tmp_path / "artifacts").rglob("model.keras"))
+    assert {"history.json", "learning_curves.png"} <= artifacts  # served by the server, stored under tmp_path
+    assert best.outputs.model_outputs and any((tmp_path / "artifacts").rglob("model.keras"))  # its Logged Model too
     first = parent_run(tracking_server)  # the worker that completed the budget ended it
     assert first.info.status == "FINISHED"
     assert first.data.tags["best_run_id"] in {r.info.run_id for r in complete}

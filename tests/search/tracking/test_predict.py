@@ -11,16 +11,14 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
+from mtl.errors import MtlError
+from search.cli import build_parser, cmd_predict
 from search.engines import RUN_ID_ATTR, run_sweep
 from search.space import load_space
 from search.tracking import download_model
 from search.trial import prepare_data
 
 pytestmark = pytest.mark.slow
-
-
-def cli(*args: str, cwd) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "search", "predict", *args], cwd=cwd, capture_output=True, text=True, timeout=300)
 
 
 def test_predict_writes_one_column_per_task_matching_the_model(write_space, stores, tmp_path) -> None:
@@ -31,8 +29,9 @@ def test_predict_writes_one_column_per_task_matching_the_model(write_space, stor
     table = tmp_path / "rows.csv"
     pd.DataFrame(splits.test.x, columns=splits.test.feature_names).assign(extra="ignored").to_csv(table, index=False)
 
-    done = cli("--run-id", run_id, "--input", str(table), "--output", str(tmp_path / "p.csv"),
-               "--tracking-uri", stores["tracking_uri"], cwd=tmp_path)
+    done = subprocess.run([sys.executable, "-m", "search", "predict", "--run-id", run_id, "--input", str(table),
+                           "--output", str(tmp_path / "p.csv"), "--tracking-uri", stores["tracking_uri"]],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     written = pd.read_csv(tmp_path / "p.csv")
     assert list(written.columns) == ["task1", "task2"] and len(written) == len(splits.test)
@@ -40,10 +39,11 @@ def test_predict_writes_one_column_per_task_matching_the_model(write_space, stor
     expected = model.predict(splits.test.x, verbose=0)
     np.testing.assert_allclose(written["task1"], expected["task1"][:, 0], rtol=1e-5, atol=1e-6)
 
+    def predict(*args: str) -> int:  # the command in this process (the CLI's error wrapper is tested in test_cli)
+        return cmd_predict(build_parser().parse_args(["predict", *args, "--tracking-uri", stores["tracking_uri"]]))
+
     # The registry champion (this one-trial sweep's only trial) predicts the same through its models:/ URI.
-    done = cli("--model", "models:/tiny@champion", "--input", str(table), "--output", str(tmp_path / "c.csv"),
-               "--tracking-uri", stores["tracking_uri"], cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
+    assert predict("--model", "models:/tiny@champion", "--input", str(table), "--output", str(tmp_path / "c.csv")) == 0
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "c.csv"), written)
 
     pd.DataFrame({"x0": [1.0]}).to_csv(tmp_path / "short.csv", index=False)
@@ -53,6 +53,7 @@ def test_predict_writes_one_column_per_task_matching_the_model(write_space, stor
         (("--model", run_id, "--input", str(table)), "expected a models:/ URI"),
         (("--run-id", run_id, "--input", str(tmp_path / "short.csv")), "needs column(s) 'x1'"),
     ):
-        bad = cli(*args, "--output", str(tmp_path / "q.csv"), "--tracking-uri", stores["tracking_uri"], cwd=tmp_path)
-        lines = [line for line in bad.stderr.splitlines() if line.strip()]
-        assert bad.returncode == 2 and len(lines) == 1 and needle in lines[0], bad.stderr
+        with pytest.raises(MtlError, match=needle.replace("(", r"\(").replace(")", r"\)")) as raised:
+            predict(*args, "--output", str(tmp_path / "q.csv"))
+        assert "\n" not in str(raised.value)
+    assert not (tmp_path / "q.csv").exists()

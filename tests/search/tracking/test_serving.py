@@ -12,12 +12,15 @@ import urllib.request
 import numpy as np
 import pandas as pd
 import pytest
+from mlflow.models import Model
 from mlflow.tracking import MlflowClient
 
+from search.engines import run_sweep
+from search.space import load_space
+from search.tracking import download_model_files, predict
 from search.ui import wait_until_up
 from tests.conftest import mixed_frame
 from tests.search.servers import free_port, mlflow_server
-from tests.search.test_cli import cli
 from tests.search.trial.test_mixed_tables import MIXED_SPACE
 
 pytestmark = pytest.mark.slow
@@ -31,10 +34,10 @@ def server(tmp_path):
 def test_champion_through_a_server_is_served_and_matches_search_predict(tmp_path, server) -> None:
     mixed_frame().to_csv(tmp_path / "mixed.csv", index=False)
     (tmp_path / "mixed.toml").write_text(MIXED_SPACE)
-    done = cli("run", "--space", "mixed.toml", "--trials", "2", "--no-report", "--storage", f"sqlite:///{tmp_path / 'optuna.db'}",
-               "--tracking-uri", server, cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
-    assert "champion: models:/mixed@champion is now version 1" in done.stdout
+    lines: list[str] = []
+    run_sweep(load_space(tmp_path / "mixed.toml"), trials=2, storage=f"sqlite:///{tmp_path / 'optuna.db'}", tracking_uri=server,
+              printer=lines.append)
+    assert "champion: models:/mixed@champion is now version 1 (objective" in "\n".join(lines)
 
     client = MlflowClient(server)
     version = client.get_model_version_by_alias("mixed", "champion")
@@ -42,14 +45,16 @@ def test_champion_through_a_server_is_served_and_matches_search_predict(tmp_path
     model_id = run.outputs.model_outputs[0].model_id
     assert version.source == f"models:/{model_id}" and str(client.get_logged_model(model_id).status) == "READY"
     assert {i.dataset.name for i in run.inputs.dataset_inputs} == {"mixed-train", "mixed-val", "mixed-test"}
+    assert client.get_experiment_by_name("mixed").tags["mlflow.experimentKind"] == "custom_model_development"
+    signature = Model.load(str(download_model_files(client, "models:/mixed@champion", str(tmp_path / "m")))).signature
+    assert {c.name: c.type.name for c in signature.inputs.inputs} == {"size": "double", "age": "double", "color": "string",
+                                                                      "city": "string"}
+    assert [c.name for c in signature.outputs.inputs] == ["price", "churn", "churn_probability", "segment"]
 
     rows = mixed_frame(9, seed=7).drop(columns=["price", "churn", "segment label"])
     rows.loc[0, "color"], rows.loc[1, "city"], rows.loc[2, "age"] = "purple", None, np.nan
     rows.to_csv(tmp_path / "rows.csv", index=False)
-    done = cli("predict", "--model", "models:/mixed@champion", "--input", "rows.csv", "--output", "p.csv",
-               "--tracking-uri", server, cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
-    expected = pd.read_csv(tmp_path / "p.csv")
+    expected = pd.read_csv(predict("models:/mixed@champion", server, tmp_path / "rows.csv", tmp_path / "p.csv"))
 
     port = free_port()
     log = (tmp_path / "serve.log").open("w")  # a file, not a pipe: the server's log must never fill a buffer and block it
