@@ -83,10 +83,12 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path, write_space, monkeypatch) -> 
 
 
 def test_unreachable_storage_is_one_line_and_hides_the_password(tmp_path, write_space) -> None:
-    result = cli("run", "--space", str(write_space()), "--storage", "postgresql://bob:hunter2@127.0.0.1:1/db",
-                 "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}", cwd=tmp_path)
-    assert_one_line_error(result, "cannot open Optuna storage", "bob:***@127.0.0.1:1")
-    assert "hunter2" not in result.stderr + result.stdout
+    with pytest.raises(MtlError) as raised:
+        run_in_process("--space", str(write_space()), "--storage", "postgresql://bob:hunter2@127.0.0.1:1/db",
+                       "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}")
+    message = str(raised.value)
+    assert "cannot open Optuna storage" in message and "bob:***@127.0.0.1:1" in message
+    assert "hunter2" not in message and "\n" not in message
 
 
 def test_ctrl_c_marks_the_running_trial_failed_and_a_rerun_resumes(tmp_path, write_space) -> None:

@@ -1,28 +1,22 @@
-"""Cluster mode against the real servers: shared budgets on PostgreSQL and MariaDB with an MLflow
-tracking server, the parent run closed by the last worker, a killed worker, pre-emption, and the
-journal storages. Signals are sent only once a trial is seen running (a trial long enough that it
+"""Cluster mode against the real servers: a shared budget on PostgreSQL with an MLflow tracking
+server, the parent run closed by the last worker, a killed worker, pre-emption (MariaDB and the
+journal storages: test_storages.py). Signals are sent only once a trial is seen running (a trial long enough that it
 is still running when the signal lands), never after a fixed delay."""
 
 from __future__ import annotations
 
 import signal
-import uuid
 
 import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 
-from search.cluster import make_storage
 from tests.conftest import TINY_SPACE
 from tests.search.servers import (
-    MARIADB,
     create,
-    mariadb_admin,
     mlflow_server,
     parent_run,
-    postgres_databases,
     trial_runs,
-    unavailable,
     wait_for_running_trial,
     worker,
 )
@@ -35,24 +29,9 @@ HELD_SPACE = SLOW_SPACE.replace("epochs = 20", "epochs = 2000").replace("patienc
 
 
 @pytest.fixture
-def databases():
-    """Two fresh PostgreSQL databases (Optuna, MLflow), dropped afterwards."""
-    yield from postgres_databases(("optuna", "mlflow"))
-
-
-@pytest.fixture
 def tracking_server(databases, tmp_path):
     """An MLflow tracking server whose backend store is the fresh PostgreSQL database, artifacts under tmp_path."""
     yield from mlflow_server(databases[1], tmp_path / "artifacts")
-
-
-@pytest.fixture
-def mariadb_storage():
-    """A fresh MariaDB database for the Optuna storage, dropped afterwards."""
-    name = f"mtl_optuna_{uuid.uuid4().hex[:8]}"
-    mariadb_admin(f"CREATE DATABASE `{name}`")
-    yield f"{MARIADB}/{name}"
-    mariadb_admin(f"DROP DATABASE IF EXISTS `{name}`")
 
 
 def assert_shared_budget(storage, tracking: str, budget: int) -> None:
@@ -107,13 +86,6 @@ def test_three_workers_share_one_budget_exactly_with_an_mlflow_server_and_the_la
     assert len(new) == 2  # the two new trials, nested under the same parent
 
 
-def test_two_workers_share_a_mariadb_study(mariadb_storage, databases, write_space, tmp_path) -> None:
-    _, tracking = databases
-    create(write_space(QUICK_SPACE), 4, mariadb_storage, tracking, tmp_path)
-    run_workers(mariadb_storage, tracking, tmp_path, 2)
-    assert_shared_budget(mariadb_storage, tracking, 4)
-
-
 def test_a_killed_workers_trial_is_failed_and_retried_by_the_others(databases, write_space, tmp_path) -> None:
     storage, tracking = databases
     create(write_space(SLOW_SPACE), 2, storage, tracking, tmp_path)
@@ -145,32 +117,3 @@ def test_sigterm_fails_the_running_trial_cleanly_and_exits_0(databases, write_sp
     trial = optuna.load_study(study_name="tiny", storage=storage).trials[running.number]
     assert trial.state.name == "FAIL"
     assert MlflowClient(tracking).get_run(running.user_attrs["mlflow_run_id"]).info.status == "KILLED"
-
-
-@pytest.fixture(params=["file", "redis"])
-def journal_storage(request, tmp_path):
-    """Optuna's journal storage on a shared file or on the local Redis server (a private database)."""
-    if request.param == "file":
-        yield f"journal://{tmp_path / 'study.log'}"
-        return
-    redis = pytest.importorskip("redis")
-    client = redis.Redis(host="127.0.0.1", port=6379, db=7, socket_connect_timeout=5)
-    try:
-        client.flushdb()
-    except redis.ConnectionError as exc:
-        unavailable("Redis at 127.0.0.1:6379", exc)
-    yield "redis://127.0.0.1:6379/7"
-    client.flushdb()
-
-
-def test_two_workers_share_a_journal_storage(journal_storage, databases, write_space, tmp_path) -> None:
-    _, tracking = databases
-    create(write_space(QUICK_SPACE), 4, journal_storage, tracking, tmp_path)
-    workers = [worker(journal_storage, tracking, tmp_path, i) for i in (1, 2)]
-    for process in workers:
-        _, err = process.communicate(timeout=300)
-        assert process.returncode == 0, err
-    trials = optuna.load_study(study_name="tiny", storage=make_storage(journal_storage, tracking)).trials
-    assert len([t for t in trials if t.state.name in ("COMPLETE", "PRUNED")]) == 4
-    assert len({t.number for t in trials}) == len(trials)
-    assert len([r for r in trial_runs(tracking) if r.data.tags["state"] in ("COMPLETE", "PRUNED")]) == 4

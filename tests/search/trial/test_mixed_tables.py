@@ -10,7 +10,7 @@ import pytest
 import mtl.models  # noqa: F401  (registers the custom layers a saved model uses)
 from mtl.errors import MtlError
 from search.space import load_space
-from search.tracking import download_model
+from search.tracking import download_model, predict
 from search.trial import prepare_data
 from tests.conftest import mixed_frame, mlflow_runs
 from tests.search.test_cli import cli, run_in_process
@@ -90,9 +90,7 @@ def test_cli_sweep_on_a_mixed_table_and_raw_row_predictions(tmp_path, write_spac
     rows = mixed_frame(12, seed=5).drop(columns=["price", "churn", "segment label"])
     rows.loc[0, "color"], rows.loc[1, "city"], rows.loc[2, "age"], rows.loc[3, "color"] = "purple", "atlantis", np.nan, None
     rows.to_csv(tmp_path / "rows.csv", index=False)
-    done = cli("predict", "--run-id", run.info.run_id, "--input", str(tmp_path / "rows.csv"), "--output", str(tmp_path / "p.csv"),
-               "--tracking-uri", stores["tracking_uri"], cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
+    predict(run.info.run_id, stores["tracking_uri"], tmp_path / "rows.csv", tmp_path / "p.csv")  # the CLI's predict, in process
     written = pd.read_csv(tmp_path / "p.csv")
     assert list(written.columns) == ["price", "churn", "churn_probability", "segment"] and len(written) == 12
     expected = model.predict(raw_inputs(rows), verbose=0)

@@ -13,6 +13,7 @@ import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 
+from mtl.errors import MtlError
 from mtl.models import ModelConfig, build_model
 from mtl.warmstart import load_weights
 from search.engines import RUN_ID_ATTR
@@ -21,6 +22,7 @@ from search.space import load_space
 from search.tracking import download_model
 from search.trial import prepare_data, resolve_init, warm_start
 from tests.conftest import TINY_SPACE, mlflow_runs
+from tests.search.test_cli import run_in_process
 
 pytestmark = pytest.mark.slow
 
@@ -118,12 +120,14 @@ def test_a_shape_mismatch_and_an_unknown_run_each_exit_2_with_one_line(baselines
     storage = f"sqlite:///{folder / 'bad.db'}"
     wide = warm_space(folder, ids, "wide.toml").read_text().replace("tower_width = 8", "tower_width = 16")
     (folder / "wide.toml").write_text(wide)
-    line = one_line_error(cli("run", "--space", "wide.toml", "--storage", storage, "--tracking-uri", uri, cwd=folder))
+    line = one_line_error(cli("run", "--space", str(folder / "wide.toml"), "--storage", storage, "--tracking-uri", uri, cwd=folder))
     assert "wide.toml: init: strategy hard: layer tower_task1_0 (tower.task1.0) has weight shapes [(8, 16), (16,)]" in line
     assert f"the source {ids['task1']} has [(8, 8), (8,)]" in line
 
     ghost = warm_space(folder, {"task1": "f" * 32}, "ghost.toml")
-    line = one_line_error(cli("run", "--space", str(ghost), "--storage", storage, "--tracking-uri", uri, cwd=folder))
+    with pytest.raises(MtlError) as raised:  # in this process: the one-line wrapper was shown just above
+        run_in_process("--space", str(ghost), "--storage", storage, "--tracking-uri", uri)
+    line = str(raised.value)
     assert "ghost.toml: init.towers.task1: no MLflow run 'ffffffffffffffffffffffffffffffff'" in line
     assert optuna.get_all_study_names(storage) == []  # checked before any study was created
 
