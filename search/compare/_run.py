@@ -54,6 +54,6 @@ def conclude(sweep: OpenSweep, printer: Printer = print, finish: bool = True) ->
     record_verdict(sweep.tracker, sweep.parent_run_id, verdict)
     if finish:
         finish_sweep(sweep, printer)
-    else:
-        crown_champion(sweep, printer)
+    else:  # a report's confirmation: a line only where the champion moved (the sweep's end said where it stood)
+        crown_champion(sweep, printer, say_kept=False)
     return verdict

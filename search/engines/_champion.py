@@ -25,10 +25,11 @@ def summary_metrics(trial: FrozenTrial, objective: float) -> dict[str, float]:
 
 
 def crown(tracker: Tracker, parent: str, trial: FrozenTrial, objective: float, space: Space, study_name: str,
-          run_id: str | None, printer: Printer) -> None:
+          run_id: str | None, printer: Printer, say_kept: bool = True) -> None:
     """Log ``trial``'s summary to the parent run and, unless the space opts out (``[study] register = false``),
     register its model as the ``champion`` of the registered model named ``[study] registered_model``
-    (default: the study's name) where it beats the current one (:func:`search.tracking.promote`)."""
+    (default: the study's name) where it beats the current one (:func:`search.tracking.promote`); print
+    where the alias stands (with ``say_kept`` false, only when it moved)."""
     tracker.log_metrics(parent, summary_metrics(trial, objective))
     if not space.study.register or not run_id:
         return
@@ -39,4 +40,5 @@ def crown(tracker: Tracker, parent: str, trial: FrozenTrial, objective: float, s
         promotion = promote(tracker.client, name, run_id, objective, space.objective.direction == "minimize", tags)
     except MlflowException as exc:
         raise StorageError(f"registering the champion as {name!r}: {exc.message.splitlines()[0]}") from None
-    printer(promotion.line())
+    if promotion.moved or say_kept:
+        printer(promotion.line())

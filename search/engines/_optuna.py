@@ -383,11 +383,12 @@ def finish_sweep(sweep: OpenSweep, printer: Printer = print) -> SweepResult:
     return _result(sweep)
 
 
-def crown_champion(sweep: OpenSweep, printer: Printer = print) -> None:
+def crown_champion(sweep: OpenSweep, printer: Printer = print, say_kept: bool = True) -> None:
     """The best trial's summary on the parent run and its model as the registry champion (:func:`crown`).
 
     The best trial is the study's; in a comparison, the best tuning trial of the arm the verdict ranks
-    first (the parent run's ``best_arm`` tag), and nothing before a verdict exists.
+    first (the parent run's ``best_arm`` tag), and nothing before a verdict exists. ``say_kept`` false:
+    a line only where the alias moved.
     """
     study: optuna.Study | None = sweep.study
     if sweep.compares:
@@ -396,4 +397,4 @@ def crown_champion(sweep: OpenSweep, printer: Printer = print) -> None:
     best = None if study is None else best_trial(study)
     if best is not None:
         crown(sweep.tracker, sweep.parent_run_id, best, mean_objective(best), sweep.space, sweep.study.study_name,
-              best.user_attrs.get(RUN_ID_ATTR), printer)
+              best.user_attrs.get(RUN_ID_ATTR), printer, say_kept)
