@@ -6,9 +6,11 @@ together on Ctrl-C.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -52,6 +54,12 @@ def mlflow_command(tracking_uri: str, port: int, host: str) -> list[str]:
             "--host", host, "--port", str(port), "--workers", "1"]
 
 
+def server_env() -> dict[str, str]:
+    """The environment of a served MLflow UI: MLflow's background job runner (GenAI scorers; four
+    worker processes) is off unless ``MLFLOW_SERVER_ENABLE_JOB_EXECUTION`` says otherwise."""
+    return {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": os.environ.get("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")}
+
+
 def dashboard_command(storage: str, port: int, host: str) -> list[str]:
     """The ``optuna-dashboard`` command line serving the Optuna ``storage`` on ``host:port``."""
     executable = shutil.which("optuna-dashboard") or "optuna-dashboard"
@@ -76,11 +84,14 @@ def serve(tracking_uri: str, port: int, storage: str | None = None, dashboard_po
           host: str = "127.0.0.1", printer: Callable[[str], None] = print, study: str | None = None) -> int:
     """Start the MLflow UI (and optuna-dashboard when ``storage`` is given), print their addresses and
     the pages of the studies (:func:`study_links`; only ``study``'s if given), wait for Ctrl-C."""
-    processes = [subprocess.Popen(mlflow_command(tracking_uri, port, host), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)]
+    # the servers' logs go to unread temporary files, never to pipes: a full pipe would block a server
+    logs = [tempfile.TemporaryFile(), tempfile.TemporaryFile()]
+    processes = [subprocess.Popen(mlflow_command(tracking_uri, port, host), stdout=subprocess.DEVNULL, stderr=logs[0],
+                                  env=server_env())]
     addresses = [("MLflow UI", f"http://{host}:{port}", f"http://{host}:{port}/health")]
     if storage is not None:
         board = dashboard_port or port + 1
-        processes.append(subprocess.Popen(dashboard_command(storage, board, host), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+        processes.append(subprocess.Popen(dashboard_command(storage, board, host), stdout=subprocess.DEVNULL, stderr=logs[1]))
         addresses.append(("optuna-dashboard", f"http://{host}:{board}", f"http://{host}:{board}/"))
     try:
         for process, (name, address, probe) in zip(processes, addresses):
@@ -103,3 +114,5 @@ def serve(tracking_uri: str, port: int, storage: str | None = None, dashboard_po
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
+        for log in logs:
+            log.close()

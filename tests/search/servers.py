@@ -22,7 +22,7 @@ import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 
-from search.ui import mlflow_command, wait_until_up
+from search.ui import mlflow_command, server_env, wait_until_up
 
 POSTGRES = "postgresql://postgres@127.0.0.1:5432"
 HEARTBEAT_SECONDS, GRACE_SECONDS = 1, 4  # the workers' settings here: fast, so a dead worker's trial goes stale soon
@@ -79,7 +79,7 @@ def mlflow_server(backend_uri: str, artifacts: Path):
     """An MLflow tracking server on a free port over ``backend_uri``, serving artifacts from ``artifacts``."""
     port = free_port()
     command = [*mlflow_command(backend_uri, port, "127.0.0.1"), "--artifacts-destination", str(artifacts)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=server_env())
     try:
         wait_until_up(f"http://127.0.0.1:{port}/health", process, seconds=120)
         yield f"http://127.0.0.1:{port}"
