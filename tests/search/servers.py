@@ -96,10 +96,11 @@ def search(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subproce
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-def create(space: Path, trials: int, storage: str, tracking: str, cwd: Path) -> None:
-    """``search create`` the study ``tiny`` with a budget of ``trials``."""
+def create(space: Path, trials: int, storage: str, tracking: str) -> None:
+    """``search create`` the study ``tiny`` with a budget of ``trials``, in a process of its own (in the test's
+    process its database connections would outlive the command and crowd the server's connection limit)."""
     process = search("create", "--space", str(space), "--trials", str(trials), "--storage", storage,
-                     "--tracking-uri", tracking, cwd=cwd)
+                     "--tracking-uri", tracking, cwd=space.parent)
     out, err = process.communicate(timeout=180)
     assert process.returncode == 0, err
     assert "python -m search worker --study tiny" in out

@@ -23,7 +23,7 @@ from tests.search.servers import (
 
 pytestmark = pytest.mark.slow
 SLOW_SPACE = (TINY_SPACE.replace("epochs = 3", "epochs = 20").replace("patience = 2", "patience = 20")
-              .replace("n_samples = 400", "n_samples = 2000").replace("batch_size = 64", "batch_size = 16"))
+              .replace("n_samples = 400", "n_samples = 1000").replace("batch_size = 64", "batch_size = 16"))
 QUICK_SPACE = TINY_SPACE.replace("epochs = 3", "epochs = 2")
 HELD_SPACE = SLOW_SPACE.replace("epochs = 20", "epochs = 2000").replace("patience = 20", "patience = 2000")  # ends by signal
 
@@ -59,7 +59,7 @@ def test_three_workers_share_one_budget_exactly_with_an_mlflow_server_and_the_la
         databases, tracking_server, write_space, tmp_path) -> None:
     storage, _ = databases
     space = write_space(QUICK_SPACE)
-    create(space, 6, storage, tracking_server, tmp_path)
+    create(space, 6, storage, tracking_server)
     assert parent_run(tracking_server).info.status == "RUNNING"
     run_workers(storage, tracking_server, tmp_path, 3)
     assert_shared_budget(storage, tracking_server, 6)
@@ -73,7 +73,7 @@ def test_three_workers_share_one_budget_exactly_with_an_mlflow_server_and_the_la
     assert first.info.status == "FINISHED"
     assert first.data.tags["best_run_id"] in {r.info.run_id for r in complete}
 
-    create(space, 8, storage, tracking_server, tmp_path)  # a bigger budget reopens the sweep
+    create(space, 8, storage, tracking_server)  # a bigger budget reopens the sweep
     assert parent_run(tracking_server).info.status == "RUNNING"
     process = worker(storage, tracking_server, tmp_path, 4)
     _, err = process.communicate(timeout=300)
@@ -88,7 +88,7 @@ def test_three_workers_share_one_budget_exactly_with_an_mlflow_server_and_the_la
 
 def test_a_killed_workers_trial_is_failed_and_retried_by_the_others(databases, write_space, tmp_path) -> None:
     storage, tracking = databases
-    create(write_space(SLOW_SPACE), 2, storage, tracking, tmp_path)
+    create(write_space(SLOW_SPACE), 2, storage, tracking)
     doomed, survivor = worker(storage, tracking, tmp_path, 1), worker(storage, tracking, tmp_path, 2)
     victim = wait_for_running_trial(storage, worker_pid=doomed.pid)
     doomed.kill()  # SIGKILL mid-trial, while the survivor works beside it
@@ -107,7 +107,7 @@ def test_a_killed_workers_trial_is_failed_and_retried_by_the_others(databases, w
 
 def test_sigterm_fails_the_running_trial_cleanly_and_exits_0(databases, write_space, tmp_path) -> None:
     storage, tracking = databases
-    create(write_space(HELD_SPACE), 3, storage, tracking, tmp_path)
+    create(write_space(HELD_SPACE), 3, storage, tracking)
     process = worker(storage, tracking, tmp_path, 1)
     running = wait_for_running_trial(storage)  # it trains for minutes: SIGTERM lands in this trial
     process.send_signal(signal.SIGTERM)

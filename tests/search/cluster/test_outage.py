@@ -71,7 +71,7 @@ def finished(output: Output) -> tuple[str, str]:
 
 def test_a_trial_outlives_a_storage_cut_shorter_than_the_grace_period(stores, links, write_space, tmp_path) -> None:
     storage, tracking = stores
-    create(write_space(HELD), 1, storage, tracking, tmp_path)
+    create(write_space(HELD), 1, storage, tracking)
     owner, link, watcher = trial_owner_and_watcher(storage, tracking, links, tmp_path)
     cut_at = datetime.now()
     link.cut()
@@ -100,7 +100,7 @@ def test_a_trial_outlives_a_storage_cut_shorter_than_the_grace_period(stores, li
 def test_a_trial_taken_over_during_a_long_cut_ends_in_one_line_and_its_worker_goes_on(stores, links, write_space,
                                                                                      tmp_path) -> None:
     storage, tracking = stores
-    create(write_space(HELD), 1, storage, tracking, tmp_path)
+    create(write_space(HELD), 1, storage, tracking)
     owner, link, watcher = trial_owner_and_watcher(storage, tracking, links, tmp_path)
     link.cut()
     study = optuna.load_study(study_name="tiny", storage=storage)
@@ -125,7 +125,7 @@ def test_a_trial_taken_over_during_a_long_cut_ends_in_one_line_and_its_worker_go
 def test_a_worker_gives_up_in_one_line_when_the_storage_stays_away(stores, links, write_space, tmp_path) -> None:
     storage, tracking = stores
     link = links[0]
-    create(write_space(SPACE), 3, storage, tracking, tmp_path)
+    create(write_space(SPACE), 3, storage, tracking)
     process = worker(link.url(storage), tracking, tmp_path, 1, env={"MTL_STORAGE_BACKOFF": "0.5", "MTL_STORAGE_RETRIES": "2"})
     wait_for_running_trial(storage, worker_pid=process.pid)
     link.cut()

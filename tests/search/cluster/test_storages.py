@@ -25,7 +25,7 @@ def mariadb_storage():
 
 def test_two_workers_share_a_mariadb_study(mariadb_storage, databases, write_space, tmp_path) -> None:
     _, tracking = databases
-    create(write_space(QUICK_SPACE), 4, mariadb_storage, tracking, tmp_path)
+    create(write_space(QUICK_SPACE), 4, mariadb_storage, tracking)
     run_workers(mariadb_storage, tracking, tmp_path, 2)
     assert_shared_budget(mariadb_storage, tracking, 4)
 
@@ -48,7 +48,7 @@ def journal_storage(request, tmp_path):
 
 def test_two_workers_share_a_journal_storage(journal_storage, databases, write_space, tmp_path) -> None:
     _, tracking = databases
-    create(write_space(QUICK_SPACE), 4, journal_storage, tracking, tmp_path)
+    create(write_space(QUICK_SPACE), 4, journal_storage, tracking)
     workers = [worker(journal_storage, tracking, tmp_path, i) for i in (1, 2)]
     for process in workers:
         _, err = process.communicate(timeout=300)

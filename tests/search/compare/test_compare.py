@@ -7,13 +7,14 @@ import math
 import optuna
 import pytest
 
+from mtl.errors import MtlError
 from search.compare import CONFIRM_KIND, NO_DIFFERENCE, conclude, read_verdict_table
 from search.engines import arm_study_name, open_sweep, tune_sweep
 from search.errors import SpaceError
 from search.space import load_space, parse_space
 from search.trial import run_baselines
 from tests.conftest import TINY_SPACE, mlflow_runs
-from tests.search.test_cli import assert_one_line_error, cli
+from tests.search.test_cli import cli, run_in_process
 
 COUNTED = ("COMPLETE", "PRUNED")
 
@@ -139,8 +140,7 @@ def test_budgets_per_arm_are_equal_and_exact_with_two_jobs_and_a_resume(write_sp
     for arm in ("independent", "hard"):
         trials = optuna.load_study(study_name=arm_study_name("budget", arm), storage=storage).trials
         assert sum(t.state.name in COUNTED for t in trials) == 3
-    second = cli("run", *common, "--trials", "4", cwd=tmp_path, timeout=600)
-    assert second.returncode == 0, second.stderr
+    assert run_in_process(*common, "--trials", "4") == 0  # the resume, in this process
     for arm in ("independent", "hard"):
         trials = optuna.load_study(study_name=arm_study_name("budget", arm), storage=storage).trials
         assert sum(t.state.name in COUNTED for t in trials) == 4
@@ -155,8 +155,9 @@ def test_budgets_per_arm_are_equal_and_exact_with_two_jobs_and_a_resume(write_sp
 @pytest.mark.slow
 def test_the_keras_tuner_engine_refuses_a_comparison_in_one_line(write_space, tmp_path) -> None:
     space = write_space(_space('[compare.arms.a]\nstrategy = "hard"\n\n[compare.arms.b]\nstrategy = "independent"\n'))
-    assert_one_line_error(cli("run", "--space", str(space), "--engine", "keras-tuner", cwd=tmp_path),
-                          "compare", "keras-tuner engine does not run comparisons")
+    with pytest.raises(MtlError, match="keras-tuner engine does not run comparisons") as raised:
+        run_in_process("--space", str(space), "--engine", "keras-tuner")
+    assert "compare" in str(raised.value) and "\n" not in str(raised.value)
 
 
 @pytest.mark.parametrize(("extra", "key", "problem"), [

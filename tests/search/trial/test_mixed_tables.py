@@ -13,7 +13,7 @@ from search.space import load_space
 from search.tracking import download_model, predict
 from search.trial import prepare_data
 from tests.conftest import mixed_frame, mlflow_runs
-from tests.search.test_cli import cli, run_in_process
+from tests.search.test_cli import run_in_process
 
 MIXED_SPACE = """
 [study]
@@ -61,12 +61,12 @@ def raw_inputs(frame: pd.DataFrame) -> dict[str, np.ndarray]:
 
 
 @pytest.mark.slow
-def test_cli_sweep_on_a_mixed_table_and_raw_row_predictions(tmp_path, write_space, stores) -> None:
+def test_cli_sweep_on_a_mixed_table_and_raw_row_predictions(tmp_path, write_space, stores, monkeypatch) -> None:
     mixed_frame().to_csv(tmp_path / "mixed.csv", index=False)
     space_path = write_space(MIXED_SPACE, "mixed.toml")
-    done = cli("run", "--space", str(space_path), "--no-report", "--storage", stores["storage"],
-               "--tracking-uri", stores["tracking_uri"], cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
+    monkeypatch.chdir(tmp_path)  # the command, in this process
+    assert run_in_process("--space", str(space_path), "--no-report", "--storage", stores["storage"],
+                          "--tracking-uri", stores["tracking_uri"]) == 0
     client, _, children = mlflow_runs(stores["tracking_uri"], "mixed")
     assert len(children) == 1 and children[0].data.tags["state"] == "COMPLETE"
     run = children[0]

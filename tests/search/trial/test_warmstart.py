@@ -96,11 +96,11 @@ def test_weights_loaded_from_baseline_runs_equal_the_sources(baselines) -> None:
                     assert np.array_equal(a, b)
 
 
-def test_a_warm_started_sweep_tags_its_lineage_and_keeps_frozen_towers(baselines) -> None:
+def test_a_warm_started_sweep_tags_its_lineage_and_keeps_frozen_towers(baselines, monkeypatch) -> None:
     folder, uri, ids = baselines
     storage = f"sqlite:///{folder / 'optuna.db'}"
-    done = cli("run", "--space", str(warm_space(folder, ids)), "--trials", "1", "--storage", storage, "--tracking-uri", uri, cwd=folder)
-    assert done.returncode == 0, done.stderr
+    monkeypatch.chdir(folder)  # the command, in this process; its report goes under folder
+    assert run_in_process("--space", str(warm_space(folder, ids)), "--trials", "1", "--storage", storage, "--tracking-uri", uri) == 0
     client, _, children = mlflow_runs(uri, "warm")
     (child,) = children
     assert child.data.tags["init.tower.task1"] == ids["task1"] and child.data.tags["init.tower.task2"] == ids["task2"]
