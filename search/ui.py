@@ -17,6 +17,7 @@ import urllib.request
 from collections.abc import Callable
 from urllib.parse import quote
 
+from search.cluster import raise_if_preempted
 from search.errors import StorageError
 
 # MLflow 3's UI opens in GenAI mode unless the URL asks for model training (kept in the browser afterwards)
@@ -102,6 +103,7 @@ def serve(tracking_uri: str, port: int, storage: str | None = None, dashboard_po
                     printer(line)
         printer("press Ctrl-C to stop")
         while all(p.poll() is None for p in processes):
+            raise_if_preempted()  # a Ctrl-C whose exception was lost in a finalizer (and kept quiet) still stops us
             time.sleep(1)
         return 1
     except KeyboardInterrupt:
