@@ -12,6 +12,7 @@ would reload the model in a subprocess, about 9 s a trial.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -130,15 +131,17 @@ def mlflow_signature(columns: dict[str, Any]) -> ModelSignature:
     return ModelSignature(Schema(inputs), Schema(outputs))
 
 
-def requirements() -> list[str]:
-    """The installed versions of what the pyfunc imports, pinned (packages not installed are left out)."""
+@functools.cache
+def requirements() -> tuple[str, ...]:
+    """The installed versions of what the pyfunc imports, pinned (packages not installed are left out);
+    read once per process, not once per trial."""
     pinned = []
     for name in REQUIRED:
         try:
             pinned.append(f"{name}=={version(name)}")
         except PackageNotFoundError:
             continue
-    return pinned
+    return tuple(pinned)
 
 
 def log_model(client: MlflowClient, experiment_id: str, run_id: str, model: keras.Model, columns: dict[str, Any]) -> str:
@@ -162,7 +165,7 @@ def log_model(client: MlflowClient, experiment_id: str, run_id: str, model: kera
                 warnings.simplefilter("ignore")
                 mlflow.pyfunc.save_model(files / "mlflow-model", python_model=MultiTaskModel(), mlflow_model=meta,
                                          artifacts={"keras_model": str(files / KERAS_FILE), "signature": str(files / SIGNATURE_FILE)},
-                                         signature=mlflow_signature(columns), pip_requirements=requirements())
+                                         signature=mlflow_signature(columns), pip_requirements=list(requirements()))
             client.log_model_artifacts(logged.model_id, str(files / "mlflow-model"))
     except BaseException:
         client.finalize_logged_model(logged.model_id, LoggedModelStatus.FAILED)
