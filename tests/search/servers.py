@@ -21,6 +21,7 @@ from typing import TypeVar
 import optuna
 import pytest
 from mlflow.tracking import MlflowClient
+from sqlalchemy.pool import NullPool
 
 from search.ui import mlflow_command, server_env, wait_until_up
 
@@ -182,11 +183,20 @@ def trial_runs(tracking: str):
     return client.search_runs([experiment.experiment_id], "tags.kind = 'trial'", max_results=1000)
 
 
+def tiny_study(storage: str) -> optuna.Study:
+    """The study ``tiny``, read through an engine that keeps no connection open between calls: tests poll
+    it many times, and a pooled engine per poll would hold PostgreSQL connections until collected."""
+    engine = {"poolclass": NullPool} if storage.startswith(("postgresql", "mysql")) else None
+    return optuna.load_study(study_name="tiny", storage=optuna.storages.RDBStorage(storage, engine_kwargs=engine))
+
+
 def wait_for_running_trial(storage: str, seconds: float = 120, worker_pid: int | None = None) -> optuna.trial.FrozenTrial:
     """The first RUNNING trial with an MLflow run (of the worker with ``worker_pid`` if given)."""
 
+    study = tiny_study(storage)
+
     def running() -> optuna.trial.FrozenTrial | None:
-        for trial in optuna.load_study(study_name="tiny", storage=storage).get_trials(states=(optuna.trial.TrialState.RUNNING,)):
+        for trial in study.get_trials(states=(optuna.trial.TrialState.RUNNING,)):
             mine = worker_pid is None or trial.user_attrs.get("worker", "").endswith(f":{worker_pid}")
             if mine and trial.user_attrs.get("mlflow_run_id"):
                 return trial

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import signal
 
-import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -16,6 +15,7 @@ from tests.search.servers import (
     create,
     mlflow_server,
     parent_run,
+    tiny_study,
     trial_runs,
     wait_for_running_trial,
     worker,
@@ -36,7 +36,7 @@ def tracking_server(databases, tmp_path):
 
 def assert_shared_budget(storage, tracking: str, budget: int) -> None:
     """Exactly ``budget`` counted trials with unique numbers, none left RUNNING, one child run each under one parent."""
-    trials = optuna.load_study(study_name="tiny", storage=storage).trials
+    trials = tiny_study(storage).trials
     counted = [t for t in trials if t.state.name in ("COMPLETE", "PRUNED")]
     assert len(counted) == budget
     assert len({t.number for t in trials}) == len(trials) and not [t for t in trials if t.state.name == "RUNNING"]
@@ -95,7 +95,7 @@ def test_a_killed_workers_trial_is_failed_and_retried_by_the_others(databases, w
     doomed.wait(timeout=30)
     _, err = survivor.communicate(timeout=400)
     assert survivor.returncode == 0, err
-    trials = optuna.load_study(study_name="tiny", storage=storage).trials
+    trials = tiny_study(storage).trials
     assert trials[victim.number].state.name == "FAIL"
     retries = [t for t in trials if t.system_attrs.get("failed_trial") == victim.number]
     assert len(retries) == 1 and retries[0].params == victim.params and retries[0].state.name in ("COMPLETE", "PRUNED")
@@ -114,6 +114,6 @@ def test_sigterm_fails_the_running_trial_cleanly_and_exits_0(databases, write_sp
     _, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
     assert "pre-empted" in err and "Traceback" not in err
-    trial = optuna.load_study(study_name="tiny", storage=storage).trials[running.number]
+    trial = tiny_study(storage).trials[running.number]
     assert trial.state.name == "FAIL"
     assert MlflowClient(tracking).get_run(running.user_attrs["mlflow_run_id"]).info.status == "KILLED"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -22,6 +21,7 @@ from tests.search.servers import (
     create,
     parent_run,
     postgres_databases,
+    tiny_study,
     trial_runs,
     wait_for_running_trial,
     wait_until,
@@ -83,7 +83,7 @@ def test_a_trial_outlives_a_storage_cut_shorter_than_the_grace_period(stores, li
     finished(watcher)
 
     assert cut_for < timedelta(seconds=GRACE_SECONDS)
-    trials = optuna.load_study(study_name="tiny", storage=storage).trials
+    trials = tiny_study(storage).trials
     held = trials[0]
     assert held.state.name == "COMPLETE"  # completed once, by its own worker
     assert held.datetime_complete - cut_at > timedelta(seconds=GRACE_SECONDS), "the trial ended too soon to show anything"
@@ -103,7 +103,7 @@ def test_a_trial_taken_over_during_a_long_cut_ends_in_one_line_and_its_worker_go
     create(write_space(HELD), 1, storage, tracking)
     owner, link, watcher = trial_owner_and_watcher(storage, tracking, links, tmp_path)
     link.cut()
-    study = optuna.load_study(study_name="tiny", storage=storage)
+    study = tiny_study(storage)
     wait_until(lambda: study.trials[0].state.name == "FAIL", "the watcher to fail the cut-off trial as stale")
     wait_until(lambda: [t for t in study.trials if t.system_attrs.get("failed_trial") == 0 and t.state.name == "RUNNING"],
                "the watcher to run its retry")
@@ -112,7 +112,7 @@ def test_a_trial_taken_over_during_a_long_cut_ends_in_one_line_and_its_worker_go
     finished(watcher)
 
     assert len([line for line in out.splitlines() if "trial 0 was failed as stale by another worker" in line]) == 1
-    trials = optuna.load_study(study_name="tiny", storage=storage).trials
+    trials = tiny_study(storage).trials
     retries = [t for t in trials if t.system_attrs.get("failed_trial") == 0]
     assert len(retries) == 1 and retries[0].params == trials[0].params and retries[0].state.name == "COMPLETE"
     assert [t for t in trials if t.state.name in ("COMPLETE", "PRUNED")] == retries
