@@ -7,8 +7,15 @@ of the sweep's parent run, named ``confirm-<arm>-<i>`` and tagged ``kind=confirm
 ``seed``, ``confirms_trial`` and ``confirms_run``. Confirmation is resumable: a run already FINISHED
 for the same arm, seed and tuning trial is read back rather than trained again, and the results are
 always read back from MLflow, so the verdict is what the tracking store holds. Seeds go in rounds
-(seed i of every arm, then seed i + 1), and with ``[compare] racing`` (the default) an arm already
+across arms (:func:`search.compare._race.confirmation_rounds`), and with ``[compare] racing`` (the default) an arm already
 clearly worse than the leader stops early (:mod:`search.compare._race`).
+
+With ``[compare] fuse`` (the default) an arm's seeds of one round train side by side as one Keras
+model (:func:`search.trial.run_fused`; one MLflow run per seed all the same): the same seeds, data,
+epochs and per-copy early stopping, but every copy sees the batches in the order of the round's
+first seed. Rounds are then 3 seeds long when racing (the race looks after each round), else one
+round of every seed. Configurations that do not fuse (a weighting with
+per-model state, warm starts), ``resplit = true`` and a failed fused training train one by one.
 
 Where the study has single-task baselines (``python -m search baselines`` runs in its experiment,
 one per task), they are confirmed too, as the pseudo-arm ``single-task``: each task's baseline
@@ -25,13 +32,14 @@ import optuna
 from mlflow.entities import Run
 
 from mtl.data import Splits
+from mtl.errors import TrialFailed
 from mtl.tasks import Task
-from search.compare._race import RACE_MIN_SEEDS, race
+from search.compare._race import confirmation_rounds, race, race_looks
 from search.compare._scores import OBJECTIVE, ConfirmedArm
-from search.engines import CAUGHT, RUN_ID_ATTR, OpenSweep, best_trial
+from search.engines import CAUGHT, RUN_ID_ATTR, ArmStudy, OpenSweep, best_trial
 from search.space import RESERVED_ARM, Space, optuna_suggest
 from search.tracking import Tracker
-from search.trial import TrialContext, latest_baselines, prepare_data, run_trial, train_baseline
+from search.trial import TrialContext, latest_baselines, prepare_data, run_fused, run_trial, train_baseline, why_not_fused
 
 CONFIRM_OFFSET = 20_000
 CONFIRM_KIND = "confirmation"
@@ -68,6 +76,11 @@ def _existing_single_task(tracker: Tracker, parent: str) -> dict[tuple[int, str]
     return {(int(r.data.tags["seed"]), r.data.tags["task"]): r for r in runs if r.data.tags.get("state") == "COMPLETE"}
 
 
+def fused(space: Space) -> bool:
+    """Whether a comparison's confirmation trains an arm's seeds of one round side by side."""
+    return space.compare is not None and space.compare.fuse and not space.compare.resplit
+
+
 def has_baselines(sweep: OpenSweep) -> bool:
     """Whether the study's experiment holds a finished single-task baseline for every task."""
     return {t.name for t in sweep.splits.tasks} <= {b.task for b in latest_baselines(sweep.tracker)}
@@ -101,38 +114,79 @@ def confirm(sweep: OpenSweep, printer: Printer = print) -> tuple[ConfirmedArm, .
         if best is None or arm.name is None:
             printer(f"{arm.name}: no complete tuning trial to confirm")
             continue
-        contenders.append((arm, best))
+        contenders.append((arm.name, arm, best))
         missing = sum((arm.name, seed, best.number) not in existing for seed in seeds)
         if missing:
             printer(f"{arm.name}: confirming trial {best.number} with {missing} seed(s)")
     compare = space.compare
     racing = compare is not None and compare.racing
+    fuse = fused(space)
     announced: set[str] = set()
-    for index, seed in enumerate(seeds):  # in rounds: seed i of every arm still in contention
-        for arm, best in contenders:
-            if (arm.name, seed, best.number) in existing:
+    unfused_said: set[str] = set()
+    for seed_indices in confirmation_rounds(len(seeds), fuse, racing):  # every arm still in contention, round by round
+        for name, arm, best in contenders:
+            todo = [i for i in seed_indices if (name, seeds[i], best.number) not in existing]
+            if not todo:
                 continue
-            ctx = TrialContext(arm.space, splits_of(seed), tracker, parent, sweep.study.study_name,
-                               sources=sweep.sources, arm=arm.name)
-            number = CONFIRM_OFFSET + index
-            tags = {"seed": seed, "confirms_trial": best.number, "confirms_run": best.user_attrs.get(RUN_ID_ATTR, "")}
-            try:
-                run_trial(ctx, number, optuna_suggest(optuna.trial.FixedTrial(best.params, number)), kind=CONFIRM_KIND,
-                          tags=tags, run_name=f"confirm-{arm.name}-{index}")
-            except CAUGHT as exc:
-                printer(f"{arm.name}: confirmation seed {seed} failed: {exc}")
-        if racing and compare is not None and RACE_MIN_SEEDS <= index + 1 < len(seeds):
+            if fuse and len(todo) > 1:  # fuse: one split for every seed
+                todo = _confirm_fused(_context(sweep, arm, sweep.splits), name, best, todo, seeds, unfused_said, printer)
+            for index in todo:
+                _confirm_one(_context(sweep, arm, splits_of(seeds[index])), name, best, index, seeds[index], printer)
+        if racing and compare is not None and seed_indices.stop in race_looks(len(seeds), fuse):
             dropped = race(read_confirmations(sweep), seeds, compare.reference, compare.alpha,
-                           space.objective.direction == "minimize", rounds=index + 1)
+                           space.objective.direction == "minimize", race_looks(len(seeds), fuse), upto=seed_indices.stop)
             for d in dropped:
                 if d.arm not in announced:
                     announced.add(d.arm)
                     printer(f"{d.arm}: dropped after {d.seeds} seeds, worse than {d.leader} "
                             f"(Holm p = {d.p_holm:.2g} < {d.threshold:.2g}); the other arms go on")
-            contenders = [(arm, best) for arm, best in contenders if arm.name not in announced]
+            contenders = [(name, arm, best) for name, arm, best in contenders if name not in announced]
     if has_baselines(sweep):
         _confirm_single_task(sweep, seeds, splits_of, printer)
     return read_confirmations(sweep)
+
+
+def _context(sweep: OpenSweep, arm: ArmStudy, splits: Splits) -> TrialContext:
+    """Where ``arm``'s confirmation runs train (on ``splits``) and log."""
+    return TrialContext(arm.space, splits, sweep.tracker, sweep.parent_run_id, sweep.study.study_name,
+                        sources=sweep.sources, arm=arm.name)
+
+
+def _tags(best: optuna.trial.FrozenTrial, seed: int) -> dict[str, object]:
+    """The tags of a confirmation run of ``best`` with ``seed``."""
+    return {"seed": seed, "confirms_trial": best.number, "confirms_run": best.user_attrs.get(RUN_ID_ATTR, "")}
+
+
+def _confirm_one(ctx: TrialContext, arm: str, best: optuna.trial.FrozenTrial, index: int, seed: int, printer: Printer) -> None:
+    """Retrain ``best`` with confirmation seed number ``index`` alone."""
+    number = CONFIRM_OFFSET + index
+    try:
+        run_trial(ctx, number, optuna_suggest(optuna.trial.FixedTrial(best.params, number)), kind=CONFIRM_KIND,
+                  tags=_tags(best, seed), run_name=f"confirm-{arm}-{index}")
+    except CAUGHT as exc:
+        printer(f"{arm}: confirmation seed {seed} failed: {exc}")
+
+
+def _confirm_fused(ctx: TrialContext, arm: str, best: optuna.trial.FrozenTrial, indices: list[int], seeds: tuple[int, ...],
+                   unfused_said: set[str], printer: Printer) -> list[int]:
+    """Retrain ``best`` with the seeds at ``indices`` side by side; the indices still to train one by one
+    (all of them where the configuration does not fuse or the fused training failed)."""
+    numbers = [CONFIRM_OFFSET + i for i in indices]
+    suggest = optuna_suggest(optuna.trial.FixedTrial(best.params, numbers[0]))
+    why = why_not_fused(ctx, suggest)
+    if why is not None:
+        if arm not in unfused_said:
+            unfused_said.add(arm)
+            printer(f"{arm}: seeds train one by one, not side by side: {why}")
+        return indices
+    try:
+        run_fused(ctx, numbers, suggest, CONFIRM_KIND, [_tags(best, seeds[i]) for i in indices],
+                  [f"confirm-{arm}-{i}" for i in indices])
+    except TrialFailed as exc:
+        printer(f"{arm}: side-by-side training of seeds {', '.join(str(seeds[i]) for i in indices)} failed ({exc}); "
+                "training them one by one")
+        return indices
+    return []
 
 
 def _confirm_single_task(sweep: OpenSweep, seeds: tuple[int, ...], splits_of: Callable[[int], Splits], printer: Printer) -> None:

@@ -1,16 +1,17 @@
 """Racing: confirmation in rounds of seeds, and an arm already clearly worse than the leader dropped early.
 
-Confirmation trains seed 1 of every arm in contention, then seed 2, and so on. After round ``n``
-(every arm in contention has its first ``n`` seeds), for ``n`` from :data:`RACE_MIN_SEEDS` to
-``K - 1``, the arm with the best mean objective over those seeds leads; every other arm in
-contention, except the reference (never dropped: every verdict is against it), is compared with the
-leader on the mean objective by a paired t-test over the ``n`` seeds. The p-values of one round are
-Holm-corrected across those arms, and an arm is dropped where its corrected p-value is below
-``alpha / L`` and its mean is worse, ``L = K - RACE_MIN_SEEDS`` being the number of rounds that can
-drop. Bonferroni over the rounds and Holm within one keep the chance of dropping any arm that is
-not worse below ``alpha`` over the whole race: at least as strict as the verdict's own family-wise
-rate. A dropped arm keeps the seeds it had, is judged on them (pairs with the reference on the
-seeds both have) and is reported "worse" than the leader, with the seeds it had.
+Confirmation goes in rounds across the arms (:func:`confirmation_rounds`): one seed a round
+(seed 1 of every arm in contention, then seed 2, ...), or, fused, rounds of :data:`RACE_MIN_SEEDS`
+seeds. The race looks after every round that ends at ``n`` seeds, ``RACE_MIN_SEEDS <= n <= K - 1``
+(:func:`race_looks`; ``L`` looks in all): the arm with the best mean objective over the first ``n``
+seeds leads; every other arm in contention, except the reference (never dropped: every verdict
+is against it), is compared with the leader on the mean objective by a paired t-test over those
+seeds. The p-values of one look are Holm-corrected across those arms, and an arm is dropped where
+its corrected p-value is below ``alpha / L`` and its mean is worse. Bonferroni over the looks and
+Holm within one keep the chance of dropping any arm that is not worse below ``alpha`` over the
+whole race: at least as strict as the verdict's own family-wise rate. A dropped arm keeps the
+seeds it had, is judged on them (pairs with the reference on the seeds both have) and is
+reported "worse" than the leader, with the seeds it had.
 
 Prior art: F-race (Birattari et al., GECCO 2002) and iterated racing (López-Ibáñez et al., 2016),
 which use Friedman's test across all candidates; with a handful of arms and paired seeds a
@@ -44,24 +45,31 @@ class Dropped:
     threshold: float  # alpha / (rounds that can drop)
 
 
-def race_rounds(k: int) -> int:
-    """How many rounds of a K-seed confirmation can drop an arm."""
-    return max(0, k - RACE_MIN_SEEDS)
+def confirmation_rounds(count: int, fuse: bool, racing: bool) -> list[range]:
+    """The seed indices of each confirmation round: one seed a round unfused; fused, rounds of
+    :data:`RACE_MIN_SEEDS` seeds when racing, else every seed at once."""
+    size = (RACE_MIN_SEEDS if racing else count) if fuse else 1
+    return [range(start, min(start + size, count)) for start in range(0, count, size)]
+
+
+def race_looks(count: int, fuse: bool) -> tuple[int, ...]:
+    """The seed counts after which the race looks: the ends of the rounds from :data:`RACE_MIN_SEEDS` to ``count - 1``."""
+    return tuple(r.stop for r in confirmation_rounds(count, fuse, racing=True) if RACE_MIN_SEEDS <= r.stop < count)
 
 
 def race(confirmed: Sequence[ConfirmedArm], seeds: Sequence[int], reference: str, alpha: float, minimize: bool,
-         rounds: int | None = None) -> tuple[Dropped, ...]:
-    """Replay the race on the confirmed scores over the first ``rounds`` seeds (all by default): the arms dropped.
+         looks: Sequence[int], upto: int | None = None) -> tuple[Dropped, ...]:
+    """Replay the race on the confirmed scores at its ``looks`` (:func:`race_looks`) up to ``upto`` seeds
+    (all by default): the arms dropped.
 
-    Only tuned arms race (the single-task pseudo-arm is a reference, confirmed in full). A round
-    in which an arm in contention lacks a seed (its training failed) compares on the seeds present.
+    Only tuned arms race (the single-task pseudo-arm is a reference, confirmed in full). A look at
+    which an arm in contention lacks a seed (its training failed) compares on the seeds present.
     """
-    looks = race_rounds(len(seeds))
-    rounds = len(seeds) if rounds is None else rounds
+    upto = len(seeds) if upto is None else upto
     by_arm = {c.arm: c for c in confirmed if c.trial is not None}
     contenders = list(by_arm)
     dropped: list[Dropped] = []
-    for n in range(RACE_MIN_SEEDS, min(rounds, len(seeds) - 1) + 1):
+    for n in (n for n in looks if n <= upto):
         first = seeds[:n]
         means = {a: statistics.fmean(values) for a in contenders
                  if (values := [by_arm[a].scores[s][OBJECTIVE] for s in first if s in by_arm[a].scores])}
@@ -76,7 +84,7 @@ def race(confirmed: Sequence[ConfirmedArm], seeds: Sequence[int], reference: str
                                 [by_arm[leader].scores[s][OBJECTIVE] for s in common]))
         for arm, test, p in zip(others, tests, holm([t.p for t in tests]), strict=True):
             worse = test.mean > 0 if minimize else test.mean < 0
-            if worse and p < alpha / looks:
-                dropped.append(Dropped(arm, leader, n, test, p, alpha / looks))
+            if worse and p < alpha / len(looks):
+                dropped.append(Dropped(arm, leader, n, test, p, alpha / len(looks)))
                 contenders.remove(arm)
     return tuple(dropped)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
-from search.compare._confirm import SINGLE_TASK, confirm, confirmation_seeds
-from search.compare._race import race
+from search.compare._confirm import SINGLE_TASK, confirm, confirmation_seeds, fused
+from search.compare._race import race, race_looks
 from search.compare._record import record_verdict
 from search.compare._scores import ConfirmedArm
 from search.compare._verdict import Verdict, judge
@@ -28,7 +28,9 @@ def verdict_of(sweep: OpenSweep, confirmed: tuple[ConfirmedArm, ...]) -> Verdict
                     compare.seeds, also)
     if not compare.racing:
         return verdict
-    return replace(verdict, dropped=race(confirmed, confirmation_seeds(sweep.space), compare.reference, compare.alpha, minimize))
+    seeds = confirmation_seeds(sweep.space)
+    looks = race_looks(len(seeds), fused(sweep.space))
+    return replace(verdict, dropped=race(confirmed, seeds, compare.reference, compare.alpha, minimize, looks))
 
 
 def conclude(sweep: OpenSweep, printer: Printer = print, finish: bool = True) -> Verdict:

@@ -20,7 +20,7 @@ from search.space._params import Param, parse_param
 
 ARM_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")  # MLflow metric names take these
 RESERVED_ARM = "single-task"  # the comparison's pseudo-arm of the study's single-task baselines
-COMPARE_KEYS = ("arms", "reference", "seeds", "resplit", "alpha", "racing")
+COMPARE_KEYS = ("arms", "reference", "seeds", "resplit", "alpha", "racing", "fuse")
 DEFAULT_REFERENCE = "independent"
 NO_ARMS = "none"  # ``arms = "none"``: listed strategies and weightings are searched in one study, as hyperparameters
 
@@ -38,8 +38,9 @@ class Arm:
 @dataclass(frozen=True)
 class CompareSettings:
     """``[compare]``: the arms, the reference arm, confirmation ``seeds`` (the same for every arm),
-    whether each seed also re-splits the data, the family-wise error rate ``alpha``, and whether
-    confirmation races (drops an arm already clearly worse than the leader before its last seed)."""
+    whether each seed also re-splits the data, the family-wise error rate ``alpha``, whether
+    confirmation races (drops an arm already clearly worse than the leader before its last seed),
+    and whether an arm's seeds of one round train side by side as one model (``fuse``)."""
 
     arms: tuple[Arm, ...]
     reference: str
@@ -47,6 +48,7 @@ class CompareSettings:
     resplit: bool = False
     alpha: float = 0.05
     racing: bool = True
+    fuse: bool = True
 
     def arm(self, name: str) -> Arm:
         """The arm called ``name``."""
@@ -126,10 +128,11 @@ def parse_compare(path: str, table: dict[str, Any] | None, search_table: dict[st
     alpha = parse_param(table.get("alpha", 0.05), "alpha", float, path, "compare.alpha",
                         lambda v: None if 0 < v < 1 else "must lie in (0, 1)")
     racing = parse_param(table.get("racing", True), "racing", bool, path, "compare.racing")
-    for name, param in (("seeds", seeds), ("resplit", resplit), ("alpha", alpha), ("racing", racing)):
+    fuse = parse_param(table.get("fuse", True), "fuse", bool, path, "compare.fuse")
+    for name, param in (("seeds", seeds), ("resplit", resplit), ("alpha", alpha), ("racing", racing), ("fuse", fuse)):
         if not param.is_fixed:
             raise SpaceError(path, f"compare.{name}", "must be one value, not a list or range")
-    return CompareSettings(arms, reference, seeds.value, resplit.value, alpha.value, racing.value)
+    return CompareSettings(arms, reference, seeds.value, resplit.value, alpha.value, racing.value, fuse.value)
 
 
 def _arm(path: str, name: str, held: dict[str, Any], search_table: dict[str, Any], options: Mapping[str, tuple[str, ...]],

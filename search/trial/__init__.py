@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from search.trial._baselines import Baseline, latest_baselines, run_baselines, train_baseline
 from search.trial._data import prepare_data
+from search.trial._fused import run_fused, why_not_fused
 from search.trial._lean import lean_process
 from search.trial._run import BestSoFar, TrialContext, fixed_params, run_trial
 from search.trial._warm import Sources, resolve_init, warm_start
@@ -19,7 +20,9 @@ __all__ = [
     "prepare_data",
     "resolve_init",
     "run_baselines",
+    "run_fused",
     "run_trial",
     "train_baseline",
     "warm_start",
+    "why_not_fused",
 ]

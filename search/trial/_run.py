@@ -122,30 +122,8 @@ def run_trial(
     """
     tasks = ctx.splits.tasks
     sampled = sample(ctx.space, tasks, suggest)
-    run_tags: dict[str, object] = {
-        "study": ctx.study_name,
-        "kind": kind,
-        "engine": ctx.engine,
-        "strategy": sampled.model.strategy,
-        "weighting": sampled.weighting,
-        "state": "RUNNING",
-        **({"trial_number": str(number)} if kind == "trial" else {}),
-        **({"arm": ctx.arm} if ctx.arm is not None else {}),
-        **(ctx.sources.refs if ctx.sources else {}),
-        **(tags or {}),
-    }
-    run_id = ctx.tracker.start_trial(ctx.parent_run_id, run_name or f"trial-{number:03d}",
-                                     {**sampled.params, **fixed_params(ctx.space)},
-                                     {k: str(v) for k, v in run_tags.items()})
-    train_config = TrainConfig(
-        learning_rate=sampled.learning_rate,
-        batch_size=sampled.batch_size,
-        epochs=ctx.space.training.epochs,
-        patience=ctx.space.training.patience,
-        loss_weights=sampled.loss_weights,
-        weighting=sampled.weighting,
-        seed=ctx.space.study.seed + number,
-    )
+    run_id = start_run(ctx, number, sampled, kind, tags, run_name)
+    train_config = train_config_for(ctx, sampled, number)
     epochs = EpochLogger(ctx.tracker, run_id, tasks, ctx.write)
     try:  # from here on an interruption or failure ends the run: nothing may stand between its creation and this
         on_run(run_id)
@@ -167,11 +145,44 @@ def run_trial(
         ctx.write(partial(ctx.tracker.set_tags, run_id, {"pruned_at_epoch": pruned_at}))
     if ctx.best is not None and pruned_at is None:
         ctx.best.offer(run_id, result)
-    ctx.write(partial(_close_run, ctx, run_id, result, "COMPLETE" if pruned_at is None else "PRUNED", ctx.best is None))
+    ctx.write(partial(close_run, ctx, run_id, result, "COMPLETE" if pruned_at is None else "PRUNED", ctx.best is None))
     return TrialOutcome(result, sampled, pruned_at)
 
 
-def _close_run(ctx: TrialContext, run_id: str, result: TrainResult, state: str, curves: bool) -> None:
+def start_run(ctx: TrialContext, number: int, sampled: Sampled, kind: str, tags: Mapping[str, object] | None,
+              run_name: str | None) -> str:
+    """Start the MLflow run of trial ``number`` (or a run of another ``kind``): its params and tags."""
+    run_tags: dict[str, object] = {
+        "study": ctx.study_name,
+        "kind": kind,
+        "engine": ctx.engine,
+        "strategy": sampled.model.strategy,
+        "weighting": sampled.weighting,
+        "state": "RUNNING",
+        **({"trial_number": str(number)} if kind == "trial" else {}),
+        **({"arm": ctx.arm} if ctx.arm is not None else {}),
+        **(ctx.sources.refs if ctx.sources else {}),
+        **(tags or {}),
+    }
+    return ctx.tracker.start_trial(ctx.parent_run_id, run_name or f"trial-{number:03d}",
+                                   {**sampled.params, **fixed_params(ctx.space)},
+                                   {k: str(v) for k, v in run_tags.items()})
+
+
+def train_config_for(ctx: TrialContext, sampled: Sampled, number: int) -> TrainConfig:
+    """The training settings of trial ``number``: its sampled values, the space's epochs, seed ``space seed + number``."""
+    return TrainConfig(
+        learning_rate=sampled.learning_rate,
+        batch_size=sampled.batch_size,
+        epochs=ctx.space.training.epochs,
+        patience=ctx.space.training.patience,
+        loss_weights=sampled.loss_weights,
+        weighting=sampled.weighting,
+        seed=ctx.space.study.seed + number,
+    )
+
+
+def close_run(ctx: TrialContext, run_id: str, result: TrainResult, state: str, curves: bool) -> None:
     """Log a trained trial's artifacts, then end its run FINISHED (FAILED if the artifacts cannot be written)."""
     try:
         ctx.tracker.log_artifacts(run_id, result, ctx.splits.train, curves)

@@ -139,8 +139,10 @@ class CopyStopping(keras.callbacks.Callback):  # type: ignore[misc]  # keras shi
 
 
 def train_fused(config: ModelConfig, splits: Splits, train_config: TrainConfig, seeds: Sequence[int],
-                objective: Objective | None = None) -> list[TrainResult]:
+                objective: Objective | None = None, callbacks: Sequence[keras.callbacks.Callback] = ()) -> list[TrainResult]:
     """Train one copy of ``config`` per seed, side by side; one :class:`TrainResult` per seed, in order.
+
+    ``callbacks`` run after the per-copy early stopping (they see ``val_objective_c<k>`` in the logs).
 
     Copy k is initialised as an unfused training with ``seeds[k]`` would be; the batches come in
     the order of ``seeds[0]``. Raises :class:`TrialFailed` if any copy's loss diverges (the caller
@@ -164,7 +166,7 @@ def train_fused(config: ModelConfig, splits: Splits, train_config: TrainConfig, 
     val_baselines, test_baselines = baseline_losses(splits, "val"), baseline_losses(splits, "test")
     stopper = CopyStopping(copies, tasks, objective, val_baselines, train_config.patience)
     guard = StopOnNonFinite()
-    history = fit_trainer(trainer, fused, fused_config, [guard, WeightLogger(weighting), stopper], epochs=train_config.epochs)
+    history = fit_trainer(trainer, fused, fused_config, [guard, WeightLogger(weighting), stopper, *callbacks], epochs=train_config.epochs)
     if guard.diverged_at is not None:
         raise TrialFailed(f"training diverged: non-finite loss in epoch {guard.diverged_at} (fused copies)")
     flat_val, flat_test = evaluate_flat(trainer, fused.val), evaluate_flat(trainer, fused.test)

@@ -8,7 +8,7 @@ import optuna
 import pytest
 
 from mtl.errors import MtlError
-from search.compare import CONFIRM_KIND, NO_DIFFERENCE, conclude, read_verdict_table
+from search.compare import CONFIRM_KIND, NO_DIFFERENCE, conclude, confirmation_rounds, race_looks, read_verdict_table
 from search.engines import arm_study_name, open_sweep, tune_sweep
 from search.errors import SpaceError
 from search.space import load_space, parse_space
@@ -113,7 +113,9 @@ def test_racing_drops_a_clearly_worse_arm_before_its_last_seed_and_judges_it_on_
     verdict = conclude(sweep, printer=lines.append)
     assert [d.arm for d in verdict.dropped] == ["stuck"]
     dropped = verdict.dropped[0]
-    assert 3 <= dropped.seeds < 5 and dropped.leader == "learns" and dropped.p_holm < 0.05 / 2  # two rounds can drop
+    assert 3 <= dropped.seeds < 5 and dropped.leader == "learns"
+    looks = race_looks(5, fuse=True)  # fused rounds of 3 seeds: one look, after 3
+    assert looks == (3,) and dropped.p_holm < dropped.threshold == 0.05 / len(looks)
     assert any(line.startswith(f"stuck: dropped after {dropped.seeds} seeds") for line in lines)
     stuck = [c for c in verdict.comparisons if c.arm == "stuck"]
     assert all(c.difference.n == dropped.seeds for c in stuck)  # judged on the seeds it had
@@ -198,3 +200,10 @@ def test_several_strategies_or_weightings_in_search_make_implicit_arms() -> None
     mixed = parse_space(TINY_SPACE + 'strategy = ["mmoe", "hard"]\nn_experts = { low = 2, high = 4 }\n', "s.toml")
     assert "n_experts" in mixed.arm_space("mmoe").params and "n_experts" not in mixed.arm_space("hard").params
     assert math.isclose(mixed.compare.alpha, 0.05) and mixed.compare.reference == "mmoe"  # no independent arm: the first
+
+
+def test_rounds_are_one_seed_long_unfused_and_three_fused_when_racing() -> None:
+    assert confirmation_rounds(6, fuse=False, racing=True) == [range(i, i + 1) for i in range(6)]
+    assert confirmation_rounds(6, fuse=True, racing=True) == [range(0, 3), range(3, 6)]
+    assert confirmation_rounds(5, fuse=True, racing=False) == [range(0, 5)]
+    assert race_looks(6, fuse=False) == (3, 4, 5) and race_looks(6, fuse=True) == (3,) and race_looks(7, fuse=True) == (3, 6)

@@ -1,0 +1,68 @@
+"""Several seeds of one configuration trained side by side (:func:`mtl.fused.train_fused`), logged as
+one MLflow run per seed, exactly as :func:`search.trial.run_trial` logs each of them alone.
+
+Each seed's run is started before training (the UI shows them running), and gets its per-epoch
+metrics (replayed from its copy's history, cut where the copy stopped), its datasets, final
+metrics, learning curves and Logged Model once the fused ``fit`` ends. A failure or an interruption
+ends every run as ``run_trial`` would end one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from functools import partial
+
+from mtl.errors import TrialFailed
+from mtl.fused import can_fuse, train_fused
+from search.cluster import PreemptionGuard
+from search.space import Suggest, sample
+from search.tracking import EpochLogger
+from search.trial._run import TrialContext, TrialOutcome, close_run, start_run, train_config_for
+
+
+def why_not_fused(ctx: TrialContext, suggest: Suggest) -> str | None:
+    """Why the seeds of the configuration ``suggest`` gives cannot train side by side; None if they can."""
+    sampled = sample(ctx.space, ctx.splits.tasks, suggest)
+    if not can_fuse(train_config_for(ctx, sampled, 0)):
+        return f"the {sampled.weighting} weighting keeps state per model"
+    if ctx.sources is not None:
+        return "warm-started weights load into one model at a time"
+    return None
+
+
+def run_fused(ctx: TrialContext, numbers: Sequence[int], suggest: Suggest, kind: str,
+              tags: Sequence[Mapping[str, object]], run_names: Sequence[str]) -> list[TrialOutcome]:
+    """Train trial ``numbers`` (one configuration, seeds ``space seed + number``) side by side; one run each.
+
+    Check :func:`why_not_fused` first. Raises :class:`~mtl.errors.TrialFailed` if any copy diverges
+    (every run then ends FAILED; the caller may train the seeds one by one).
+    """
+    tasks = ctx.splits.tasks
+    sampled = sample(ctx.space, tasks, suggest)
+    configs = [train_config_for(ctx, sampled, number) for number in numbers]
+    run_ids: list[str] = []
+    try:  # from here on an interruption or failure ends every run started
+        for number, tag, name in zip(numbers, tags, run_names, strict=True):
+            run_ids.append(start_run(ctx, number, sampled, kind, tag, name))
+        for run_id in run_ids:
+            ctx.write(partial(ctx.tracker.log_datasets, run_id, ctx.splits, ctx.space.data.source))
+        results = train_fused(sampled.model, ctx.splits, configs[0], [c.seed for c in configs], ctx.space.objective,
+                              callbacks=[PreemptionGuard()])
+    except TrialFailed as exc:
+        for run_id in run_ids:
+            ctx.write(partial(ctx.tracker.end, run_id, "FAILED", "FAIL", str(exc)))
+        raise
+    except BaseException as exc:
+        for run_id in run_ids:
+            ctx.write(partial(ctx.tracker.end_after, run_id, exc))
+        raise
+    outcomes = []
+    for run_id, result in zip(run_ids, results, strict=True):
+        epochs = EpochLogger(ctx.tracker, run_id, tasks, ctx.write)
+        for epoch in range(len(result.history.get("loss", []))):
+            epochs.on_epoch_end(epoch, {key: values[epoch] for key, values in result.history.items() if epoch < len(values)})
+        epochs.flush()
+        ctx.write(partial(ctx.tracker.log_final_metrics, run_id, result))
+        ctx.write(partial(close_run, ctx, run_id, result, "COMPLETE", ctx.best is None))
+        outcomes.append(TrialOutcome(result, sampled))
+    return outcomes
