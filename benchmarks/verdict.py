@@ -1,0 +1,138 @@
+"""Time to a verdict: confirmation one seed at a time, fused, and fused with racing.
+
+Run by hand: ``python benchmarks/verdict.py [--quick] [--cases default,aa,planted]``.
+
+Each case is a comparison, tuned once; its arms' best configurations are then confirmed three
+ways, each under a parent run of its own in the same stores, so the three confirm the same tuned
+configurations with the same seeds:
+
+- **sequential**: ``fuse = false, racing = false``, every seed of every arm trained alone;
+- **fused**: ``fuse = true, racing = false``, each arm's seeds trained side by side as one model;
+- **fused + racing**: ``fuse = true, racing = true`` (the default), rounds of 3 fused seeds and an
+  arm clearly worse than the leader dropped after a round.
+
+Time to verdict = the tuning time (shared) + that way's confirmation and judgement. Cases:
+``default`` (``spaces/default.toml`` as it is), ``aa`` (two identical ``hard`` arms on the default
+data: no effect) and ``planted`` (a ``hard`` arm against one that cannot learn: a large effect),
+as in ``benchmarks/calibration.py``. Prints the times, their ratio to sequential, and whether
+the verdicts agree (every arm x reference x target word; a raced arm's targets are judged on the
+seeds it had). Writes ``benchmarks/results/verdict.json`` and ``verdict.png``. Goal: time to
+verdict at most 0.5 of sequential, with the same verdicts.
+"""
+
+from __future__ import annotations
+
+import time
+import tomllib
+from dataclasses import replace
+from typing import Any
+
+import matplotlib.pyplot as plt
+from common import REPO, parser, print_table, save_results, silent, temp_stores, warm_up
+
+from search.compare import Verdict, conclude
+from search.engines import OpenSweep, open_sweep, tune_sweep
+from search.space import Space
+
+WAYS = {"sequential": {"fuse": False, "racing": False}, "fused": {"fuse": True, "racing": False},
+        "fused + racing": {"fuse": True, "racing": True}}
+STUCK = {"strategy": "hard", "shared_depth": 1, "shared_width": 1, "tower_depth": 0, "learning_rate": 1e-6}
+
+
+def case_space(case: str, quick: bool) -> Space:
+    """The comparison of ``case``, from ``spaces/default.toml``."""
+    doc: dict[str, Any] = tomllib.loads((REPO / "spaces" / "default.toml").read_text())
+    doc["study"]["name"] = f"verdict-{case}"
+    if case == "aa":
+        doc["study"]["trials"] = 4
+        doc["compare"] = {**doc["compare"], "reference": "hard", "arms": {"hard": {"strategy": "hard"}, "hard-again": {"strategy": "hard"}}}
+    elif case == "planted":
+        doc["study"]["trials"] = 4
+        doc["compare"] = {**doc["compare"], "reference": "stuck", "arms": {"learns": {"strategy": "hard"}, "stuck": STUCK}}
+    if quick:
+        doc["study"]["trials"] = 2
+        doc["training"] = {"epochs": 5, "patience": 5}
+        doc["compare"]["seeds"] = 4
+    return Space.from_dict(doc, f"<verdict {case}>")
+
+
+def confirm_way(sweep: OpenSweep, way: str) -> tuple[float, Verdict]:
+    """Confirm and judge ``sweep``'s tuned arms the ``way`` says, under a parent run of its own: (seconds, verdict)."""
+    compare = sweep.space.compare
+    assert compare is not None
+    space = replace(sweep.space, compare=replace(compare, **WAYS[way]))
+    parent = sweep.tracker.open_parent(None, f"confirm {way}", {}, {"kind": "benchmark", "way": way})
+    started = time.perf_counter()
+    verdict = conclude(replace(sweep, space=space, parent_run_id=parent), printer=silent, finish=False)
+    return time.perf_counter() - started, verdict
+
+
+def words(verdict: Verdict) -> dict[tuple[str, str, str], str]:
+    """Every comparison's word, by (arm, reference, target)."""
+    return {(c.arm, c.reference, c.target): c.word for c in verdict.comparisons}
+
+
+def run_case(case: str, quick: bool) -> dict[str, Any]:
+    """Tune ``case`` once, confirm it the three ways; its figures."""
+    with temp_stores() as stores:
+        sweep = open_sweep(case_space(case, quick), **stores)
+        started = time.perf_counter()
+        tune_sweep(sweep, printer=silent)
+        tuning = time.perf_counter() - started
+        results = {way: confirm_way(sweep, way) for way in WAYS}
+    base = words(results["sequential"][1])
+    figures: dict[str, Any] = {"tuning_s": round(tuning, 1)}
+    for way, (seconds, verdict) in results.items():
+        mine = words(verdict)
+        figures[way] = {
+            "confirm_s": round(seconds, 1),
+            "to_verdict_s": round(tuning + seconds, 1),
+            "ratio_to_sequential": round((tuning + seconds) / (tuning + results["sequential"][0]), 3),
+            "agrees": mine == base,
+            "objective_agrees": {k: v for k, v in mine.items() if k[2] == "objective"}
+                                == {k: v for k, v in base.items() if k[2] == "objective"},
+            "disagreements": [f"{a} vs {r} on {t}: {mine.get((a, r, t))} (sequential: {w})"
+                              for (a, r, t), w in base.items() if mine.get((a, r, t)) != w],
+            "dropped": [f"{d.arm} after {d.seeds} seeds" for d in verdict.dropped],
+            "best": verdict.best,
+            "sentences": verdict.sentences()[:6],
+        }
+    return figures
+
+
+def main() -> None:
+    """Run the cases, print the table, save the figures and a bar chart of the times."""
+    cli = parser("Time to a verdict: sequential, fused, and fused-with-racing confirmation.")
+    cli.add_argument("--cases", default="default,aa,planted", help="comma-separated: default, aa, planted")
+    args = cli.parse_args()
+    cases = [c.strip() for c in args.cases.split(",") if c.strip()]
+    warm_up()
+    figures = {}
+    for case in cases:
+        print(f"{case}: tuning, then confirming three ways ...", flush=True)
+        figures[case] = run_case(case, args.quick)
+    rows = [(case, way, f["tuning_s"], f[way]["confirm_s"], f[way]["to_verdict_s"], f[way]["ratio_to_sequential"],
+             f[way]["agrees"], f[way]["objective_agrees"], ", ".join(f[way]["dropped"]) or "-")
+            for case, f in figures.items() for way in WAYS]
+    print_table("time to verdict (s)", ["case", "way", "tuning", "confirm", "to verdict", "x sequential", "same verdicts",
+                                         "same on objective", "dropped"], rows)
+    for case, f in figures.items():
+        for way in WAYS:
+            for line in f[way]["disagreements"]:
+                print(f"  {case}, {way}: {line}")
+    figure, axes = plt.subplots(figsize=(7, 3.5))
+    width = 0.8 / len(WAYS)
+    for index, way in enumerate(WAYS):
+        xs = [c + (index - 1) * width for c in range(len(cases))]
+        axes.bar(xs, [figures[c]["tuning_s"] for c in cases], width, color="#cccccc", label="tuning" if index == 0 else None)
+        axes.bar(xs, [figures[c][way]["confirm_s"] for c in cases], width, bottom=[figures[c]["tuning_s"] for c in cases],
+                 label=f"confirmation, {way}")
+    axes.set_xticks(range(len(cases)), cases)
+    axes.set_ylabel("seconds from start to verdict")
+    axes.set_title("Time to a verdict (2-core CPU)")
+    axes.legend(fontsize=8)
+    save_results("verdict", args.quick, {"cases": cases, "ways": WAYS}, figures, figure)
+
+
+if __name__ == "__main__":
+    main()
