@@ -301,13 +301,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # keep stderr to our one-line messages
     import_quietly()
     from mtl.errors import MtlError
-    from search.cluster import Preempted, exit_cleanly_on_sigterm
+    from search.cluster import Preempted, exit_cleanly_on_sigterm, interruption_behind
 
     exit_cleanly_on_sigterm()
+    command = {"run": cmd_run, "baselines": cmd_baselines, "create": cmd_create, "worker": cmd_worker, "deploy": cmd_deploy,
+               "predict": cmd_predict, "report": cmd_report, "ui": cmd_ui}[args.command]
     try:
-        return {"run": cmd_run, "baselines": cmd_baselines, "create": cmd_create, "worker": cmd_worker, "deploy": cmd_deploy,
-                "predict": cmd_predict, "report": cmd_report,
-                "ui": cmd_ui}[args.command](args)
+        try:
+            return command(args)
+        except Exception as exc:  # a Ctrl-C or SIGTERM that native code turned into another error is still one
+            stop = interruption_behind(exc)
+            if stop is exc:
+                raise
+            raise stop from exc
     except MtlError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

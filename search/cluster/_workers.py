@@ -69,6 +69,21 @@ def raise_if_preempted() -> None:
         raise KeyboardInterrupt()
 
 
+def interruption_behind(exc: BaseException) -> BaseException:
+    """The SIGTERM or Ctrl-C behind ``exc``, if one arrived (:class:`Preempted`, ``KeyboardInterrupt``), else ``exc``.
+
+    A signal that lands while native code runs can surface as another exception: TensorFlow's
+    C++ turns the handler's ``KeyboardInterrupt`` into a ``SystemError`` or ``TypeError``.
+    """
+    if isinstance(exc, KeyboardInterrupt):
+        return exc
+    if _preempted.is_set():
+        return Preempted()
+    if _interrupted.is_set():
+        return KeyboardInterrupt()
+    return exc
+
+
 class PreemptionGuard(keras.callbacks.Callback):  # type: ignore[misc]  # keras ships no type hints: its classes are Any to mypy
     """Checks for a lost SIGTERM after every training batch (see :func:`raise_if_preempted`)."""
 

@@ -14,7 +14,7 @@ from functools import partial
 
 from mtl.errors import TrialFailed
 from mtl.fused import can_fuse, train_fused
-from search.cluster import PreemptionGuard
+from search.cluster import PreemptionGuard, interruption_behind
 from search.space import Suggest, sample
 from search.tracking import EpochLogger
 from search.trial._run import TrialContext, TrialOutcome, close_run, start_run, train_config_for
@@ -53,8 +53,11 @@ def run_fused(ctx: TrialContext, numbers: Sequence[int], suggest: Suggest, kind:
             ctx.write(partial(ctx.tracker.end, run_id, "FAILED", "FAIL", str(exc)))
         raise
     except BaseException as exc:
+        stop = interruption_behind(exc)  # a Ctrl-C or SIGTERM that native code turned into another error
         for run_id in run_ids:
-            ctx.write(partial(ctx.tracker.end_after, run_id, exc))
+            ctx.write(partial(ctx.tracker.end_after, run_id, stop))
+        if stop is not exc:
+            raise stop from exc
         raise
     outcomes = []
     for run_id, result in zip(run_ids, results, strict=True):

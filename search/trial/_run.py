@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from mtl.data import Splits
 from mtl.errors import TrialFailed
 from mtl.training import TrainConfig, TrainResult, train
-from search.cluster import PreemptionGuard
+from search.cluster import PreemptionGuard, interruption_behind
 from search.space import Sampled, Space, Suggest, sample
 from search.tracking import BackgroundWriter, EpochLogger, Tracker
 from search.trial._warm import Sources, warm_start
@@ -138,7 +138,10 @@ def run_trial(
         raise
     except BaseException as exc:
         epochs.flush()
-        ctx.write(partial(ctx.tracker.end_after, run_id, exc))
+        stop = interruption_behind(exc)  # a Ctrl-C or SIGTERM that native code turned into another error
+        ctx.write(partial(ctx.tracker.end_after, run_id, stop))
+        if stop is not exc:
+            raise stop from exc
         raise
     pruned_at = pruning.pruned_at if pruning is not None else None
     if pruned_at is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from mlflow.tracking import MlflowClient
 
 from mtl.errors import MtlError
 from search.cli import build_parser, cmd_report, cmd_run
+from search.cluster import Preempted, _workers, interruption_behind
 from tests.conftest import TINY_SPACE
 
 pytestmark = pytest.mark.slow
@@ -131,6 +133,19 @@ def test_ctrl_c_marks_the_running_trial_failed_and_a_rerun_resumes(tmp_path, wri
     runs = client.search_runs([client.get_experiment_by_name("tiny").experiment_id])
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+
+
+def test_an_error_native_code_raised_for_a_ctrl_c_or_sigterm_counts_as_that_signal(monkeypatch) -> None:
+    # TensorFlow's C++ can turn the KeyboardInterrupt of a Ctrl-C landing in it into a TypeError (seen on a fresh clone)
+    assert isinstance(interruption_behind(TypeError("lost")), TypeError)  # no signal came: the error is the error
+    ctrl_c = threading.Event()
+    ctrl_c.set()
+    monkeypatch.setattr(_workers, "_interrupted", ctrl_c)
+    assert type(interruption_behind(TypeError("lost"))) is KeyboardInterrupt
+    term = threading.Event()
+    term.set()
+    monkeypatch.setattr(_workers, "_preempted", term)
+    assert isinstance(interruption_behind(SystemError("lost")), Preempted)
 
 
 def test_jobs_2_completes_exactly_the_budget_with_unique_trials(tmp_path, write_space) -> None:
