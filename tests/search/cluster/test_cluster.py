@@ -44,7 +44,8 @@ def assert_shared_budget(storage, tracking: str, budget: int) -> None:
     assert sorted(int(r.data.tags["trial_number"]) for r in runs) == sorted(t.number for t in counted)
     assert len({r.data.tags["mlflow.parentRunId"] for r in runs}) == 1
     assert len({tuple(sorted(t.params.items())) for t in counted}) > 1  # workers did not all propose the same
-    assert len({t.user_attrs["worker"] for t in counted}) > 1  # the work was shared
+    # which worker ran how many is not asserted: a worker that starts late may find the budget filled
+    # (the outage and killed-worker tests show two workers holding trials at once)
 
 
 def run_workers(storage: str, tracking: str, cwd, count: int) -> None:
