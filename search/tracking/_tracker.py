@@ -98,7 +98,14 @@ class Tracker:
         key = id(splits)
         if key not in self._datasets:
             self._datasets[key] = (splits, dataset_inputs(splits, source))
-        self.client.log_inputs(run_id, datasets=self._datasets[key][1])
+        try:
+            self.client.log_inputs(run_id, datasets=self._datasets[key][1])
+        except MlflowException as exc:
+            # Two workers logging the same new dataset at once: MLflow checks for it, then inserts it, so
+            # one insert loses the race. Its transaction was rolled back; now the dataset exists and is linked.
+            if not _duplicate_key(exc):
+                raise
+            self.client.log_inputs(run_id, datasets=self._datasets[key][1])
 
     def log_metrics(self, run_id: str, values: Mapping[str, float], step: int = 0) -> None:
         """Log many metrics of one step in as few calls as MLflow allows."""
@@ -155,6 +162,12 @@ class Tracker:
         """Close a run that ``exc`` stopped: KILLED if it was interrupted, else FAILED with the error."""
         interrupted = isinstance(exc, KeyboardInterrupt)
         self.end(run_id, "KILLED" if interrupted else "FAILED", "FAIL", "interrupted" if interrupted else repr(exc))
+
+
+def _duplicate_key(exc: MlflowException) -> bool:
+    """Whether a database store refused an insert for a key that exists (PostgreSQL, MySQL/MariaDB, SQLite wording)."""
+    text = str(exc).lower()
+    return any(words in text for words in ("duplicate key", "duplicate entry", "unique constraint"))
 
 
 class EpochLogger(keras.callbacks.Callback):  # type: ignore[misc]  # keras ships no type hints: its classes are Any to mypy
