@@ -19,6 +19,7 @@ from mlflow.tracking import MlflowClient
 from mlflow.tracking._tracking_service.utils import _use_tracking_uri
 
 from search.tracking._model import run_model_id
+from search.tracking._tracker import duplicate_key
 
 CHAMPION = "champion"
 
@@ -50,6 +51,11 @@ def _current(client: MlflowClient, name: str) -> tuple[str, float, str] | None:
     return str(found.version), objective, str(found.run_id)
 
 
+def _improves(objective: float, held: float, minimize: bool) -> bool:
+    """Whether ``objective`` beats the champion's ``held`` one (any objective beats a missing one)."""
+    return math.isnan(held) or (objective < held if minimize else objective > held)
+
+
 def promote(client: MlflowClient, name: str, run_id: str, objective: float, minimize: bool,
             tags: Mapping[str, object]) -> Promotion:
     """Register the model run ``run_id`` logged as a new version of ``name`` and point ``champion`` at it,
@@ -57,8 +63,7 @@ def promote(client: MlflowClient, name: str, run_id: str, objective: float, mini
     current = _current(client, name)
     if current is not None:
         version, held, held_run = current
-        improves = math.isnan(held) or (objective < held if minimize else objective > held)
-        if held_run == run_id or not improves:
+        if held_run == run_id or not _improves(objective, held, minimize):
             return Promotion(name, version, held, moved=False)
     model_id = run_model_id(client, run_id)
     try:
@@ -70,5 +75,13 @@ def promote(client: MlflowClient, name: str, run_id: str, objective: float, mini
     # MLflow's SQL registry resolves a models:/ source through the global tracking URI, not this client's
     with _use_tracking_uri(client.tracking_uri):
         created = client.create_model_version(name, source=f"models:/{model_id}", run_id=run_id, tags=tags, model_id=model_id)
-    client.set_registered_model_alias(name, CHAMPION, created.version)
+    try:
+        client.set_registered_model_alias(name, CHAMPION, created.version)
+    except MlflowException as exc:  # another worker set the alias at the same moment: the better one keeps it
+        if not duplicate_key(exc):
+            raise
+        current = _current(client, name)
+        if current is not None and not _improves(objective, current[1], minimize):
+            return Promotion(name, current[0], current[1], moved=False)
+        client.set_registered_model_alias(name, CHAMPION, created.version)
     return Promotion(name, str(created.version), float(objective), moved=True)

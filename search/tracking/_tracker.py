@@ -103,7 +103,7 @@ class Tracker:
         except MlflowException as exc:
             # Two workers logging the same new dataset at once: MLflow checks for it, then inserts it, so
             # one insert loses the race. Its transaction was rolled back; now the dataset exists and is linked.
-            if not _duplicate_key(exc):
+            if not duplicate_key(exc):
                 raise
             self.client.log_inputs(run_id, datasets=self._datasets[key][1])
 
@@ -164,7 +164,7 @@ class Tracker:
         self.end(run_id, "KILLED" if interrupted else "FAILED", "FAIL", "interrupted" if interrupted else repr(exc))
 
 
-def _duplicate_key(exc: MlflowException) -> bool:
+def duplicate_key(exc: MlflowException) -> bool:
     """Whether a database store refused an insert for a key that exists (PostgreSQL, MySQL/MariaDB, SQLite wording)."""
     text = str(exc).lower()
     return any(words in text for words in ("duplicate key", "duplicate entry", "unique constraint"))
