@@ -48,6 +48,16 @@ def build_parser() -> argparse.ArgumentParser:
     baselines.add_argument("--seed", type=int, help="seed for the data split and weight initialisation (default: the space's)")
     baselines.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI"),
                            help="MLflow tracking URI (env MLFLOW_TRACKING_URI; default: sqlite:///mlruns/mlflow.db)")
+    affinity = commands.add_parser("affinity", help="measure which tasks help each other (TAG) and propose task groupings",
+                                   description="Train one hard-shared model on the space's data, measuring every few steps how "
+                                               "a step on each task's loss moves every other task's loss (task affinity, "
+                                               "Fifty et al. 2021); log the matrix, its heatmap and the best partition per "
+                                               "number of groups as an MLflow run (kind=affinity) of the study's experiment.")
+    affinity.add_argument("--space", default=DEFAULT_SPACE, help=f"space file (default: {DEFAULT_SPACE})")
+    affinity.add_argument("--study", help="study name, i.e. the MLflow experiment (default: [study] name in the space file)")
+    affinity.add_argument("--seed", type=int, help="seed for the data split and weight initialisation (default: the space's)")
+    affinity.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI"),
+                          help="MLflow tracking URI (env MLFLOW_TRACKING_URI; default: sqlite:///mlruns/mlflow.db)")
     report = commands.add_parser("report", help="compare the strategies of a study (HTML, Markdown, plots)",
                                  description="Report one row per strategy and weighting: best trial, per-task metrics, "
                                              "trial counts, time; optionally retrain each best configuration with more seeds.")
@@ -209,6 +219,24 @@ def cmd_baselines(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_affinity(args: argparse.Namespace) -> int:
+    """Run and log the task-affinity pass of a space; print the matrix and the candidate partitions."""
+    from search.affinity import run_affinity
+    from search.space import load_space
+    from search.stores import default_tracking_uri, local_artifact_root
+    from search.tracking import Tracker
+    from search.trial import prepare_data
+
+    space = load_space(args.space)
+    if args.seed is not None:
+        space = space.with_seed(args.seed)
+    tracking_uri = args.tracking_uri or default_tracking_uri()
+    study = args.study or space.study.name
+    result = run_affinity(space, prepare_data(space), Tracker(tracking_uri, study, local_artifact_root(tracking_uri)), study)
+    print(f"MLflow run {result.run_id} (experiment {study!r})")
+    return 0
+
+
 def cmd_create(args: argparse.Namespace) -> int:
     """Create a study and its parent run; print the worker command line."""
     from search.engines import BUDGET_ATTR, open_sweep
@@ -304,7 +332,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from search.cluster import Preempted, exit_cleanly_on_sigterm, interruption_behind
 
     exit_cleanly_on_sigterm()
-    command = {"run": cmd_run, "baselines": cmd_baselines, "create": cmd_create, "worker": cmd_worker, "deploy": cmd_deploy,
+    command = {"run": cmd_run, "affinity": cmd_affinity, "baselines": cmd_baselines, "create": cmd_create, "worker": cmd_worker,
+               "deploy": cmd_deploy,
                "predict": cmd_predict, "report": cmd_report, "ui": cmd_ui}[args.command]
     try:
         try:

@@ -28,7 +28,7 @@ from keras_tuner.engine.trial import Trial, TrialStatus
 from search.engines._optuna import CAUGHT, MAX_CONSECUTIVE_FAILURES, Printer
 from search.engines._tuner_space import TunerSpace, tuner_space
 from search.errors import SpaceError, StorageError
-from search.space import Space
+from search.space import Space, wants_affinity
 from search.stores import STORE_DIR, default_tracking_uri, local_artifact_root, redact
 from search.tracking import Tracker
 from search.trial import BestSoFar, TrialContext, lean_process, prepare_data, resolve_init, run_trial
@@ -168,7 +168,8 @@ class _SweepTuner(BaseTuner):  # type: ignore[misc]  # keras_tuner ships no type
 
 
 def _check_supported(space: Space, printer: Printer = print) -> None:
-    """Refuse what keras-tuner cannot search (a comparison, one objective per task); note what it ignores (a pruner)."""
+    """Refuse what keras-tuner cannot search (a comparison, one objective per task, ``groups = "auto"``); note
+    what it ignores (a pruner)."""
     if space.compare is not None:
         raise SpaceError(space.path, "compare", f"the keras-tuner engine does not run comparisons (arms: "
                          f"{', '.join(space.arm_names)}); use the optuna engine, or [compare] arms = \"none\" to search "
@@ -176,6 +177,9 @@ def _check_supported(space: Space, printer: Printer = print) -> None:
     if space.per_task:
         raise SpaceError(space.path, "objective.per_task", "keras-tuner optimises one objective, not one per task; "
                          "use the Optuna engine for a Pareto front")
+    if wants_affinity([space.params]):
+        raise SpaceError(space.path, "search.groups", 'the keras-tuner engine does not run the task-affinity pass; '
+                         'name the partitions (python -m search affinity proposes them), or use the optuna engine')
     if space.study.pruner != "none":
         printer(f"note: keras-tuner cannot prune trials; study.pruner {space.study.pruner!r} is ignored "
                 "(the hyperband oracle gives poor configurations fewer epochs instead)")

@@ -21,6 +21,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from mtl.data import Splits
 from mtl.errors import ConfigError, TrialFailed
+from search.affinity import resolve_groups
 from search.cluster import (
     BudgetReached,
     StudyBudget,
@@ -188,6 +189,7 @@ def open_sweep(space: Space, study_name: str | None = None, storage: str | None 
     parent = tracker.open_parent(study.user_attrs.get(PARENT_ATTR), f"sweep-{study_name}", parent_params,
                                  {"study": study_name, "engine": "optuna", "kind": "sweep"})
     study.set_user_attr(PARENT_ATTR, parent)
+    space = resolve_groups(space, splits, study, tracker, parent)
     arms: tuple[ArmStudy, ...] = (ArmStudy(None, space, study),)
     if space.compare is not None:
         study.set_user_attr(ARMS_ATTR, list(space.arm_names))
@@ -211,6 +213,7 @@ def load_sweep(study_name: str, storage: str, tracking_uri: str, frame: pd.DataF
     tracker = Tracker(tracking_uri, study_name, local_artifact_root(tracking_uri))
     space = stored_space(study, tracker, parent)
     splits = prepare_data(space, frame=frame)
+    space = resolve_groups(space, splits, study, tracker, parent)
     arms: tuple[ArmStudy, ...] = (ArmStudy(None, space, study),)
     if space.compare is not None:
         arms = tuple(ArmStudy(name, space.arm_space(name), load_existing_study(arm_study_name(study_name, name), storage,

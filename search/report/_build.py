@@ -17,10 +17,12 @@ import pandas as pd
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
+from search.affinity import latest_affinity
 from search.compare import Verdict, conclude
 from search.engines import RUN_ID_ATTR, ArmStudy, load_sweep, mean_objective, pareto_trials
 from search.errors import SpaceError
 from search.report._data import STATES, BestTrial, GroupRow, Report
+from search.report._partitions import partition_rows
 from search.report._repeats import repeat_best
 from search.report._write import write_report
 from search.space import Space
@@ -78,9 +80,11 @@ def build_report(study: optuna.Study, space: Space, arms: Sequence[ArmStudy] = (
     maximize = study.directions[0] == StudyDirection.MAXIMIZE
     if arms:
         rows = [_arm_row(arm, maximize) for arm in arms]
-        trials = [t for arm in arms for t in arm.study.get_trials(deepcopy=True, states=FINISHED)]
+        pairs = [(t, arm.space) for arm in arms for t in arm.study.get_trials(deepcopy=True, states=FINISHED)]
+        trials = [t for t, _ in pairs]
     else:
         trials = study.get_trials(deepcopy=True, states=FINISHED)
+        pairs = [(t, space) for t in trials]
         groups: dict[tuple[str, str], list[FrozenTrial]] = defaultdict(list)
         for trial in trials:
             groups[group_of(trial, space)].append(trial)
@@ -96,7 +100,7 @@ def build_report(study: optuna.Study, space: Space, arms: Sequence[ArmStudy] = (
     tasks = dict.fromkeys(task for t in trials if t.state == TrialState.COMPLETE for task in t.user_attrs.get("val", {}))
     pareto = tuple(t.number for t in pareto_trials(study)) if not arms else ()
     return Report(study.study_name, "maximize" if maximize else "minimize", tuple(tasks), tuple(sorted(rows, key=rank)),
-                  tuple(trials), pareto, verdict=verdict)
+                  tuple(trials), pareto, verdict=verdict, partitions=partition_rows(pairs, tuple(tasks), maximize))
 
 
 def run_report(study_name: str, storage: str, tracking_uri: str, out_dir: str | Path, repeats: int,
@@ -120,5 +124,5 @@ def run_report(study_name: str, storage: str, tracking_uri: str, out_dir: str | 
     verdict = conclude(replace(sweep, sources=sources), printer, finish=False) if sweep.compares else None
     report = build_report(study, space, sweep.arms if sweep.compares else (), verdict)
     report = repeat_best(study, space, report, repeats, tracker, splits, sources)
-    report = replace(report, baselines=latest_baselines(tracker))
+    report = replace(report, baselines=latest_baselines(tracker), affinity=latest_affinity(tracker))
     return write_report(report, out_dir, tracker, parent)[0]

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from optuna.trial import FrozenTrial
 
+from search.affinity import StoredAffinity
 from search.compare import Verdict
 from search.trial import Baseline
 
@@ -61,6 +62,17 @@ class Repeats:
 
 
 @dataclass(frozen=True)
+class PartitionRow:
+    """One task partition the study tried (canonical ``groups``): its trials, those complete, and their best
+    validation objective (None when none completed)."""
+
+    groups: str
+    trials: int
+    complete: int
+    best: float | None
+
+
+@dataclass(frozen=True)
 class GroupRow:
     """The trials of one (strategy, weighting) group: counts by state, time spent, best trial, repeats."""
 
@@ -90,6 +102,8 @@ class Report:
     pareto: tuple[int, ...] = ()  # Pareto-optimal trial numbers when there is one objective per task
     baselines: tuple[Baseline, ...] = ()  # the single-task reference, when baseline runs exist
     verdict: Verdict | None = None  # a comparison's answer, from its confirmation seeds
+    partitions: tuple[PartitionRow, ...] = ()  # the task partitions tried, best first
+    affinity: StoredAffinity | None = None  # the study's latest task-affinity run, where there is one
 
     @property
     def compares(self) -> bool:

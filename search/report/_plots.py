@@ -25,12 +25,14 @@ from optuna.importance import FanovaImportanceEvaluator  # noqa: E402
 from optuna.trial import TrialState  # noqa: E402
 from optuna.visualization import matplotlib as optuna_plots  # noqa: E402
 
+from search.affinity import affinity_figure  # noqa: E402
 from search.compare import BETTER, NO_DIFFERENCE, WORSE  # noqa: E402
 from search.engines import mean_objective  # noqa: E402
 from search.report._data import GroupRow, Report  # noqa: E402
 
 HISTORY, METRICS, IMPORTANCES, PARALLEL, PARETO = ("optimization_history.png", "task_metrics.png",
                                                    "param_importances.png", "parallel_coordinate.png", "pareto_front.png")
+AFFINITY = "task_affinity.png"  # the study's task-affinity heatmap, where it has an affinity run
 EFFECTS = "effects.png"  # a comparison's answer: each arm's difference from the reference, per task
 WORD_COLOURS = {BETTER: "tab:green", WORSE: "tab:red", NO_DIFFERENCE: "tab:gray"}
 SPLITS = ("val", "test")
@@ -196,6 +198,8 @@ def report_figures(report: Report) -> dict[str, Figure]:
         drawn = {name: optuna_figure(name, report) for name in OPTUNA_PLOTS}
         drawn[METRICS] = task_metrics(report)
         drawn[EFFECTS] = effect_plot(report)
+    if report.affinity is not None:
+        drawn[AFFINITY] = affinity_figure(report.affinity.matrix, report.affinity.tasks)
     return {name: fig for name, fig in drawn.items() if fig is not None}
 
 

@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from mtl.affinity.partitions import partition_score
+from mtl.partition import GROUP_SEP, parse_partition
 from search.report._data import GroupRow, Report, Stat
 
 MISSING = "—"
@@ -142,8 +144,25 @@ def pareto_table(report: Report) -> Table | None:
     return Table("Pareto-optimal trials (one objective per task)", ("trial", "strategy", "weighting", *report.tasks), rows)
 
 
+def partitions_table(report: Report) -> Table | None:
+    """The task partitions tried, best first, with their affinity score where the study has an affinity run;
+    None when fewer than two partitions were tried."""
+    if len(report.partitions) < 2:
+        return None
+    scores = dict(report.affinity.partitions) if report.affinity else {}
+    if report.affinity:
+        for row in report.partitions:
+            if row.groups not in scores and set(report.affinity.tasks) == set(report.tasks):
+                partition = parse_partition(row.groups, report.affinity.tasks)
+                scores[row.groups] = partition_score(report.affinity.matrix, partition, report.affinity.tasks)
+    rows = tuple((row.groups, str(len(row.groups.split(GROUP_SEP))), f"{row.complete}/{row.trials}", number(row.best),
+                  number(scores.get(row.groups))) for row in report.partitions)
+    return Table("Task partitions tried (which tasks share a trunk; best first)",
+                 ("partition", "groups", "complete/trials", "best val objective", "affinity score"), rows)
+
+
 def report_tables(report: Report) -> list[Table]:
     """Every table of the report, in reading order."""
-    tables = [verdict_table(report), standings_table(report), groups_table(report), pareto_table(report),
-              best_metrics_table(report), repeat_metrics_table(report), params_table(report)]
+    tables = [verdict_table(report), standings_table(report), groups_table(report), partitions_table(report),
+              pareto_table(report), best_metrics_table(report), repeat_metrics_table(report), params_table(report)]
     return [table for table in tables if table is not None]

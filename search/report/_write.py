@@ -2,7 +2,8 @@
 
 Artifacts (in ``out_dir``, and under ``report/`` in the study's MLflow parent run): ``report.md``,
 ``report.html``, and those of ``optimization_history.png``, ``task_metrics.png``,
-``param_importances.png``, ``parallel_coordinate.png`` that the trials allow.
+``param_importances.png``, ``parallel_coordinate.png`` that the trials allow, and ``task_affinity.png``
+where the study has a task-affinity run.
 """
 
 from __future__ import annotations

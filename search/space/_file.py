@@ -27,6 +27,7 @@ from mtl.warmstart import FREEZE
 from mtl.weighting import WEIGHTINGS
 from search.errors import SpaceError
 from search.space._arms import CompareSettings, held_strategies, parse_compare
+from search.space._groups import default_groups, groups_check, groups_written, partition_problem
 from search.space._params import Check, Param, above, at_least, in_unit, one_of, parse_param
 from search.space._pruners import PRUNERS, pruner_options
 
@@ -54,6 +55,7 @@ LOSS_WEIGHT = "loss_weight"
 OPTION_CHECKS: dict[str, Check] = {
     "task_experts": at_least(0),
     "cross_stitch_self": lambda v: None if 0 <= v <= 1 else "must lie in [0, 1]",
+    "groups": groups_check,
 }
 OPTIONS: dict[str, tuple[type, tuple[str, ...]]] = {
     name: (typ, tuple(s for s, opts in STRATEGY_OPTIONS.items() if name in opts))
@@ -202,6 +204,7 @@ class Space:
 
     def check_tasks(self, tasks: tuple[Task, ...]) -> None:
         """Validate the parts of the space that depend on the data's tasks."""
+        arms = self.compare.arms if self.compare else ()
         names = {t.name for t in tasks}
         if isinstance(self.init.towers, dict):
             for name in self.init.towers:
@@ -215,7 +218,11 @@ class Space:
             for name in self.loss_weights:
                 if name not in names:
                     raise SpaceError(self.path, f"search.{LOSS_WEIGHT}.{name}", f"no task {name!r} (tasks: {', '.join(sorted(names))})")
-        if any(p["tie_outputs"].can_be(True) for p in [self.params, *(a.params for a in (self.compare.arms if self.compare else ()))]):
+        for section, params in [("search", self.params), *((f"compare.arms.{a.name}", a.params) for a in arms)]:
+            problem = partition_problem(params.get("groups"), tuple(t.name for t in tasks))
+            if problem:
+                raise SpaceError(self.path, f"{section}.groups", problem)
+        if any(p["tie_outputs"].can_be(True) for p in [self.params, *(a.params for a in arms)]):
             try:
                 check_tying(tasks)
             except ConfigError as exc:
@@ -475,7 +482,11 @@ def _search(s: _Section, arm_strategies: frozenset[str] = frozenset()) -> tuple[
             if not any(params["strategy"].can_be(u) or u in arm_strategies for u in users):
                 raise SpaceError(s.path, s.key(name), f"applies only to strategy {' / '.join(users)}, "
                                                       f"which {s.key('strategy')} never takes")
-            params[name] = parse_param(s.table[name], name, typ, s.path, s.key(name), OPTION_CHECKS.get(name, at_least(1)))
+            raw = groups_written(s.table[name]) if name == "groups" else s.table[name]
+            params[name] = parse_param(raw, name, typ, s.path, s.key(name), OPTION_CHECKS.get(name, at_least(1)))
+    groups = default_groups(params, arm_strategies)
+    if groups is not None:
+        params["groups"] = groups
     raw_weights = s.table.get(LOSS_WEIGHT, 1.0)
     positive = above(0)
     if isinstance(raw_weights, dict) and not ({"low", "high"} & set(raw_weights)):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from search.trial._baselines import Baseline, latest_baselines, run_baselines, train_baseline
+from search.trial._baselines import Baseline, baseline_config, baseline_settings, latest_baselines, run_baselines, train_baseline
 from search.trial._data import prepare_data
 from search.trial._fused import run_fused, why_not_fused
 from search.trial._lean import lean_process
@@ -12,6 +12,8 @@ from search.trial._warm import Sources, resolve_init, warm_start
 __all__ = [
     "Baseline",
     "BestSoFar",
+    "baseline_config",
+    "baseline_settings",
     "Sources",
     "TrialContext",
     "fixed_params",

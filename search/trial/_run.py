@@ -10,6 +10,8 @@ from typing import Any, Protocol
 
 from mtl.data import Splits
 from mtl.errors import TrialFailed
+from mtl.models import ModelConfig
+from mtl.partition import canonical, one_group, parse_partition, singletons
 from mtl.training import TrainConfig, TrainResult, train
 from search.cluster import PreemptionGuard, interruption_behind
 from search.space import Sampled, Space, Suggest, sample
@@ -165,11 +167,22 @@ def start_run(ctx: TrialContext, number: int, sampled: Sampled, kind: str, tags:
         **({"trial_number": str(number)} if kind == "trial" else {}),
         **({"arm": ctx.arm} if ctx.arm is not None else {}),
         **(ctx.sources.refs if ctx.sources else {}),
+        **partition_tag(sampled.model, tuple(t.name for t in ctx.splits.tasks)),
         **(tags or {}),
     }
     return ctx.tracker.start_trial(ctx.parent_run_id, run_name or f"trial-{number:03d}",
                                    {**sampled.params, **fixed_params(ctx.space)},
                                    {k: str(v) for k, v in run_tags.items()})
+
+
+def partition_tag(model: ModelConfig, tasks: tuple[str, ...]) -> dict[str, str]:
+    """``{"groups": <partition>}`` in canonical form for the strategies that partition the tasks
+    (``hard``: one group, ``independent``: one per task, ``grouped``: its own); else nothing."""
+    if model.strategy == "grouped":
+        return {"groups": canonical(parse_partition(model.options["groups"], tasks))}
+    if model.strategy in ("hard", "independent"):
+        return {"groups": canonical(one_group(tasks) if model.strategy == "hard" else singletons(tasks))}
+    return {}
 
 
 def train_config_for(ctx: TrialContext, sampled: Sampled, number: int) -> TrainConfig:

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from mtl.data import load_dataset, load_table, make_synthetic, split
+from mtl.data.synthetic import task_directions
 from mtl.errors import DataError
 
 TARGETS = [{"name": "price", "kind": "regression"}, {"name": "sold", "kind": "binary"}]
@@ -128,3 +129,72 @@ def test_missing_feature_column_and_bad_files(tmp_path) -> None:
 def test_unknown_generator_option_is_a_data_error() -> None:
     with pytest.raises(DataError, match="synthetic"):
         load_dataset("synthetic", {"n_rows": 5}, seed=0)
+
+
+CLUSTERS = [["task1", "task2", "task3"], ["task4", "task5", "task6"]]
+
+
+def test_groups_plant_clusters_in_the_realised_weight_vectors() -> None:
+    # no sines, no noise: each label is exactly x @ w_i, so least squares recovers the generator's w_i
+    data = make_synthetic(n_samples=200, n_features=10, n_tasks=6, correlation=0.6, noise=0.0, n_sines=0, scale=2.0,
+                          groups=CLUSTERS, seed=2)
+    labels = np.stack([data.y[f"task{i + 1}"] for i in range(6)], axis=1).astype(np.float64)
+    weights = np.linalg.lstsq(data.x.astype(np.float64), labels, rcond=None)[0].T
+    np.testing.assert_allclose(weights, task_directions(np.random.default_rng(2), 10, [0, 0, 0, 1, 1, 1], 0.6, 2.0), atol=1e-4)
+    norms = np.linalg.norm(weights, axis=1)
+    np.testing.assert_allclose(norms, 2.0, atol=1e-4)
+    cosine = weights @ weights.T / np.outer(norms, norms)
+    same = np.equal.outer([0, 0, 0, 1, 1, 1], [0, 0, 0, 1, 1, 1])
+    np.testing.assert_allclose(cosine[same & ~np.eye(6, dtype=bool)], 0.6, atol=1e-4)
+    np.testing.assert_allclose(cosine[~same], 0.0, atol=1e-4)
+
+
+def test_groups_correlate_labels_within_clusters_only() -> None:
+    data = make_synthetic(n_samples=4000, n_features=12, n_tasks=6, correlation=0.8, noise=0.1, groups=CLUSTERS, seed=0)
+    corr = np.corrcoef(np.stack([data.y[f"task{i + 1}"] for i in range(6)]))
+    for i in range(6):
+        for j in range(i + 1, 6):
+            if (i < 3) == (j < 3):
+                assert corr[i, j] > 0.6, (i, j, corr[i, j])
+            else:
+                assert abs(corr[i, j]) < 0.1, (i, j, corr[i, j])
+
+
+def test_groups_depend_only_on_the_partition_and_one_group_is_no_groups() -> None:
+    base = make_synthetic(n_samples=100, n_features=8, n_tasks=6, groups=CLUSTERS, seed=1)
+    for same in ([CLUSTERS[1][::-1], CLUSTERS[0]], "task1+task2+task3|task4+task5+task6"):
+        other = make_synthetic(n_samples=100, n_features=8, n_tasks=6, groups=same, seed=1)
+        assert all(np.array_equal(base.y[t], other.y[t]) for t in base.y)
+    plain = make_synthetic(n_samples=100, n_features=8, n_tasks=6, seed=1)
+    one = make_synthetic(n_samples=100, n_features=8, n_tasks=6, groups=[CLUSTERS[0] + CLUSTERS[1]], seed=1)
+    assert all(np.array_equal(plain.y[t], one.y[t]) for t in plain.y)
+    assert not np.array_equal(plain.y["task4"], base.y["task4"])
+
+
+@pytest.mark.parametrize(("groups", "problem"), [
+    ([["task1", "task2", "task3"], ["task4", "task5", "task7"]], "unknown task 'task7'"),
+    ([["task1", "task2", "task3"], ["task3", "task4", "task5", "task6"]], "task 'task3' appears twice"),
+    ([["task1", "task2", "task3"], ["task4", "task5"]], "leaves out task6"),
+    ([["task1", "task2", "task3"], []], "every group needs one or more task names"),
+])
+def test_bad_groups_are_one_data_error_naming_the_problem(groups: list[list[str]], problem: str) -> None:
+    with pytest.raises(DataError, match=f"^synthetic: groups .*{problem}") as exc:
+        load_dataset("synthetic", {"n_tasks": 6, "groups": groups}, seed=0)  # as a space file's [data] options pass it
+    assert "\n" not in str(exc.value)
+
+
+def test_groups_need_a_feature_per_task_and_per_cluster() -> None:
+    with pytest.raises(DataError, match="n_features must be at least n_tasks \\+ number of groups = 8, got 7"):
+        make_synthetic(n_features=7, n_tasks=6, groups=CLUSTERS)
+    make_synthetic(n_samples=20, n_features=8, n_tasks=6, groups=CLUSTERS)
+
+
+def test_synthetic_without_groups_is_unchanged() -> None:
+    # sums pinned from the generator before `groups` existed: the default data must stay bit-for-bit the same
+    plain = make_synthetic()
+    assert round(float(plain.y["task1"].astype(np.float64).sum()), 4) == 3585.5287
+    assert round(float(plain.y["task2"].astype(np.float64).sum()), 4) == 3467.2850
+    assert round(float(plain.x.astype(np.float64).sum()), 4) == 110.2519
+    partial = make_synthetic(n_samples=600, n_tasks=3, correlation=0.9, noise=1.0, label_fraction=0.34, seed=3)
+    sums = {t: round(float(np.nansum(v.astype(np.float64))), 4) for t, v in partial.y.items()}
+    assert sums == {"task1": 325.3401, "task2": 268.6607, "task3": 326.7542}

@@ -24,6 +24,7 @@ SMALL_OPTIONS = {
     "cgc": {"shared_experts": 2, "task_experts": 1, "expert_width": 4},
     "ple": {"shared_experts": 1, "task_experts": 1, "expert_width": 4, "levels": 2},
     "cross_stitch": {"cross_stitch_self": 0.8},
+    "grouped": {"groups": "task1|task2"},
 }
 
 

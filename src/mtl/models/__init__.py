@@ -10,6 +10,7 @@ import numpy as np
 from mtl.errors import ConfigError
 from mtl.models.config import ModelConfig
 from mtl.models.cross_stitch import CROSS_STITCH_OPTIONS, cross_stitch_body
+from mtl.models.grouped import GROUPED_OPTIONS, grouped_body
 from mtl.models.hard import hard_body
 from mtl.models.heads import add_heads, check_tying
 from mtl.models.independent import independent_body
@@ -27,6 +28,7 @@ STRATEGIES: dict[str, Body] = {
     "cgc": cgc_body,
     "ple": ple_body,
     "cross_stitch": cross_stitch_body,
+    "grouped": grouped_body,
 }
 
 # Per strategy, its ``ModelConfig.options`` as name -> (type, default); the space loader makes them searchable.
@@ -38,11 +40,12 @@ STRATEGY_OPTIONS: dict[str, dict[str, tuple[type, object]]] = {
     "cgc": CGC_OPTIONS,
     "ple": PLE_OPTIONS,
     "cross_stitch": CROSS_STITCH_OPTIONS,
+    "grouped": GROUPED_OPTIONS,
 }
 
 # Strategies built from the shared Dense stack (shared_depth x shared_width); the expert-based
 # ones (mmoe, cgc, ple) size their experts with their own options instead.
-USES_SHARED_STACK = frozenset({"hard", "independent", "cross_stitch"})
+USES_SHARED_STACK = frozenset({"hard", "independent", "cross_stitch", "grouped"})
 
 
 def build_model(

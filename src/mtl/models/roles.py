@@ -2,9 +2,11 @@
 
 The builders give their layers fixed names; this module is the one place that reads them back:
 
-  ``trunk.<i>``         Dense layer ``i`` of the shared trunk (``shared_<i>``: ``hard``)
-  ``trunk.<task>.<i>``  Dense layer ``i`` of a task's private trunk (``trunk_<task>_<i>``: ``independent``;
-                        ``column_<task>_<i>``: ``cross_stitch``)
+  ``trunk.<i>``         Dense layer ``i`` of the shared trunk (``shared_<i>``: ``hard``, ``grouped`` with one group)
+  ``trunk.<task>.<i>``  Dense layer ``i`` of a task's private trunk (``trunk_<task>_<i>``: ``independent``,
+                        a singleton group of ``grouped``; ``column_<task>_<i>``: ``cross_stitch``)
+  ``trunk.<group>.<i>`` Dense layer ``i`` of the trunk of a ``grouped`` group of 2+ tasks (not all), ``<group>``
+                        being its canonical form ``<task1>+<task2>`` (layer ``group_<task1>-<task2>_<i>``)
   ``tower.<task>.<i>``  Dense layer ``i`` of a task's tower (``tower_<task>_<i>``: every strategy)
   ``head.<task>``       a task's output layer (``head_<task>``; the tied ``head_tied`` serves every task)
 
@@ -17,7 +19,10 @@ import re
 
 import keras
 
+from mtl.partition import TASK_SEP
+
 TIED_HEAD = "head_tied"
+GROUP_JOIN = "-"  # joins a group's tasks in its trunk's layer names (TensorFlow name scopes refuse TASK_SEP, '+')
 
 
 def task_names(model: keras.Model) -> tuple[str, ...]:
@@ -35,8 +40,13 @@ def layer_roles(model: keras.Model) -> dict[str, keras.layers.Layer]:
             (re.compile(rf"(?:trunk|column)_{name}_(\d+)"), f"trunk.{task}.{{}}"),
             (re.compile(rf"tower_{name}_(\d+)"), f"tower.{task}.{{}}"),
         ]
+    any_task = "(?:" + "|".join(re.escape(task) for task in tasks) + ")"
+    group_trunk = re.compile(rf"group_({any_task}(?:{re.escape(GROUP_JOIN)}{any_task})+)_(\d+)")
     roles: dict[str, keras.layers.Layer] = {}
     for layer in model.layers:
+        group = group_trunk.fullmatch(layer.name)
+        if group:
+            roles[f"trunk.{group.group(1).replace(GROUP_JOIN, TASK_SEP)}.{group.group(2)}"] = layer
         if layer.name == TIED_HEAD:
             roles.update({f"head.{task}": layer for task in tasks})
         elif layer.name.startswith("head_") and layer.name[len("head_"):] in tasks:

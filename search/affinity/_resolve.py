@@ -1,0 +1,52 @@
+"""``groups = "auto"`` made concrete: the affinity pass's candidates become the partitions a sweep searches.
+
+The first process to open a sweep runs the pass (a run nested under the sweep's parent run) and
+stores its candidates in the study (user attribute ``affinity_candidates``); every later process
+(resumes, ``--jobs`` workers, cluster workers, reports) reads them from there, so all of them search
+the same choices and the pass runs once per study. Written partitions are put in canonical form.
+In a comparison, a ``grouped`` arm's candidates leave out the one-group partition where an arm holds
+``hard`` and the all-singletons one where an arm holds ``independent``: those arms tune them already,
+and the ``grouped`` arm spends its budget on the groupings no other arm tries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+import optuna
+
+from mtl.data import Splits
+from mtl.partition import canonical, one_group, singletons
+from search.affinity._pass import CANDIDATES_ATTR, run_affinity
+from search.space import Param, Space, wants_affinity, with_candidates
+from search.tracking import Tracker
+
+
+def resolve_groups(space: Space, splits: Splits, study: optuna.Study, tracker: Tracker, parent_run_id: str | None,
+                   printer: Callable[[str], None] = print) -> Space:
+    """``space`` with every ``groups`` setting concrete (``"auto"`` replaced by the study's candidates)."""
+    arms = space.compare.arms if space.compare else ()
+    every = [space.params, *(arm.params for arm in arms)]
+    if not any("groups" in params for params in every):
+        return space
+    candidates: list[str] = []
+    if wants_affinity(every):
+        stored = study.user_attrs.get(CANDIDATES_ATTR)
+        if stored is None:
+            stored = run_affinity(space, splits, tracker, study.study_name, parent_run_id, printer).candidates
+            study.set_user_attr(CANDIDATES_ATTR, stored)
+        candidates = list(stored)
+    tasks = tuple(t.name for t in splits.tasks)
+    covered = {canonical(one_group(tasks)) if s == "hard" else canonical(singletons(tasks))
+               for arm in arms for s in ("hard", "independent") if arm.params["strategy"].values() == [s]}
+
+    def concrete(params: dict[str, Param], in_arm: bool) -> dict[str, Param]:
+        if "groups" not in params:
+            return params
+        offered = [c for c in candidates if not (in_arm and c in covered)] or candidates
+        return {**params, "groups": with_candidates(params["groups"], offered, tasks)}
+
+    compare = None if space.compare is None else replace(
+        space.compare, arms=tuple(replace(arm, params=concrete(arm.params, True)) for arm in arms))
+    return replace(space, params=concrete(space.params, False), compare=compare)
