@@ -8,6 +8,7 @@ The Python API (the CLI is ``python -m search``)::
     result.verdict                                              # a comparison's answer, per task
     result.trials_dataframe(); result.best; result.load_model()
     search.load("nb")                                           # a stored sweep, read back
+    search.task_affinity(space).candidates                      # which tasks should share: TAG's partitions
 
 Everything logs to MLflow and Optuna exactly as the CLI does; bad input raises :class:`SpaceError`,
 :class:`StorageError` or :class:`DataError` with the CLI's one-line message. The names are
@@ -21,16 +22,16 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mtl.errors import DataError
-    from search.api import Result, load, run
+    from search.api import Result, load, run, task_affinity
     from search.compare import Verdict
     from search.errors import SpaceError, StorageError
     from search.space import Space
 
-_HOMES = {"Space": "search.space", "run": "search.api", "load": "search.api", "Result": "search.api",
-          "Verdict": "search.compare", "SpaceError": "search.errors", "StorageError": "search.errors",
+_HOMES = {"Space": "search.space", "run": "search.api", "load": "search.api", "task_affinity": "search.api",
+          "Result": "search.api", "Verdict": "search.compare", "SpaceError": "search.errors", "StorageError": "search.errors",
           "DataError": "mtl.errors"}
 
-__all__ = ["DataError", "Result", "Space", "SpaceError", "StorageError", "Verdict", "load", "run"]
+__all__ = ["DataError", "Result", "Space", "SpaceError", "StorageError", "Verdict", "load", "run", "task_affinity"]
 
 
 def __getattr__(name: str) -> Any:

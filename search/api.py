@@ -18,13 +18,15 @@ import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial
 
+from search.affinity import AffinityRun, run_affinity
 from search.compare import Verdict, conclude, read_confirmations, verdict_of
 from search.engines import RUN_ID_ATTR, ArmStudy, best_trial, finish_sweep, load_sweep, open_sweep, tune_sweep
 from search.errors import StorageError
 from search.report import run_report
 from search.space import Space, load_space
-from search.stores import default_storage, default_tracking_uri
-from search.tracking import download_model
+from search.stores import default_storage, default_tracking_uri, local_artifact_root
+from search.tracking import Tracker, download_model
+from search.trial import prepare_data
 
 REPORTS = Path("reports")
 
@@ -99,6 +101,22 @@ def run(space: Space | str | Path, study: str | None = None, data: pd.DataFrame 
     path = run_report(name, storage, tracking_uri, REPORTS / name, 0, printer, frame=data) if report else None
     return Result(space, sweep.study, sweep.parent_run_id, storage, tracking_uri, sweep.arms if sweep.compares else (),
                   verdict, path)
+
+
+def task_affinity(space: Space | str | Path, study: str | None = None, data: pd.DataFrame | None = None, *,
+                  seed: int | None = None, tracking_uri: str | None = None, printer: Callable[[str], None] = print) -> AffinityRun:
+    """Measure which tasks help each other, as ``python -m search affinity`` does: one logged run (tag
+    ``kind=affinity``) in the study's experiment; its matrix, candidate partitions and run id.
+
+    ``data`` is a table in memory used in place of the file ``[data] source`` names.
+    """
+    space = space if isinstance(space, Space) else load_space(space)
+    if seed is not None:
+        space = space.with_seed(seed)
+    tracking_uri = tracking_uri or default_tracking_uri()
+    name = study or space.study.name
+    return run_affinity(space, prepare_data(space, frame=data), Tracker(tracking_uri, name, local_artifact_root(tracking_uri)),
+                        name, printer=printer)
 
 
 def load(study: str, storage: str | None = None, tracking_uri: str | None = None, data: pd.DataFrame | None = None) -> Result:

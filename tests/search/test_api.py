@@ -26,7 +26,7 @@ def _space(study: str, compare: bool = True) -> search.Space:
 
 
 def test_help_lists_the_public_api() -> None:
-    assert {"Space", "run", "load", "Result", "Verdict", "SpaceError", "StorageError", "DataError"} <= set(dir(search))
+    assert {"Space", "run", "load", "task_affinity", "Result", "Verdict", "SpaceError", "StorageError", "DataError"} <= set(dir(search))
     assert search.run.__doc__ and search.Space.from_dict.__doc__
 
 
@@ -67,6 +67,16 @@ def test_a_plain_sweep_through_the_api(stores, tmp_path, monkeypatch) -> None:
     assert result.best is not None and result.best.number in (0, 1)
     assert result.best_run_id == result.best.user_attrs["mlflow_run_id"]
     assert len(result.load_model().outputs) == 3
+
+
+def test_affinity_of_a_data_frame_through_the_api(stores) -> None:
+    found = search.task_affinity(_space("aff", compare=False), data=mixed_frame(200), tracking_uri=stores["tracking_uri"],
+                                 printer=lambda line: None)
+    assert found.affinity.tasks == ("price", "churn", "segment") and found.affinity.matrix.shape == (3, 3)
+    assert found.candidates[0] == "price+churn+segment" and found.candidates[-1] == "price|churn|segment"
+    assert len(found.candidates) == len(found.scores) == 3
+    _, parents, _ = mlflow_runs(stores["tracking_uri"], "aff")
+    assert [p.info.run_id for p in parents] == [found.run_id] and parents[0].data.tags["kind"] == "affinity"
 
 
 def test_bad_input_raises_the_projects_errors_with_one_line(stores) -> None:
