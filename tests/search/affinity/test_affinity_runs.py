@@ -7,11 +7,13 @@ import optuna
 import pytest
 
 from mtl.errors import MtlError
-from search.affinity import CANDIDATES_ATTR
+from search.affinity import CANDIDATES_ATTR, resolve_groups
 from search.cli import build_parser, cmd_affinity, cmd_report, cmd_run
 from search.engines import run_tuner_sweep
 from search.errors import SpaceError
 from search.space import load_space
+from search.tracking import Tracker
+from search.trial import prepare_data
 from tests.conftest import mlflow_runs
 from tests.search.test_cli import assert_one_line_error, cli
 
@@ -126,3 +128,21 @@ def test_keras_tuner_refuses_auto_groups_before_training(tmp_path, write_space) 
     with pytest.raises(SpaceError, match="search.groups.*task-affinity pass"):
         run_tuner_sweep(space, tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", project_root=tmp_path)
     assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_in_a_comparison_an_arm_may_hold_a_partition_and_auto_skips_what_other_arms_tune(tmp_path, write_space) -> None:
+    arms = {"hard": 'strategy = "hard"', "independent": 'strategy = "independent"', "grouped": 'strategy = "grouped"',
+            "pairs": 'strategy = "grouped"\ngroups = [["task2", "task1"], ["task4", "task3"]]'}
+    text = CLUSTERS + "".join(f"[compare.arms.{name}]\n{held}\n" for name, held in arms.items())
+    space = load_space(write_space(text))
+    assert space.arm_names == ("hard", "independent", "grouped", "pairs")
+    splits = prepare_data(space)
+    study = optuna.create_study()
+    candidates = ["task1+task2+task3+task4", "task1+task2|task3+task4", "task1|task2+task3|task4", "task1|task2|task3|task4"]
+    study.set_user_attr(CANDIDATES_ATTR, candidates)  # as the first process to open the sweep stored them
+    tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", "clusters")
+    resolved = resolve_groups(space, splits, study, tracker, None)
+    assert resolved.arm_space("grouped").params["groups"].values() == candidates[1:3]  # hard and independent arms tune the ends
+    assert resolved.arm_space("pairs").params["groups"].values() == ["task1+task2|task3+task4"]  # canonical
+    assert "groups" not in resolved.arm_space("hard").params
+    assert not tracker.client.search_runs([tracker.experiment_id])  # the stored candidates were used: no pass ran
