@@ -15,6 +15,7 @@ from search.cluster._workers import (
     interruption_behind,
     make_storage,
     raise_if_preempted,
+    signals_deferred,
     worker_index,
 )
 
@@ -34,6 +35,7 @@ __all__ = [
     "interruption_behind",
     "make_storage",
     "raise_if_preempted",
+    "signals_deferred",
     "render",
     "run_with_retries",
     "set_thread_budget",

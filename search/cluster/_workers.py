@@ -20,6 +20,8 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
@@ -42,19 +44,39 @@ class Preempted(KeyboardInterrupt):
 
 
 _preempted = threading.Event()
+_interrupted = threading.Event()
+_deferring = False  # inside signals_deferred(): a signal is recorded, and raised by PreemptionGuard between batches
 
 
 def _raise_preempted(signum: int, frame: FrameType | None) -> None:
     _preempted.set()
-    raise Preempted()
-
-
-_interrupted = threading.Event()
+    if not _deferring:
+        raise Preempted()
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    again = _interrupted.is_set()
     _interrupted.set()
-    raise KeyboardInterrupt()
+    if not _deferring or again:  # a second Ctrl-C stops at once, wherever it lands
+        raise KeyboardInterrupt()
+
+
+@contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Within this block, SIGTERM and Ctrl-C only record themselves, and :class:`PreemptionGuard` raises them
+    at the next batch, epoch or training boundary (on a normal exit, the block's end raises them).
+
+    Raised at once, the handler's exception can land inside TensorFlow's C++ (a training step, a tf.data
+    pipeline), which turns it into another error and may print a traceback of its own.
+    """
+    global _deferring
+    before = _deferring
+    _deferring = True
+    try:
+        yield
+    finally:
+        _deferring = before
+    raise_if_preempted()
 
 
 def raise_if_preempted() -> None:
@@ -85,10 +107,19 @@ def interruption_behind(exc: BaseException) -> BaseException:
 
 
 class PreemptionGuard(keras.callbacks.Callback):  # type: ignore[misc]  # keras ships no type hints: its classes are Any to mypy
-    """Checks for a lost SIGTERM after every training batch (see :func:`raise_if_preempted`)."""
+    """Raises a SIGTERM or Ctrl-C that arrived (deferred, or lost: see :func:`raise_if_preempted`) when
+    training starts, after every batch and at every epoch's end: points where Python, not native code, runs."""
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        """Raise :class:`Preempted` / ``KeyboardInterrupt`` if the signal arrived."""
+        raise_if_preempted()
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        """Raise :class:`Preempted` if SIGTERM arrived."""
+        """Raise :class:`Preempted` / ``KeyboardInterrupt`` if the signal arrived."""
+        raise_if_preempted()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        """Raise :class:`Preempted` / ``KeyboardInterrupt`` if the signal arrived."""
         raise_if_preempted()
 
 

@@ -12,12 +12,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from functools import partial
 
-from mtl.errors import TrialFailed
 from mtl.fused import can_fuse, train_fused
-from search.cluster import PreemptionGuard, interruption_behind
+from search.cluster import PreemptionGuard, signals_deferred
 from search.space import Suggest, sample
 from search.tracking import EpochLogger
-from search.trial._run import TrialContext, TrialOutcome, close_run, start_run, train_config_for
+from search.trial._run import TrialContext, TrialOutcome, close_run, end_runs_after, start_run, train_config_for
 
 
 def why_not_fused(ctx: TrialContext, suggest: Suggest) -> str | None:
@@ -46,16 +45,11 @@ def run_fused(ctx: TrialContext, numbers: Sequence[int], suggest: Suggest, kind:
             run_ids.append(start_run(ctx, number, sampled, kind, tag, name))
         for run_id in run_ids:
             ctx.write(partial(ctx.tracker.log_datasets, run_id, ctx.splits, ctx.space.data.source))
-        results = train_fused(sampled.model, ctx.splits, configs[0], [c.seed for c in configs], ctx.space.objective,
-                              callbacks=[PreemptionGuard()])
-    except TrialFailed as exc:
-        for run_id in run_ids:
-            ctx.write(partial(ctx.tracker.end, run_id, "FAILED", "FAIL", str(exc)))
-        raise
+        with signals_deferred():  # a Ctrl-C or SIGTERM stops training between batches, never inside TensorFlow's C++
+            results = train_fused(sampled.model, ctx.splits, configs[0], [c.seed for c in configs], ctx.space.objective,
+                                  callbacks=[PreemptionGuard()])
     except BaseException as exc:
-        stop = interruption_behind(exc)  # a Ctrl-C or SIGTERM that native code turned into another error
-        for run_id in run_ids:
-            ctx.write(partial(ctx.tracker.end_after, run_id, stop))
+        stop = end_runs_after(ctx, run_ids, exc)
         if stop is not exc:
             raise stop from exc
         raise

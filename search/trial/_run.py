@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Protocol
@@ -13,7 +13,7 @@ from mtl.errors import TrialFailed
 from mtl.models import ModelConfig
 from mtl.partition import canonical, one_group, parse_partition, singletons
 from mtl.training import TrainConfig, TrainResult, train
-from search.cluster import PreemptionGuard, interruption_behind
+from search.cluster import PreemptionGuard, interruption_behind, signals_deferred
 from search.space import Sampled, Space, Suggest, sample
 from search.tracking import BackgroundWriter, EpochLogger, Tracker
 from search.trial._warm import Sources, warm_start
@@ -131,17 +131,13 @@ def run_trial(
         on_run(run_id)
         ctx.write(partial(ctx.tracker.log_datasets, run_id, ctx.splits, ctx.space.data.source))
         callbacks = [epochs, PreemptionGuard()] + ([pruning] if pruning is not None else [])
-        result = train(sampled.model, ctx.splits, train_config, ctx.space.objective, callbacks=callbacks,
-                       warm=warm_start(ctx.space, ctx.sources, sampled.freeze))
+        with signals_deferred():  # a Ctrl-C or SIGTERM stops training between batches, never inside TensorFlow's C++
+            result = train(sampled.model, ctx.splits, train_config, ctx.space.objective, callbacks=callbacks,
+                           warm=warm_start(ctx.space, ctx.sources, sampled.freeze))
         ctx.write(partial(ctx.tracker.log_final_metrics, run_id, result))
-    except TrialFailed as exc:
-        epochs.flush()
-        ctx.write(partial(ctx.tracker.end, run_id, "FAILED", "FAIL", str(exc)))
-        raise
     except BaseException as exc:
         epochs.flush()
-        stop = interruption_behind(exc)  # a Ctrl-C or SIGTERM that native code turned into another error
-        ctx.write(partial(ctx.tracker.end_after, run_id, stop))
+        stop = end_runs_after(ctx, [run_id], exc)
         if stop is not exc:
             raise stop from exc
         raise
@@ -152,6 +148,20 @@ def run_trial(
         ctx.best.offer(run_id, result)
     ctx.write(partial(close_run, ctx, run_id, result, "COMPLETE" if pruned_at is None else "PRUNED", ctx.best is None))
     return TrialOutcome(result, sampled, pruned_at)
+
+
+def end_runs_after(ctx: TrialContext, run_ids: Sequence[str], exc: BaseException) -> BaseException:
+    """End ``run_ids`` after ``exc`` stopped their training (FAILED for a failed training, else as
+    :meth:`~search.tracking.Tracker.end_after` says); return what to raise: ``exc``, or the Ctrl-C or
+    SIGTERM that native code turned into ``exc``."""
+    if isinstance(exc, TrialFailed):
+        for run_id in run_ids:
+            ctx.write(partial(ctx.tracker.end, run_id, "FAILED", "FAIL", str(exc)))
+        return exc
+    stop = interruption_behind(exc)
+    for run_id in run_ids:
+        ctx.write(partial(ctx.tracker.end_after, run_id, stop))
+    return stop
 
 
 def start_run(ctx: TrialContext, number: int, sampled: Sampled, kind: str, tags: Mapping[str, object] | None,

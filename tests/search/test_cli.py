@@ -17,7 +17,7 @@ from mlflow.tracking import MlflowClient
 
 from mtl.errors import MtlError
 from search.cli import build_parser, cmd_report, cmd_run
-from search.cluster import Preempted, _workers, interruption_behind
+from search.cluster import Preempted, PreemptionGuard, _workers, interruption_behind, signals_deferred
 from tests.conftest import TINY_SPACE
 
 pytestmark = pytest.mark.slow
@@ -146,6 +146,25 @@ def test_an_error_native_code_raised_for_a_ctrl_c_or_sigterm_counts_as_that_sign
     term.set()
     monkeypatch.setattr(_workers, "_preempted", term)
     assert isinstance(interruption_behind(SystemError("lost")), Preempted)
+
+
+def test_a_ctrl_c_during_training_waits_for_the_next_batch_and_a_second_one_stops_at_once(monkeypatch) -> None:
+    # Raised at once, the handler's KeyboardInterrupt can land in TensorFlow's C++, which prints a traceback
+    monkeypatch.setattr(_workers, "_interrupted", threading.Event())
+    previous = signal.signal(signal.SIGINT, _workers._raise_interrupt)
+    try:
+        guard = PreemptionGuard()
+        with pytest.raises(KeyboardInterrupt):
+            with signals_deferred():
+                signal.raise_signal(signal.SIGINT)  # recorded only: training code goes on here
+                recorded = _workers._interrupted.is_set()
+                with pytest.raises(KeyboardInterrupt):
+                    guard.on_train_batch_end(0)  # the next batch boundary raises it
+                with pytest.raises(KeyboardInterrupt):
+                    signal.raise_signal(signal.SIGINT)  # a second Ctrl-C is not deferred
+        assert recorded
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def test_jobs_2_completes_exactly_the_budget_with_unique_trials(tmp_path, write_space) -> None:
