@@ -43,21 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "defaults), log each as an MLflow run of the study's experiment and print "
                                                 "'<task> <run id>' lines: the ids [init] can warm-start from, and the "
                                                 "report's single-task reference.")
-    baselines.add_argument("--space", default=DEFAULT_SPACE, help=f"space file (default: {DEFAULT_SPACE})")
-    baselines.add_argument("--study", help="study name, i.e. the MLflow experiment (default: [study] name in the space file)")
-    baselines.add_argument("--seed", type=int, help="seed for the data split and weight initialisation (default: the space's)")
-    baselines.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI"),
-                           help="MLflow tracking URI (env MLFLOW_TRACKING_URI; default: sqlite:///mlruns/mlflow.db)")
+    _add_experiment_run(baselines)
     affinity = commands.add_parser("affinity", help="measure which tasks help each other (TAG) and propose task groupings",
                                    description="Train one hard-shared model on the space's data, measuring every few steps how "
                                                "a step on each task's loss moves every other task's loss (task affinity, "
                                                "Fifty et al. 2021); log the matrix, its heatmap and the best partition per "
                                                "number of groups as an MLflow run (kind=affinity) of the study's experiment.")
-    affinity.add_argument("--space", default=DEFAULT_SPACE, help=f"space file (default: {DEFAULT_SPACE})")
-    affinity.add_argument("--study", help="study name, i.e. the MLflow experiment (default: [study] name in the space file)")
-    affinity.add_argument("--seed", type=int, help="seed for the data split and weight initialisation (default: the space's)")
-    affinity.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI"),
-                          help="MLflow tracking URI (env MLFLOW_TRACKING_URI; default: sqlite:///mlruns/mlflow.db)")
+    _add_experiment_run(affinity)
     report = commands.add_parser("report", help="compare the strategies of a study (HTML, Markdown, plots)",
                                  description="Report one row per strategy and weighting: best trial, per-task metrics, "
                                              "trial counts, time; optionally retrain each best configuration with more seeds.")
@@ -118,6 +110,15 @@ def _add_space(command: argparse.ArgumentParser) -> None:
                          "resumes and workers (default: the space's)")
     command.add_argument("--seed", type=int, help="seed for data split, sampling and weight initialisation (default: the space's)")
     _add_stores(command)
+
+
+def _add_experiment_run(command: argparse.ArgumentParser) -> None:
+    """The flags of a command that logs runs of a space to the study's MLflow experiment, without a study."""
+    command.add_argument("--space", default=DEFAULT_SPACE, help=f"space file (default: {DEFAULT_SPACE})")
+    command.add_argument("--study", help="study name, i.e. the MLflow experiment (default: [study] name in the space file)")
+    command.add_argument("--seed", type=int, help="seed for the data split and weight initialisation (default: the space's)")
+    command.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI"),
+                         help="MLflow tracking URI (env MLFLOW_TRACKING_URI; default: sqlite:///mlruns/mlflow.db)")
 
 
 def _add_stores(command: argparse.ArgumentParser) -> None:
