@@ -6,20 +6,38 @@ from collections.abc import Mapping
 
 from mtl.errors import ConfigError
 from mtl.tasks import Task
+from mtl.weighting.aggregator import GradientAggregator
+from mtl.weighting.aligned import AlignedMtlWeighting
 from mtl.weighting.base import Weighting
+from mtl.weighting.cagrad import CaGradWeighting
 from mtl.weighting.callback import WEIGHT_PREFIX, WeightLogger
 from mtl.weighting.dwa import DwaWeighting, dwa_weights
+from mtl.weighting.famo import FamoWeighting
 from mtl.weighting.fixed import FixedWeighting
 from mtl.weighting.gradnorm import GradNormWeighting
+from mtl.weighting.imtl import ImtlGWeighting
+from mtl.weighting.mgda import MgdaWeighting
+from mtl.weighting.pcgrad import PCGradWeighting
+from mtl.weighting.rlw import RlwWeighting
 from mtl.weighting.shared import last_shared_kernel, shared_variables
 from mtl.weighting.trainer import WeightedTrainer
 from mtl.weighting.uncertainty import UncertaintyWeighting
+from mtl.weighting.upgrad import UpgradWeighting
 
+# loss-level schemes, then gradient-level ones (GradientAggregator): a space's ``weighting`` names either
 WEIGHTINGS: dict[str, type[Weighting]] = {
     "fixed": FixedWeighting,
     "uncertainty": UncertaintyWeighting,
     "dwa": DwaWeighting,
     "gradnorm": GradNormWeighting,
+    "famo": FamoWeighting,
+    "rlw": RlwWeighting,
+    "pcgrad": PCGradWeighting,
+    "mgda": MgdaWeighting,
+    "cagrad": CaGradWeighting,
+    "imtl_g": ImtlGWeighting,
+    "aligned_mtl": AlignedMtlWeighting,
+    "upgrad": UpgradWeighting,
 }
 
 
@@ -41,10 +59,19 @@ def make_weighting(
 __all__ = [
     "WEIGHTINGS",
     "WEIGHT_PREFIX",
+    "AlignedMtlWeighting",
+    "CaGradWeighting",
     "DwaWeighting",
+    "FamoWeighting",
     "FixedWeighting",
     "GradNormWeighting",
+    "GradientAggregator",
+    "ImtlGWeighting",
+    "MgdaWeighting",
+    "PCGradWeighting",
+    "RlwWeighting",
     "UncertaintyWeighting",
+    "UpgradWeighting",
     "WeightLogger",
     "WeightedTrainer",
     "Weighting",

@@ -19,13 +19,17 @@ class Weighting(keras.layers.Layer):  # type: ignore[misc]  # keras ships no typ
     ``constants`` (task -> c_t, from ``TrainConfig.loss_weights``, 1.0 where absent) scale the
     scheme's weights. A subclass names itself in ``SCHEME``, lists its options with defaults in
     ``OPTIONS`` and implements :meth:`effective` (the weights as a tensor in task order) and,
-    where it differs, :meth:`combine`; ``persistent_tape`` asks for a tape :meth:`update` can reuse.
+    where it differs, :meth:`combine`; ``persistent_tape`` asks for a tape :meth:`update` can reuse;
+    ``relooks`` asks the trainer to compute the batch's losses again after the optimiser step and
+    hand both to :meth:`after_step`. Gradient-level schemes
+    (:class:`~mtl.weighting.aggregator.GradientAggregator`) override :meth:`gradients`.
     Being a Layer, its variables (trainable or not) travel with the training wrapper.
     """
 
     SCHEME = ""
     OPTIONS: dict[str, float] = {}
     persistent_tape = False
+    relooks = False
 
     def __init__(self, tasks: tuple[Task, ...], constants: Mapping[str, float], options: Mapping[str, float], **kwargs: Any) -> None:
         super().__init__(name=f"weighting_{self.SCHEME}", **kwargs)
@@ -50,8 +54,19 @@ class Weighting(keras.layers.Layer):  # type: ignore[misc]  # keras ships no typ
     def setup(self, net: keras.Model, x: np.ndarray | dict[str, np.ndarray]) -> None:
         """Inspect the model (and a few training rows of its inputs) before training; nothing by default."""
 
+    def gradients(
+        self, tape: tf.GradientTape, losses: Mapping[str, tf.Tensor], total: tf.Tensor, variables: list[keras.Variable]
+    ) -> list[tf.Tensor | None]:
+        """The step's gradient for each of ``variables`` from the step's tape, per-task losses and
+        training loss ``total``: that of ``total`` by default."""
+        return list(tape.gradient(total, variables))
+
     def update(self, tape: tf.GradientTape, losses: Mapping[str, tf.Tensor], net: keras.Model) -> None:
         """Adapt after each training step, inside the step's graph; nothing by default."""
+
+    def after_step(self, before: tf.Tensor, after: tf.Tensor) -> None:
+        """Adapt from the batch's per-task losses (vectors in task order) before and after the step,
+        inside the step's graph; called only where ``relooks``; nothing by default."""
 
     def end_epoch(self, epoch: int, logs: Mapping[str, float]) -> None:
         """Adapt between epochs from the epoch's logs; nothing by default."""

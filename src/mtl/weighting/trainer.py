@@ -8,7 +8,7 @@ import keras
 import tensorflow as tf
 
 from mtl.tasks import Task
-from mtl.weighting.base import Weighting
+from mtl.weighting.base import Weighting, stack
 
 
 def loss_object(name: str) -> keras.losses.Loss:
@@ -42,21 +42,34 @@ class WeightedTrainer(keras.Model):  # type: ignore[misc]  # keras ships no type
         predictions: dict[str, tf.Tensor] = self.net(x, training=training)
         return predictions
 
+    def batch_losses(
+        self, y: dict[str, tf.Tensor], y_pred: dict[str, tf.Tensor], sample_weight: dict[str, tf.Tensor] | tf.Tensor | None
+    ) -> dict[str, tf.Tensor]:
+        """Each task's unweighted loss on the batch: the mean over rows of non-zero weight (0 if there are none)."""
+        return {
+            name: loss_fn(y[name], y_pred[name], sample_weight[name] if isinstance(sample_weight, dict) else sample_weight)
+            for name, loss_fn in zip(self.task_names, self.task_losses)
+        }
+
     def per_task_losses(
         self, y: dict[str, tf.Tensor], y_pred: dict[str, tf.Tensor], sample_weight: dict[str, tf.Tensor] | tf.Tensor | None
     ) -> dict[str, tf.Tensor]:
-        """Each task's unweighted loss on the batch (the mean over rows of non-zero weight); also feeds the
-        ``<task>_loss`` trackers, weighted by those rows so an epoch's value is their mean."""
-        losses = {}
-        for name, loss_fn, tracker in zip(self.task_names, self.task_losses, self.loss_trackers):
+        """:meth:`batch_losses`, also fed to the ``<task>_loss`` trackers, weighted by the rows of non-zero
+        weight so an epoch's value is their mean."""
+        losses = self.batch_losses(y, y_pred, sample_weight)
+        for name, tracker in zip(self.task_names, self.loss_trackers):
             weight = sample_weight[name] if isinstance(sample_weight, dict) else sample_weight
-            losses[name] = loss_fn(y[name], y_pred[name], weight)
             rows = tf.shape(y_pred[name])[0] if weight is None else tf.reduce_sum(tf.cast(weight, "float32"))
             tracker.update_state(losses[name], sample_weight=rows)
         return losses
 
     def train_step(self, data: tuple[Any, ...]) -> dict[str, tf.Tensor]:
-        """Forward, weight, step the optimiser, then let the weighting adapt."""
+        """Forward, weight, step the optimiser, then let the weighting adapt.
+
+        The weighting makes the gradients from the tape (:meth:`~Weighting.gradients`: those of the
+        weighted loss, unless it aggregates task gradients); one that ``relooks`` gets the batch's
+        losses again, after the step.
+        """
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         with tf.GradientTape(persistent=self.weighting.persistent_tape) as tape:
             y_pred = self(x, training=True)
@@ -64,7 +77,10 @@ class WeightedTrainer(keras.Model):  # type: ignore[misc]  # keras ships no type
             total = self.weighting.combine(losses)
         self._loss_tracker.update_state(total, sample_weight=tf.shape(y_pred[self.task_names[0]])[0])
         variables = self.trainable_variables
-        self.optimizer.apply_gradients(zip(tape.gradient(total, variables), variables))
+        self.optimizer.apply_gradients(zip(self.weighting.gradients(tape, losses, total, variables), variables))
+        if self.weighting.relooks:
+            after = self.batch_losses(y, self(x, training=True), sample_weight)
+            self.weighting.after_step(stack(losses, self.task_names), stack(after, self.task_names))
         self.weighting.update(tape, losses, self.net)
         del tape
         metrics: dict[str, tf.Tensor] = self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
