@@ -4,7 +4,7 @@ A space compares when it has a ``[compare]`` table, or when ``[search]`` lists s
 weightings (then each strategy x weighting is an arm), unless ``[compare] arms = "none"``, which searches
 them as hyperparameters of one study (the best trial wins; there is no verdict). ``[compare.arms.<name>]`` tables hold
 settings fixed (or give them their own ranges) on top of ``[search]``; an arm takes ``[search]``'s
-strategy options only where its strategy uses them. The reference arm is the arm named ``independent``,
+strategy and weighting options only where its strategy or weighting uses them. The reference arm is the arm named ``independent``,
 else the first arm whose strategy is ``independent``, else the first arm, unless ``reference`` names another.
 """
 
@@ -58,12 +58,13 @@ class CompareSettings:
 ParseSearch = Callable[[str, dict[str, Any]], tuple[dict[str, Param], Param | dict[str, Param]]]
 
 
-def held_strategies(table: Any) -> frozenset[str]:
-    """The strategies ``[compare.arms.*]`` tables name (as written; checked when the arms are parsed)."""
+def held_values(table: Any, setting: str) -> frozenset[str]:
+    """The values of ``setting`` (``strategy``, ``weighting``) that ``[compare.arms.*]`` tables name (as written;
+    checked when the arms are parsed)."""
     arms = table.get("arms") if isinstance(table, dict) else None
     if not isinstance(arms, dict):
         return frozenset()
-    named = [arm.get("strategy") for arm in arms.values() if isinstance(arm, dict)]
+    named = [arm.get(setting) for arm in arms.values() if isinstance(arm, dict)]
     return frozenset(s for value in named for s in (value if isinstance(value, list) else [value]) if isinstance(s, str))
 
 
@@ -86,10 +87,11 @@ def implicit_arms(params: Mapping[str, Param]) -> list[tuple[str, dict[str, Any]
 
 
 def parse_compare(path: str, table: dict[str, Any] | None, search_table: dict[str, Any], params: Mapping[str, Param],
-                  options: Mapping[str, tuple[str, ...]], parse_search: ParseSearch) -> CompareSettings | None:
+                  options: Mapping[str, tuple[str, tuple[str, ...]]], parse_search: ParseSearch) -> CompareSettings | None:
     """``[compare]`` (``table``; None when absent) into settings, or None when the space compares nothing.
 
-    ``options`` maps each strategy option to the strategies that use it; ``parse_search(section, table)``
+    ``options`` maps each strategy or weighting option to the setting it belongs to (``strategy``,
+    ``weighting``) and the values of that setting that use it; ``parse_search(section, table)``
     parses a ``[search]``-like table (errors name ``section``).
     """
     if table is not None and not isinstance(table, dict):
@@ -135,17 +137,17 @@ def parse_compare(path: str, table: dict[str, Any] | None, search_table: dict[st
     return CompareSettings(arms, reference, seeds.value, resplit.value, alpha.value, racing.value, fuse.value)
 
 
-def _arm(path: str, name: str, held: dict[str, Any], search_table: dict[str, Any], options: Mapping[str, tuple[str, ...]],
-         parse_search: ParseSearch) -> Arm:
-    """One arm: ``[search]`` with ``held`` on top; ``[search]``'s options for other strategies are dropped."""
+def _arm(path: str, name: str, held: dict[str, Any], search_table: dict[str, Any],
+         options: Mapping[str, tuple[str, tuple[str, ...]]], parse_search: ParseSearch) -> Arm:
+    """One arm: ``[search]`` with ``held`` on top; ``[search]``'s options for other strategies and weightings are dropped."""
     if not ARM_NAME.match(name):
         raise SpaceError(path, f"compare.arms.{name}", "an arm's name may use letters, digits and _ . - only")
     if name == RESERVED_ARM:
         raise SpaceError(path, f"compare.arms.{name}", f"{RESERVED_ARM!r} is reserved for the single-task baselines")
     section = f"compare.arms.{name}"
-    strategy = parse_param(held.get("strategy", search_table.get("strategy", "hard")), "strategy", str, path,
-                           f"{section}.strategy")
+    settings = {setting: parse_param(held.get(setting, search_table.get(setting, default)), setting, str, path,
+                                     f"{section}.{setting}") for setting, default in (("strategy", "hard"), ("weighting", "fixed"))}
     shared = {key: value for key, value in search_table.items()
-              if key not in options or any(strategy.can_be(s) for s in options[key])}
+              if key not in options or any(settings[options[key][0]].can_be(user) for user in options[key][1])}
     params, loss_weights = parse_search(section, {**shared, **held})
     return Arm(name, dict(held), params, loss_weights)

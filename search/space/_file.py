@@ -24,9 +24,9 @@ from mtl.models import STRATEGIES, STRATEGY_OPTIONS, check_tying
 from mtl.objective import Objective
 from mtl.tasks import KINDS, Task
 from mtl.warmstart import FREEZE
-from mtl.weighting import WEIGHTINGS
+from mtl.weighting import WEIGHTINGS, check_weighting
 from search.errors import SpaceError
-from search.space._arms import CompareSettings, held_strategies, parse_compare
+from search.space._arms import CompareSettings, held_values, parse_compare
 from search.space._groups import default_groups, groups_check, groups_written, partition_problem
 from search.space._params import Check, Param, above, at_least, in_unit, one_of, parse_param
 from search.space._pruners import PRUNERS, pruner_options
@@ -60,6 +60,11 @@ OPTION_CHECKS: dict[str, Check] = {
 OPTIONS: dict[str, tuple[type, tuple[str, ...]]] = {
     name: (typ, tuple(s for s, opts in STRATEGY_OPTIONS.items() if name in opts))
     for opts in STRATEGY_OPTIONS.values() for name, (typ, _) in opts.items()
+}
+# weighting options, one key per scheme and option (``cagrad_c``, ``dwa_temperature``): searchable floats,
+# drawn only for trials whose weighting is that scheme
+WEIGHTING_OPTIONS: dict[str, tuple[str, str]] = {
+    f"{scheme}_{option}": (scheme, option) for scheme, cls in WEIGHTINGS.items() for option in cls.OPTIONS
 }
 SECTIONS = ("study", "data", "training", "objective", "search", "compare", "init", "baselines")
 # settings that fix layer shapes: a warm-started space may not search them (weights fit only their own shape)
@@ -295,9 +300,11 @@ def parse_space(text: str, where: str, base: Path = Path(".")) -> Space:
         raise SpaceError(where, "study.sampler", f"{study.sampler!r} cannot drive one objective per task (use {usable})")
     if per_task and study.pruner != "none":
         raise SpaceError(where, "study.pruner", "Optuna cannot prune a study with one objective per task; use pruner = \"none\"")
-    params, loss_weights = _search(_Section(where, "search", doc.get("search", {})), held_strategies(doc.get("compare")))
-    compare = parse_compare(where, doc.get("compare"), doc.get("search", {}), params,
-                            {name: users for name, (_, users) in OPTIONS.items()},
+    held = {setting: held_values(doc.get("compare"), setting) for setting in ("strategy", "weighting")}
+    params, loss_weights = _search(_Section(where, "search", doc.get("search", {})), held["strategy"], held["weighting"])
+    options = {**{name: ("strategy", users) for name, (_, users) in OPTIONS.items()},
+               **{name: ("weighting", (scheme,)) for name, (scheme, _) in WEIGHTING_OPTIONS.items()}}
+    compare = parse_compare(where, doc.get("compare"), doc.get("search", {}), params, options,
                             lambda section, table: _search(_Section(where, section, table)))
     init = _init(_Section(where, "init", doc.get("init", {})), base)
     for arm_params in [params] + [arm.params for arm in (compare.arms if compare else ())]:
@@ -459,6 +466,19 @@ def _baselines(s: _Section) -> dict[str, Any]:
     return {name: s.get(name, SEARCH[name][0], check=SEARCH[name][1]) for name in BASELINE_KEYS if name in s.table}
 
 
+def _weighting_option_check(scheme: str, option: str) -> Check:
+    """The check of one weighting option's values: the scheme's own (:func:`mtl.weighting.check_weighting`)."""
+
+    def check(value: float) -> str | None:
+        try:
+            check_weighting(scheme, {option: value})
+        except ConfigError as exc:
+            return str(exc)
+        return None
+
+    return check
+
+
 def _objective(s: _Section) -> tuple[Objective, bool]:
     s.reject_unknown(("metrics", "direction", "per_task"))
     metrics = s.get("metrics", dict)
@@ -471,9 +491,11 @@ def _objective(s: _Section) -> tuple[Objective, bool]:
     return Objective(metrics, direction), s.get("per_task", bool, False)
 
 
-def _search(s: _Section, arm_strategies: frozenset[str] = frozenset()) -> tuple[dict[str, Param], Param | dict[str, Param]]:
-    """``[search]`` (or an arm's table); a strategy option is allowed where the strategy, or an arm's, uses it."""
-    s.reject_unknown((*SEARCH, *OPTIONS, LOSS_WEIGHT))
+def _search(s: _Section, arm_strategies: frozenset[str] = frozenset(),
+            arm_weightings: frozenset[str] = frozenset()) -> tuple[dict[str, Param], Param | dict[str, Param]]:
+    """``[search]`` (or an arm's table); a strategy (weighting) option is allowed where the strategy (weighting),
+    or an arm's, uses it."""
+    s.reject_unknown((*SEARCH, *OPTIONS, *WEIGHTING_OPTIONS, LOSS_WEIGHT))
     params = {}
     for name, (typ, check, default) in SEARCH.items():
         params[name] = parse_param(s.table.get(name, default), name, typ, s.path, s.key(name), check)
@@ -484,6 +506,11 @@ def _search(s: _Section, arm_strategies: frozenset[str] = frozenset()) -> tuple[
                                                       f"which {s.key('strategy')} never takes")
             raw = groups_written(s.table[name]) if name == "groups" else s.table[name]
             params[name] = parse_param(raw, name, typ, s.path, s.key(name), OPTION_CHECKS.get(name, at_least(1)))
+    for name, (scheme, option) in WEIGHTING_OPTIONS.items():
+        if name in s.table:
+            if not (params["weighting"].can_be(scheme) or scheme in arm_weightings):
+                raise SpaceError(s.path, s.key(name), f"applies only to weighting {scheme}, which {s.key('weighting')} never takes")
+            params[name] = parse_param(s.table[name], name, float, s.path, s.key(name), _weighting_option_check(scheme, option))
     groups = default_groups(params, arm_strategies)
     if groups is not None:
         params["groups"] = groups

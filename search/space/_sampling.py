@@ -8,14 +8,14 @@ expressed once, in :func:`sample`, so every engine gets the same define-by-run s
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
 
 from mtl.models import STRATEGY_OPTIONS, USES_SHARED_STACK, ModelConfig
 from mtl.tasks import Task
-from search.space._file import Space
+from search.space._file import WEIGHTING_OPTIONS, Space
 from search.space._params import Param
 
 Suggest = Callable[[Param], Any]
@@ -23,7 +23,8 @@ Suggest = Callable[[Param], Any]
 
 @dataclass(frozen=True)
 class Sampled:
-    """One trial's architecture, optimiser settings, loss weights and what it freezes, plus every value as a flat dict."""
+    """One trial's architecture, optimiser settings, loss weights, what it freezes and its weighting's options,
+    plus every value as a flat dict."""
 
     model: ModelConfig
     learning_rate: float
@@ -32,6 +33,7 @@ class Sampled:
     loss_weights: dict[str, float]
     params: dict[str, Any]
     freeze: str = "none"
+    weighting_options: dict[str, float] = field(default_factory=dict)
 
 
 def optuna_suggest(trial: optuna.trial.BaseTrial) -> Suggest:
@@ -80,4 +82,6 @@ def sample(space: Space, tasks: tuple[Task, ...], suggest: Suggest) -> Sampled:
         param = space.loss_weight_for(task.name)
         weights[task.name] = values[param.name] = float(suggest(param))
     freeze = draw("freeze")
-    return Sampled(model, learning_rate, batch_size, weighting, weights, values, freeze)
+    weighting_options = {option: float(draw(name)) for name, (scheme, option) in WEIGHTING_OPTIONS.items()
+                         if scheme == weighting and name in space.params}
+    return Sampled(model, learning_rate, batch_size, weighting, weights, values, freeze, weighting_options)

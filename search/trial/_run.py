@@ -204,6 +204,7 @@ def train_config_for(ctx: TrialContext, sampled: Sampled, number: int) -> TrainC
         patience=ctx.space.training.patience,
         loss_weights=sampled.loss_weights,
         weighting=sampled.weighting,
+        weighting_options=sampled.weighting_options,
         seed=ctx.space.study.seed + number,
     )
 

@@ -54,8 +54,10 @@ def ui_server(write_space, stores, tmp_path):
     result = run_sweep(load_space(write_space()), trials=2, printer=lambda line: None, **stores)
     port = free_port()
     log = (tmp_path / "ui.log").open("w")  # a file, not a pipe: the servers' request logs must never fill a buffer and block them
+    # SIGINT restored in the child: a shell running pytest in the background (nohup, a script's `&`) hands it down ignored
     process = subprocess.Popen([sys.executable, "-m", "search", "ui", "--port", str(port), "--tracking-uri", stores["tracking_uri"]],
-                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=log, text=True)
+                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=log, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         lines = []  # the address, printed once the server answers, then the study's pages
         while not lines or lines[-1] != "press Ctrl-C to stop":

@@ -120,6 +120,18 @@ def test_one_study_pits_strategies_and_weightings_and_tags_them(write_space, sto
     assert len({t.params["strategy"] for t in result.study.get_trials()}) >= 3
 
 
+def test_a_gradient_level_method_with_its_option_runs_as_a_trial(write_space, stores) -> None:
+    from tests.conftest import TINY_SPACE
+
+    text = TINY_SPACE.replace("[search]", '[search]\nweighting = "cagrad"\ncagrad_c = 0.25\n').replace("epochs = 3", "epochs = 2")
+    result = run_sweep(load_space(write_space(text)), trials=1, printer=lambda line: None, **stores)
+    client, _, children = _runs(stores["tracking_uri"], "tiny")
+    assert [t.state.name for t in result.study.get_trials()] == ["COMPLETE"]
+    run = children[0]
+    assert run.data.tags["weighting"] == "cagrad" and run.data.params["cagrad_c"] == "0.25"
+    assert len(client.get_metric_history(run.info.run_id, "epoch/weight/task2")) == 2
+
+
 def test_one_objective_per_task_reports_exactly_the_non_dominated_set(write_space, stores) -> None:
     from tests.conftest import TINY_SPACE
 

@@ -201,3 +201,30 @@ def test_init_sources_freeze_and_baseline_settings_parse() -> None:
         parse_space(WARM + f"[init.towers]\nghost = '{RUN}'\n", "w.toml").check_tasks(
             (Task("task1", "regression"), Task("task2", "regression")))
     assert caught.value.key == "init.towers.ghost"
+
+
+def test_weighting_options_are_searchable_and_drawn_only_for_their_scheme() -> None:
+    text = TINY_SPACE + 'weighting = ["fixed", "cagrad", "dwa"]\ncagrad_c = { low = 0.1, high = 0.8 }\ndwa_temperature = 3.0\n'
+    space = parse_space(text + '[compare]\narms = "none"\n', "w.toml")
+    tasks = (Task("task1", "regression"), Task("task2", "regression"))
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    drawn = {}
+    for _ in range(12):
+        sampled = sample(space, tasks, optuna_suggest(study.ask()))
+        drawn[sampled.weighting] = sampled.weighting_options
+    assert drawn["fixed"] == {} and drawn["dwa"] == {"temperature": 3.0}
+    assert set(drawn["cagrad"]) == {"c"} and 0.1 <= drawn["cagrad"]["c"] <= 0.8
+    arms = parse_space(text, "w.toml")  # several weightings: one arm each, with only its own options
+    assert "cagrad_c" in arms.arm_space("cagrad").params and "cagrad_c" not in arms.arm_space("fixed").params
+    assert "dwa_temperature" not in arms.arm_space("cagrad").params
+
+
+@pytest.mark.parametrize("extra, key, problem", [
+    ('cagrad_c = 1.5\nweighting = "cagrad"\n', "search.cagrad_c", "cagrad"),
+    ('dwa_temperature = 2.0\n', "search.dwa_temperature", "applies only to weighting dwa"),
+    ('famo_beta = 1.0\nweighting = "famo"\n', "search.famo_beta", "unknown"),
+])
+def test_bad_weighting_options_name_the_key_and_problem(extra: str, key: str, problem: str) -> None:
+    with pytest.raises(SpaceError, match=f"{key}.*{problem}") as raised:
+        parse_space(TINY_SPACE + extra, "w.toml")
+    assert "\n" not in str(raised.value)
