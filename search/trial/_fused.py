@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from functools import partial
 
 from mtl.fused import can_fuse, train_fused
+from mtl.weighting import WEIGHTINGS, GradientAggregator
 from search.cluster import PreemptionGuard, signals_deferred
 from search.space import Suggest, sample
 from search.tracking import EpochLogger
@@ -23,6 +24,8 @@ def why_not_fused(ctx: TrialContext, suggest: Suggest) -> str | None:
     """Why the seeds of the configuration ``suggest`` gives cannot train side by side; None if they can."""
     sampled = sample(ctx.space, ctx.splits.tasks, suggest)
     if not can_fuse(train_config_for(ctx, sampled, 0)):
+        if issubclass(WEIGHTINGS[sampled.weighting], GradientAggregator):
+            return f"the {sampled.weighting} method combines task gradients, which side-by-side copies would mix"
         return f"the {sampled.weighting} weighting keeps state per model"
     if ctx.sources is not None:
         return "warm-started weights load into one model at a time"
