@@ -222,19 +222,10 @@ def cmd_baselines(args: argparse.Namespace) -> int:
 
 def cmd_affinity(args: argparse.Namespace) -> int:
     """Run and log the task-affinity pass of a space; print the matrix and the candidate partitions."""
-    from search.affinity import run_affinity
-    from search.space import load_space
-    from search.stores import default_tracking_uri, local_artifact_root
-    from search.tracking import Tracker
-    from search.trial import prepare_data
+    from search.api import task_affinity
 
-    space = load_space(args.space)
-    if args.seed is not None:
-        space = space.with_seed(args.seed)
-    tracking_uri = args.tracking_uri or default_tracking_uri()
-    study = args.study or space.study.name
-    result = run_affinity(space, prepare_data(space), Tracker(tracking_uri, study, local_artifact_root(tracking_uri)), study)
-    print(f"MLflow run {result.run_id} (experiment {study!r})")
+    result = task_affinity(args.space, args.study, seed=args.seed, tracking_uri=args.tracking_uri)
+    print(f"MLflow run {result.run_id} (experiment {result.experiment!r})")
     return 0
 
 
@@ -334,8 +325,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     exit_cleanly_on_sigterm()
     command = {"run": cmd_run, "affinity": cmd_affinity, "baselines": cmd_baselines, "create": cmd_create, "worker": cmd_worker,
-               "deploy": cmd_deploy,
-               "predict": cmd_predict, "report": cmd_report, "ui": cmd_ui}[args.command]
+               "deploy": cmd_deploy, "predict": cmd_predict, "report": cmd_report, "ui": cmd_ui}[args.command]
     try:
         try:
             return command(args)

@@ -39,12 +39,14 @@ MATRIX_FILE, HEATMAP_FILE, PARTITIONS_FILE = "affinity.json", "affinity.png", "a
 
 @dataclass(frozen=True)
 class AffinityRun:
-    """A logged affinity pass: its matrix, the candidates (one per number of groups, canonical) and their scores."""
+    """A logged affinity pass: its matrix, the candidates (one per number of groups, canonical) and their scores,
+    its MLflow run and that run's experiment."""
 
     affinity: Affinity
     candidates: list[str]
     scores: list[float]
     run_id: str
+    experiment: str
 
 
 def run_affinity(space: Space, splits: Splits, tracker: Tracker, study_name: str, parent_run_id: str | None = None,
@@ -72,7 +74,7 @@ def run_affinity(space: Space, splits: Splits, tracker: Tracker, study_name: str
         raise
     tracker.end(run_id, "FINISHED", "COMPLETE")
     printer(format_affinity(affinity, candidates, scores))
-    return AffinityRun(affinity, candidates, scores, run_id)
+    return AffinityRun(affinity, candidates, scores, run_id, study_name)
 
 
 def _log(tracker: Tracker, run_id: str, affinity: Affinity, candidates: list[str], scores: list[float]) -> None:

@@ -17,7 +17,7 @@ from dataclasses import replace
 import optuna
 
 from mtl.data import Splits
-from mtl.partition import canonical, one_group, singletons
+from mtl.partition import canonical, strategy_partition
 from search.affinity._pass import CANDIDATES_ATTR, run_affinity
 from search.space import Param, Space, wants_affinity, with_candidates
 from search.tracking import Tracker
@@ -38,8 +38,8 @@ def resolve_groups(space: Space, splits: Splits, study: optuna.Study, tracker: T
             study.set_user_attr(CANDIDATES_ATTR, stored)
         candidates = list(stored)
     tasks = tuple(t.name for t in splits.tasks)
-    covered = {canonical(one_group(tasks)) if s == "hard" else canonical(singletons(tasks))
-               for arm in arms for s in ("hard", "independent") if arm.params["strategy"].values() == [s]}
+    held = [arm.params["strategy"].value for arm in arms if arm.params["strategy"].is_fixed]  # grouped: None without groups
+    covered = {canonical(p) for p in (strategy_partition(s, None, tasks) for s in held) if p is not None}
 
     def concrete(params: dict[str, Param], in_arm: bool) -> dict[str, Param]:
         if "groups" not in params:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from optuna.trial import FrozenTrial, TrialState
 
-from mtl.partition import canonical, one_group, parse_partition, singletons
+from mtl.partition import canonical, strategy_partition
 from search.engines import mean_objective
 from search.report._data import PartitionRow
 from search.space import Space
@@ -21,13 +21,10 @@ def partition_of(trial: FrozenTrial, space: Space, tasks: tuple[str, ...]) -> st
     """The canonical partition ``trial`` trained (None where its strategy does not partition the tasks)."""
     values = {name: trial.params.get(name, space.params[name].value if name in space.params else None)
               for name in ("strategy", "groups")}
-    if values["strategy"] == "hard":
-        return canonical(one_group(tasks))
-    if values["strategy"] == "independent":
-        return canonical(singletons(tasks))
-    if values["strategy"] == "grouped" and isinstance(values["groups"], str):
-        return canonical(parse_partition(values["groups"], tasks))
-    return None
+    if not isinstance(values["strategy"], str):  # a trial that failed before its strategy was drawn
+        return None
+    partition = strategy_partition(values["strategy"], values["groups"], tasks)
+    return None if partition is None else canonical(partition)
 
 
 def partition_rows(trials: Sequence[tuple[FrozenTrial, Space]], tasks: tuple[str, ...], maximize: bool) -> tuple[PartitionRow, ...]:

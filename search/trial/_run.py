@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from mtl.data import Splits
 from mtl.errors import TrialFailed
 from mtl.models import ModelConfig
-from mtl.partition import canonical, one_group, parse_partition, singletons
+from mtl.partition import canonical, strategy_partition
 from mtl.training import TrainConfig, TrainResult, train
 from search.cluster import PreemptionGuard, interruption_behind, signals_deferred
 from search.space import Sampled, Space, Suggest, sample
@@ -186,13 +186,9 @@ def start_run(ctx: TrialContext, number: int, sampled: Sampled, kind: str, tags:
 
 
 def partition_tag(model: ModelConfig, tasks: tuple[str, ...]) -> dict[str, str]:
-    """``{"groups": <partition>}`` in canonical form for the strategies that partition the tasks
-    (``hard``: one group, ``independent``: one per task, ``grouped``: its own); else nothing."""
-    if model.strategy == "grouped":
-        return {"groups": canonical(parse_partition(model.options["groups"], tasks))}
-    if model.strategy in ("hard", "independent"):
-        return {"groups": canonical(one_group(tasks) if model.strategy == "hard" else singletons(tasks))}
-    return {}
+    """``{"groups": <partition>}`` in canonical form for the strategies that partition the tasks; else nothing."""
+    partition = strategy_partition(model.strategy, model.options.get("groups"), tasks)
+    return {} if partition is None else {"groups": canonical(partition)}
 
 
 def train_config_for(ctx: TrialContext, sampled: Sampled, number: int) -> TrainConfig:

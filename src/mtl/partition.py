@@ -59,11 +59,13 @@ def canonical(partition: Partition) -> str:
     return GROUP_SEP.join(TASK_SEP.join(group) for group in partition)
 
 
-def one_group(tasks: Sequence[str]) -> Partition:
-    """Every task in one group: hard sharing."""
-    return (tuple(tasks),)
-
-
-def singletons(tasks: Sequence[str]) -> Partition:
-    """Every task alone: no sharing."""
-    return tuple((t,) for t in tasks)
+def strategy_partition(strategy: str, groups: str | Sequence[Sequence[str]] | None, tasks: Sequence[str]) -> Partition | None:
+    """The partition a model of ``strategy`` trains: every task in one group (``hard``), each alone
+    (``independent``), ``groups`` (``grouped``); None for the strategies that do not partition the tasks."""
+    if strategy == "hard":
+        return (tuple(tasks),)
+    if strategy == "independent":
+        return tuple((t,) for t in tasks)
+    if strategy == "grouped" and groups:
+        return parse_partition(groups, tasks)
+    return None
