@@ -196,7 +196,8 @@ class ResilientStorage(RDBStorage):
         """The stored heartbeat time of each trial."""
         with _create_scoped_session(self.scoped_session) as session:
             rows = session.query(models.TrialHeartbeatModel).filter(models.TrialHeartbeatModel.trial_id.in_(trial_ids))
-            return {int(row.trial_id): cast(datetime, row.heartbeat) for row in rows}  # the model's columns type as Column
+            # Optuna >= 5.1 types the column as datetime, earlier versions as Column: the cast serves the latter
+            return {int(row.trial_id): cast(datetime, row.heartbeat) for row in rows}  # type: ignore[redundant-cast, unused-ignore]
 
 
 def _retried(method: Callable[..., T]) -> Callable[..., T]:
