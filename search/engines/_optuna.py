@@ -21,6 +21,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from mtl.data import Splits
 from mtl.errors import ConfigError, TrialFailed
+from mtl.training import typical_step_ms
 from search.affinity import resolve_groups
 from search.cluster import (
     BudgetReached,
@@ -44,6 +45,7 @@ RUN_ID_ATTR = "mlflow_run_id"
 WORKER_ATTR = "worker"  # host:pid of the process that ran the trial
 FAIL_ATTR = "fail_reason"
 MEAN_ATTR = "objective"
+STEP_MS_ATTR = "step_ms"  # the trial's typical training step time (mtl.training.typical_step_ms)
 ARMS_ATTR = "arms"  # the host study of a comparison: its arm names, in order
 MAX_CONSECUTIVE_FAILURES = 5
 CAUGHT = (TrialFailed, ConfigError)  # a trial failing this way is recorded FAIL and the sweep goes on
@@ -314,6 +316,9 @@ def _tune(sweep: OpenSweep, arm: ArmStudy, writer: BackgroundWriter, timeout: fl
         trial.set_user_attr("val", outcome.result.val)
         trial.set_user_attr("test", outcome.result.test)
         trial.set_user_attr(MEAN_ATTR, outcome.result.objective)
+        step_ms = typical_step_ms(outcome.result.history)
+        if step_ms is not None:
+            trial.set_user_attr(STEP_MS_ATTR, step_ms)
         if resilient is not None:
             writer.flush()  # the MLflow run is closed before Optuna stores the trial: a worker killed between leaves none RUNNING
         if outcome.pruned_at is not None:

@@ -7,6 +7,7 @@ Markdown, HTML and plots. :func:`run_report` does all of it for a stored study (
 
 from __future__ import annotations
 
+import statistics
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -19,7 +20,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from search.affinity import latest_affinity
 from search.compare import Verdict, conclude
-from search.engines import RUN_ID_ATTR, ArmStudy, load_sweep, mean_objective, pareto_trials
+from search.engines import RUN_ID_ATTR, STEP_MS_ATTR, ArmStudy, load_sweep, mean_objective, pareto_trials
 from search.errors import SpaceError
 from search.report._data import STATES, BestTrial, GroupRow, Report
 from search.report._partitions import partition_rows
@@ -58,7 +59,9 @@ def _best(trials: list[FrozenTrial], maximize: bool) -> BestTrial | None:
 def _row(strategy: str, weighting: str, trials: list[FrozenTrial], maximize: bool) -> GroupRow:
     counts = Counter(t.state.name for t in trials)
     seconds = sum(t.duration.total_seconds() for t in trials if t.duration is not None)
-    return GroupRow(strategy, weighting, {s: counts[s] for s in STATES}, seconds, _best(trials, maximize))
+    steps = [float(t.user_attrs[STEP_MS_ATTR]) for t in trials if STEP_MS_ATTR in t.user_attrs]
+    return GroupRow(strategy, weighting, {s: counts[s] for s in STATES}, seconds, _best(trials, maximize),
+                    step_ms=statistics.median(steps) if steps else None)
 
 
 def _arm_row(arm: ArmStudy, maximize: bool) -> GroupRow:

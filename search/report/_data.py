@@ -83,6 +83,7 @@ class GroupRow:
     best: BestTrial | None  # None when no trial of the group completed
     repeats: Repeats | None = None
     arm: str | None = None  # the comparison arm whose study these trials are (None outside comparisons)
+    step_ms: float | None = None  # median over the group's trials of their typical training step time (ms)
 
     @property
     def label(self) -> str:

@@ -84,15 +84,17 @@ def standings_table(report: Report) -> Table | None:
 
 
 def groups_table(report: Report) -> Table:
-    """One row per group: best trial and objective, trial counts by state, time spent, repeats."""
+    """One row per group: best trial and objective, trial counts by state, time spent (in all, and per
+    training step: a gradient-level method's cost shows there), repeats."""
     rows = tuple(
         (*_who(report, row), str(row.best.number) if row.best else MISSING,
          number(row.best.objective if row.best else None), str(row.counts["COMPLETE"]), str(row.counts["PRUNED"]),
-         str(row.counts["FAIL"]), f"{row.seconds:.1f}", _repeats(row), stat(row.repeats.objective if row.repeats else None),
+         str(row.counts["FAIL"]), f"{row.seconds:.1f}", MISSING if row.step_ms is None else f"{row.step_ms:.2f}",
+         _repeats(row), stat(row.repeats.objective if row.repeats else None),
          row.best.run_id if row.best else MISSING)
         for row in report.rows)
     header = (*_who_header(report), "best trial", "objective", "complete", "pruned", "failed", "time (s)",
-              "repeats", "repeats: objective", "MLflow run")
+              "ms/step", "repeats", "repeats: objective", "MLflow run")
     return Table(f"Groups (objective to {report.direction}, best group first)", header, rows)
 
 

@@ -27,7 +27,7 @@ from mlflow.tracking import MlflowClient
 
 from mtl.data import Dataset, Splits
 from mtl.tasks import Task
-from mtl.training import VAL_OBJECTIVE, TrainResult
+from mtl.training import STEP_MS, VAL_OBJECTIVE, TrainResult
 from search.errors import StorageError
 from search.tracking import _curves as plots
 from search.tracking._datasets import dataset_inputs
@@ -201,6 +201,8 @@ class EpochLogger(keras.callbacks.Callback):  # type: ignore[misc]  # keras ship
                 values[f"epoch/weight/{task.name}"] = logs[f"weight_{task.name}"]
         if VAL_OBJECTIVE in logs:
             values["epoch/val/objective"] = logs[VAL_OBJECTIVE]
+        if STEP_MS in logs:
+            values["epoch/step_ms"] = logs[STEP_MS]
         now = _now_ms()
         self.pending.extend(Metric(k, float(v), now, epoch) for k, v in values.items())
         if time.monotonic() - self.sent >= self.every:

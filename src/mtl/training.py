@@ -7,6 +7,8 @@ never sees those weights.
 from __future__ import annotations
 
 import math
+import statistics
+import time
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +27,7 @@ from mtl.warmstart import WarmStart, freeze, load_weights
 from mtl.weighting import WEIGHT_PREFIX, WeightedTrainer, WeightLogger, check_weighting, make_weighting
 
 VAL_OBJECTIVE = "val_objective"
+STEP_MS = "step_ms"  # an epoch's mean training step time in ms (StepClock)
 MAX_EVAL_BATCH = 65536
 
 
@@ -105,6 +108,36 @@ class StopOnNonFinite(keras.callbacks.Callback):  # type: ignore[misc]  # keras 
         if loss is not None and not math.isfinite(float(loss)):
             self.diverged_at = self.epoch + 1
             self.model.stop_training = True
+
+
+class StepClock(keras.callbacks.Callback):  # type: ignore[misc]  # keras ships no type hints: its classes are Any to mypy
+    """Adds ``step_ms``: the epoch's mean wall time per training step, from its first step's start to
+    its last step's end (validation excluded; the first epoch's includes tracing the step)."""
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        """Start counting afresh."""
+        self.start: float | None = None
+        self.end, self.steps = 0.0, 0
+
+    def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        """Note the epoch's first step's start."""
+        if self.start is None:
+            self.start = time.perf_counter()
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        """Count the step and note its end."""
+        self.end, self.steps = time.perf_counter(), self.steps + 1
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        """Log the epoch's mean step time in milliseconds."""
+        if logs is not None and self.start is not None and self.steps:
+            logs[STEP_MS] = 1000.0 * (self.end - self.start) / self.steps
+
+
+def typical_step_ms(history: Mapping[str, list[float]]) -> float | None:
+    """The median of the epochs' ``step_ms`` leaving out the first (tracing) where there are others; None without any."""
+    values = history.get(STEP_MS, [])
+    return float(statistics.median(values[1:] or values)) if values else None
 
 
 class PhasedEarlyStopping(keras.callbacks.EarlyStopping):  # type: ignore[misc]  # keras ships no type hints: its classes are Any to mypy
@@ -280,7 +313,7 @@ def train(
         restore_best_weights=True,
     )
     guard = StopOnNonFinite()
-    every = [guard, WeightLogger(weighting), ObjectiveLogger(objective, tasks, val_baselines), stopper, *callbacks]
+    every = [guard, StepClock(), WeightLogger(weighting), ObjectiveLogger(objective, tasks, val_baselines), stopper, *callbacks]
     switch = warm.finetune_after if frozen and warm.finetune_after is not None and warm.finetune_after < train_config.epochs else None
     history = fit_trainer(trainer, splits, train_config, every, epochs=switch or train_config.epochs)
     if switch is not None and not trainer.stop_training:

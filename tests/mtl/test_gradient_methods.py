@@ -6,6 +6,7 @@ import itertools
 import logging
 import math
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -14,15 +15,16 @@ from mtl.data import Splits, make_synthetic, split
 from mtl.errors import ConfigError
 from mtl.models import ModelConfig
 from mtl.tasks import Task
-from mtl.training import TrainConfig, TrainResult, train
+from mtl.training import TrainConfig, TrainResult, build_for, train
 from mtl.weighting import GradientAggregator, Weighting, make_weighting
 from mtl.weighting.aligned import alignment
 from mtl.weighting.cagrad import cagrad_weights
+from mtl.weighting.mgda_ub import representation_layer
 from mtl.weighting.pcgrad import pcgrad_weights
 from mtl.weighting.upgrad import dual_cone_projections
 
 AGGREGATORS = ("pcgrad", "mgda", "cagrad", "imtl_g", "aligned_mtl", "upgrad")
-METHODS = (*AGGREGATORS, "famo", "rlw")
+METHODS = (*AGGREGATORS, "mgda_ub", "famo", "rlw")
 CONFIG = ModelConfig("hard", shared_depth=1, shared_width=16, tower_depth=1, tower_width=8)
 
 
@@ -227,7 +229,7 @@ def test_each_method_learns_and_logs_its_weights(name: str, two_tasks: Splits) -
         weights = result.history[f"weight_{task}"]
         assert weights == result.weights[task] and len(weights) == 8
         assert all(math.isfinite(w) for w in weights)
-    if name in ("mgda", "imtl_g", "rlw", "famo"):  # weights on the simplex
+    if name in ("mgda", "mgda_ub", "imtl_g", "rlw", "famo"):  # weights on the simplex
         np.testing.assert_allclose(sum(np.array(result.weights[t]) for t in ("task1", "task2")), 1.0, rtol=1e-5)
     if name == "famo":
         assert min(min(w) for w in result.weights.values()) > 0
@@ -247,3 +249,54 @@ def test_aggregating_without_shared_weights_falls_back_to_the_sum(two_tasks: Spl
         result = fit(two_tasks, "upgrad", epochs=2, config=config)
     assert result.weights == {t: [1.0, 1.0] for t in ("task1", "task2")}
     assert "upgrad: no weight is shared" in caplog.text
+
+
+def test_mgda_ub_weighs_by_the_min_norm_point_of_the_representation_gradients(two_tasks: Splits) -> None:
+    seen: list[np.ndarray] = []
+
+    class Capture(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+            seen.append(self.model.weighting.current.numpy().copy())
+
+    settings = TrainConfig(weighting="mgda_ub", epochs=1, patience=1, batch_size=len(two_tasks.train.inputs))
+    model = build_for(CONFIG, two_tasks.train, settings.seed)  # the model train builds first, for its first step
+    layer = representation_layer(model)
+    assert layer is not None and layer.name == "shared_0"
+    probe = keras.Model(model.input, [layer.output, *model.outputs])
+    x = tf.constant(two_tasks.train.inputs)
+    with tf.GradientTape(persistent=True) as tape:
+        z, *predictions = probe(x, training=True)
+        losses = [tf.reduce_mean((tf.squeeze(p, -1) - two_tasks.train.y[t]) ** 2) for p, t in zip(predictions, ("task1", "task2"))]
+    g1, g2 = (tape.gradient(loss, z).numpy().ravel().astype("float64") for loss in losses)
+    alpha = float(np.clip((g2 - g1) @ g2 / ((g1 - g2) @ (g1 - g2)), 0.0, 1.0))  # the two-task closed form
+    train(CONFIG, two_tasks, settings, callbacks=[Capture()])
+    np.testing.assert_allclose(seen[0], [alpha, 1.0 - alpha], atol=1e-4)  # one full batch: its one step
+
+
+def test_mgda_ub_needs_a_shared_trunk(two_tasks: Splits) -> None:
+    config = ModelConfig(strategy="independent", shared_depth=1, shared_width=4, tower_depth=0)
+    with pytest.raises(ConfigError, match="mgda_ub: model .* has no shared trunk"):
+        fit(two_tasks, "mgda_ub", epochs=1, config=config)
+
+
+@pytest.mark.parametrize("name", ("pcgrad", "rlw"))
+def test_the_logged_weight_is_the_mean_of_the_epoch_steps_weights(name: str, two_tasks: Splits) -> None:
+    steps: list[list[np.ndarray]] = []
+
+    class Capture(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+            steps.append([])
+
+        def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+            if name == "rlw":  # drawn before its step
+                steps[-1].append(self.model.weighting.effective().numpy().copy())
+
+        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+            if name == "pcgrad":  # set while making its step's gradients
+                steps[-1].append(self.model.weighting.current.numpy().copy())
+
+    result = train(CONFIG, two_tasks, TrainConfig(weighting=name, epochs=3, patience=3, batch_size=64), callbacks=[Capture()])
+    logged = np.array([result.weights[t] for t in ("task1", "task2")]).T  # epochs x tasks
+    means = np.array([np.mean(epoch, axis=0) for epoch in steps])
+    np.testing.assert_allclose(logged, means, rtol=1e-5)
+    assert any(len({tuple(np.round(w, 6)) for w in epoch}) > 1 for epoch in steps)  # steps differ: a mean, not a copy

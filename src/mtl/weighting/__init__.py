@@ -17,6 +17,7 @@ from mtl.weighting.fixed import FixedWeighting
 from mtl.weighting.gradnorm import GradNormWeighting
 from mtl.weighting.imtl import ImtlGWeighting
 from mtl.weighting.mgda import MgdaWeighting
+from mtl.weighting.mgda_ub import MgdaUbWeighting
 from mtl.weighting.pcgrad import PCGradWeighting
 from mtl.weighting.rlw import RlwWeighting
 from mtl.weighting.shared import last_shared_kernel, shared_variables
@@ -34,6 +35,7 @@ WEIGHTINGS: dict[str, type[Weighting]] = {
     "rlw": RlwWeighting,
     "pcgrad": PCGradWeighting,
     "mgda": MgdaWeighting,
+    "mgda_ub": MgdaUbWeighting,
     "cagrad": CaGradWeighting,
     "imtl_g": ImtlGWeighting,
     "aligned_mtl": AlignedMtlWeighting,
@@ -67,6 +69,7 @@ __all__ = [
     "GradNormWeighting",
     "GradientAggregator",
     "ImtlGWeighting",
+    "MgdaUbWeighting",
     "MgdaWeighting",
     "PCGradWeighting",
     "RlwWeighting",

@@ -25,7 +25,7 @@ class GradientAggregator(Weighting):
     subclass implements :meth:`combination`, the weights ``w`` (from the T x T Gram matrix), and
     the direction is ``w @ G``. Task-specific variables get the gradient of ``sum_t c_t L_t``, which
     is also the logged ``loss``. The effective weight of task t (logged as ``weight_<task>``) is
-    ``c_t * w_t``, the coefficient of its loss gradient in the latest step's shared update.
+    ``c_t * w_t``, the coefficient of its loss gradient in a step's shared update (averaged over the epoch).
 
     A task without a labelled row in a batch has a zero loss and a zero row; every method leaves
     such rows out (weight 0 in that step). Where nothing is shared (``independent``) the update is

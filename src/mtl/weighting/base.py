@@ -23,7 +23,9 @@ class Weighting(keras.layers.Layer):  # type: ignore[misc]  # keras ships no typ
     ``relooks`` asks the trainer to compute the batch's losses again after the optimiser step and
     hand both to :meth:`after_step`. Gradient-level schemes
     (:class:`~mtl.weighting.aggregator.GradientAggregator`) override :meth:`gradients`.
-    Being a Layer, its variables (trainable or not) travel with the training wrapper.
+    The trainer records every step's effective weights (:meth:`record_step`); the logged weight of
+    an epoch is their mean (:meth:`weights_now`). Being a Layer, its variables (trainable or not)
+    travel with the training wrapper.
     """
 
     SCHEME = ""
@@ -36,6 +38,9 @@ class Weighting(keras.layers.Layer):  # type: ignore[misc]  # keras ships no typ
         self.task_names = tuple(t.name for t in tasks)
         self.constants = np.array([float(constants.get(n, 1.0)) for n in self.task_names], dtype="float32")
         self.options = self.resolve_options(options)
+        shape = (len(self.task_names),)
+        self.step_weights = self.add_weight(shape=shape, initializer="zeros", trainable=False, name="epoch_weight_sum")
+        self.steps_seen = self.add_weight(shape=(), initializer="zeros", trainable=False, name="epoch_steps")
         self.built = True
 
     @classmethod
@@ -54,6 +59,11 @@ class Weighting(keras.layers.Layer):  # type: ignore[misc]  # keras ships no typ
     def setup(self, net: keras.Model, x: np.ndarray | dict[str, np.ndarray]) -> None:
         """Inspect the model (and a few training rows of its inputs) before training; nothing by default."""
 
+    def forward(self, net: keras.Model, x: Any, training: bool) -> dict[str, tf.Tensor]:
+        """The training step's predictions of ``net`` on ``x`` (keyed by task); a plain call by default."""
+        predictions: dict[str, tf.Tensor] = net(x, training=training)
+        return predictions
+
     def gradients(
         self, tape: tf.GradientTape, losses: Mapping[str, tf.Tensor], total: tf.Tensor, variables: list[keras.Variable]
     ) -> list[tf.Tensor | None]:
@@ -71,9 +81,23 @@ class Weighting(keras.layers.Layer):  # type: ignore[misc]  # keras ships no typ
     def end_epoch(self, epoch: int, logs: Mapping[str, float]) -> None:
         """Adapt between epochs from the epoch's logs; nothing by default."""
 
+    def record_step(self) -> None:
+        """Add the step's effective weights to the epoch's running sum (inside the step's graph, once its
+        gradients exist: a gradient-level scheme sets its weights while making them)."""
+        self.step_weights.assign_add(self.effective())
+        self.steps_seen.assign_add(1.0)
+
+    def start_epoch(self) -> None:
+        """Clear the epoch's running sum of step weights."""
+        self.step_weights.assign(np.zeros(len(self.task_names), dtype="float32"))
+        self.steps_seen.assign(0.0)
+
     def weights_now(self) -> dict[str, float]:
-        """The current effective weights by task name."""
-        return dict(zip(self.task_names, (float(w) for w in keras.ops.convert_to_numpy(self.effective()))))
+        """Each task's effective weight averaged over the epoch's training steps so far (the current
+        weight before any step), by task name."""
+        steps = float(keras.ops.convert_to_numpy(self.steps_seen))
+        values = keras.ops.convert_to_numpy(self.step_weights) / steps if steps else keras.ops.convert_to_numpy(self.effective())
+        return dict(zip(self.task_names, (float(w) for w in values)))
 
     def extra_logs(self) -> dict[str, float]:
         """Scheme-specific values worth logging each epoch; none by default."""

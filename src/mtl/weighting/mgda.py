@@ -45,9 +45,9 @@ def min_norm_weights(gram: tf.Tensor) -> tf.Tensor:
 class MgdaWeighting(GradientAggregator):
     """MGDA: the min-norm point of the convex hull of the task gradients (weights on the simplex, sum 1).
 
-    MGDA-UB, the paper's fast variant, takes the gradients on the last shared representation
-    instead; here the gradients are on the shared parameters (the representation is not at hand
-    for every strategy's graph), which is the paper's exact MGDA. No gradient normalisation (the
+    Here the gradients are on the shared parameters, the paper's exact MGDA, for any strategy;
+    MGDA-UB, its fast variant on the shared representation, is ``mgda_ub``
+    (:mod:`mtl.weighting.mgda_ub`). No gradient normalisation (the
     paper's default). Tasks without a labelled row are left out of the hull.
     """
 

@@ -72,12 +72,14 @@ class WeightedTrainer(keras.Model):  # type: ignore[misc]  # keras ships no type
         """
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         with tf.GradientTape(persistent=self.weighting.persistent_tape) as tape:
-            y_pred = self(x, training=True)
+            y_pred = self.weighting.forward(self.net, x, training=True)
             losses = self.per_task_losses(y, y_pred, sample_weight)
             total = self.weighting.combine(losses)
         self._loss_tracker.update_state(total, sample_weight=tf.shape(y_pred[self.task_names[0]])[0])
         variables = self.trainable_variables
-        self.optimizer.apply_gradients(zip(self.weighting.gradients(tape, losses, total, variables), variables))
+        gradients = self.weighting.gradients(tape, losses, total, variables)
+        self.weighting.record_step()
+        self.optimizer.apply_gradients(zip(gradients, variables))
         if self.weighting.relooks:
             after = self.batch_losses(y, self(x, training=True), sample_weight)
             self.weighting.after_step(stack(losses, self.task_names), stack(after, self.task_names))

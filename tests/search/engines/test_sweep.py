@@ -130,6 +130,9 @@ def test_a_gradient_level_method_with_its_option_runs_as_a_trial(write_space, st
     run = children[0]
     assert run.data.tags["weighting"] == "cagrad" and run.data.params["cagrad_c"] == "0.25"
     assert len(client.get_metric_history(run.info.run_id, "epoch/weight/task2")) == 2
+    step_ms = [m.value for m in client.get_metric_history(run.info.run_id, "epoch/step_ms")]
+    assert len(step_ms) == 2 and min(step_ms) > 0
+    assert result.study.get_trials()[0].user_attrs["step_ms"] == step_ms[1]  # the median leaves the tracing epoch out
 
 
 def test_one_objective_per_task_reports_exactly_the_non_dominated_set(write_space, stores) -> None:

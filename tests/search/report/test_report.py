@@ -9,7 +9,7 @@ import pytest
 from optuna.distributions import CategoricalDistribution, IntDistribution
 from optuna.trial import TrialState, create_trial
 
-from search.engines import PARENT_ATTR, RUN_ID_ATTR, open_study, run_sweep
+from search.engines import PARENT_ATTR, RUN_ID_ATTR, STEP_MS_ATTR, open_study, run_sweep
 from search.report import STATES, build_report, repeat_best, run_report, write_report
 from search.space import load_space, parse_space
 from search.tracking import Tracker
@@ -58,6 +58,8 @@ def test_report_groups_by_strategy_repeats_the_best_and_logs_its_files(write_spa
         assert row.best.val == best.user_attrs["val"] and row.best.test == best.user_attrs["test"]
         assert row.counts == {state: sum(t.state.name == state for t in members) for state in STATES}
         assert row.seconds == pytest.approx(sum(t.duration.total_seconds() for t in members))
+        steps = [t.user_attrs[STEP_MS_ATTR] for t in members if t.state == TrialState.COMPLETE]
+        assert all(s > 0 for s in steps) and row.step_ms == pytest.approx(statistics.median(steps))
     assert {s: sum(row.counts[s] for row in report.rows) for s in STATES} == {"COMPLETE": 5, "PRUNED": 1, "FAIL": 1}
     assert report.rows[0].best.objective <= report.rows[1].best.objective  # best group first
 
@@ -95,6 +97,7 @@ def test_report_groups_by_strategy_repeats_the_best_and_logs_its_files(write_spa
     markdown = (tmp_path / "report" / "report.md").read_text()
     for row in report.rows:
         assert f"| {row.strategy} | fixed | {row.best.number} | {row.best.objective:.4f} |" in markdown
+        assert f"| {row.seconds:.1f} | {row.step_ms:.2f} |" in markdown  # the time spent, in all and per step
     assert "![task metrics](task_metrics.png)" in markdown
     assert "data:image/png;base64," in (tmp_path / "report" / "report.html").read_text()
     artifacts = {a.path for a in tracker.client.list_artifacts(result.parent_run_id, "report")}
