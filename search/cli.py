@@ -35,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="search engine (default: optuna); keras-tuner keeps its project in mlruns/keras_tuner/<study>")
     run.add_argument("--oracle", choices=("random", "bayesian", "hyperband"), default="bayesian",
                      help="keras-tuner oracle (default: bayesian); only with --engine keras-tuner")
-    run.add_argument("--jobs", type=int, default=1, help="trials in parallel, one process each, sharing the study (default: 1)")
+    run.add_argument("--jobs", type=int, default=1, help="processes tuning at once, sharing the study; a comparison with at "
+                     "least JOBS arms gives each process its own arms (default: 1)")
     run.add_argument("--worker", type=int, default=0, help=argparse.SUPPRESS)  # set by --jobs for its child processes
     baselines = commands.add_parser("baselines", help="train one single-task network per task and log each to MLflow",
                                     description="Train, per task, a network over that task alone (the space's trunk, tower "
@@ -147,7 +148,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.engine == "keras-tuner":
         return _run_keras_tuner(space, args)
     if args.worker:
-        run_sweep(space, args.study, args.storage, args.tracking_uri, args.trials, args.timeout, worker=args.worker)
+        run_sweep(space, args.study, args.storage, args.tracking_uri, args.trials, args.timeout, worker=args.worker,
+                  jobs=args.jobs)
         return 0
     if args.jobs > 1:
         set_thread_budget(args.jobs)  # before TensorFlow starts its thread pools
@@ -193,12 +195,13 @@ def _run_jobs(sweep: OpenSweep, args: argparse.Namespace) -> None:
     from search.engines import tune_sweep
 
     run_args = ["--space", args.space, "--study", sweep.study.study_name, "--storage", sweep.storage,
-                "--tracking-uri", sweep.tracking_uri, "--trials", str(sweep.budget), "--seed", str(sweep.space.study.seed)]
+                "--tracking-uri", sweep.tracking_uri, "--trials", str(sweep.budget), "--seed", str(sweep.space.study.seed),
+                "--jobs", str(args.jobs)]
     if args.timeout:
         run_args += ["--timeout", str(args.timeout)]
     workers = start_workers(args.jobs, run_args)
     try:
-        tune_sweep(sweep, args.timeout)
+        tune_sweep(sweep, args.timeout, jobs=args.jobs)
     except KeyboardInterrupt:
         wait_for(workers, interrupted=True)
         raise

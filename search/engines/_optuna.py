@@ -167,15 +167,29 @@ class OpenSweep:
         return self.space.compare is not None
 
 
+def splits_arms(space: Space, jobs: int) -> bool:
+    """True when ``jobs`` processes tune a comparison's arms apart, each process its own arms
+    (:func:`own_arms`): a comparison with at least ``jobs`` arms, ``jobs`` > 1."""
+    return space.compare is not None and 1 < jobs <= len(space.arm_names)
+
+
+def own_arms(sweep: OpenSweep, worker: int, jobs: int) -> tuple[ArmStudy, ...]:
+    """The arms process ``worker`` of ``jobs`` tunes: every ``jobs``-th from its own index where the
+    arms are split (:func:`splits_arms`), else all of them in turn."""
+    return sweep.arms[worker::jobs] if splits_arms(sweep.space, jobs) else sweep.arms
+
+
 def open_sweep(space: Space, study_name: str | None = None, storage: str | None = None,
                tracking_uri: str | None = None, trials: int | None = None, worker: int = 0,
-               frame: pd.DataFrame | None = None) -> OpenSweep:
+               frame: pd.DataFrame | None = None, jobs: int = 1) -> OpenSweep:
     """Load the data and any warm-start weights, then create or resume the study and its MLflow parent run.
 
     ``frame`` is the table in memory, in place of the file the space names.
     ``worker`` > 0 is one of several processes sharing the study: its sampler is seeded
     ``seed + worker`` so workers do not propose identical parameters. Every arm of a comparison
-    is seeded alike, so arms identical but for their names are tuned identically.
+    is seeded alike, so arms identical but for their names are tuned identically; where ``jobs``
+    processes split the arms (:func:`splits_arms`) each arm has one process, seeded ``seed``
+    whichever it is.
     """
     study_name = study_name or space.study.name
     storage = storage or default_storage()
@@ -197,7 +211,8 @@ def open_sweep(space: Space, study_name: str | None = None, storage: str | None 
         study.set_user_attr(ARMS_ATTR, list(space.arm_names))
         arms = tuple(ArmStudy(name, space.arm_space(name), open_study(
             space.arm_space(name), arm_study_name(study_name, name), storage, n_tasks=len(splits.tasks),
-            sampler_seed=space.study.seed + worker, tracking_uri=tracking_uri)) for name in space.arm_names)
+            sampler_seed=space.study.seed + (0 if splits_arms(space, jobs) else worker), tracking_uri=tracking_uri))
+            for name in space.arm_names)
         for arm in arms:
             arm.study.set_user_attr(PARENT_ATTR, parent)
     return OpenSweep(space, splits, study, tracker, parent, budget, storage, tracking_uri, sources, arms, frame)
@@ -235,6 +250,7 @@ def run_sweep(
     printer: Printer = print,
     worker: int = 0,
     finish: bool = True,
+    jobs: int = 1,
 ) -> SweepResult:
     """Run (or resume) the study until ``trials`` trials count in total or ``timeout`` seconds pass.
 
@@ -245,10 +261,11 @@ def run_sweep(
     another worker closes it when it stops with the budget complete (every arm's, in a comparison,
     whose verdict ``python -m search report`` then adds). A trial that another worker failed as
     stale while this one was cut off from the storage ends with one line, and the sweep goes on.
-    A comparison tunes each arm in turn, each to the full budget.
+    A comparison tunes each arm in turn, each to the full budget; ``jobs`` is the number of processes
+    ``--jobs`` started (this one among them), which may split the arms (:func:`own_arms`).
     """
-    sweep = open_sweep(space, study_name, storage, tracking_uri, trials, worker)
-    tune_sweep(sweep, timeout, printer, worker)
+    sweep = open_sweep(space, study_name, storage, tracking_uri, trials, worker, jobs=jobs)
+    tune_sweep(sweep, timeout, printer, worker, jobs)
     if not finish or (worker and not budget_complete(sweep)):
         return _result(sweep)
     return finish_sweep(sweep, printer)
@@ -259,21 +276,25 @@ def budget_complete(sweep: OpenSweep) -> bool:
     return all(counted_trials(arm.study) >= sweep.budget for arm in sweep.arms)
 
 
-def tune_sweep(sweep: OpenSweep, timeout: float | None = None, printer: Printer = print, worker: int = 0) -> None:
-    """Run the trials of an open sweep (each arm in turn) until its budget counts or ``timeout`` seconds pass.
+def tune_sweep(sweep: OpenSweep, timeout: float | None = None, printer: Printer = print, worker: int = 0,
+               jobs: int = 1) -> None:
+    """Run the trials of an open sweep (each of this process's arms in turn, :func:`own_arms`) until its
+    budget counts or ``timeout`` seconds pass.
 
     An interruption or error ends the parent run (KILLED, FAILED) unless this is a ``worker`` > 0.
     """
     tracker, parent, space = sweep.tracker, sweep.parent_run_id, sweep.space
+    arms = own_arms(sweep, worker, jobs)
     printer(f"study {sweep.study.study_name!r}: "
             + (f"{len(sweep.arms)} arms, {sweep.budget} trials each" if sweep.compares
                else f"{counted_trials(sweep.study)}/{sweep.budget} trials done")
-            + (f" (worker {worker})" if worker else f"; storage {redact(sweep.storage)}, tracking {redact(sweep.tracking_uri)}"))
+            + (f" (worker {worker})" if worker else f"; storage {redact(sweep.storage)}, tracking {redact(sweep.tracking_uri)}")
+            + (f"; this process tunes {', '.join(str(arm.name) for arm in arms)}" if splits_arms(space, jobs) else ""))
     writer = BackgroundWriter()
     try:
         try:
             with lean_process():
-                for arm in sweep.arms:
+                for arm in arms:
                     _tune(sweep, arm, writer, timeout or space.study.timeout, printer)
         finally:
             writer.close()  # every trial's artifacts written and its run closed

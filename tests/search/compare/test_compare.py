@@ -9,7 +9,7 @@ import pytest
 
 from mtl.errors import MtlError
 from search.compare import CONFIRM_KIND, NO_DIFFERENCE, conclude, confirmation_rounds, race_looks, read_verdict_table
-from search.engines import arm_study_name, open_sweep, tune_sweep
+from search.engines import WORKER_ATTR, arm_study_name, open_sweep, tune_sweep
 from search.errors import SpaceError
 from search.space import load_space, parse_space
 from search.trial import run_baselines
@@ -139,9 +139,13 @@ def test_budgets_per_arm_are_equal_and_exact_with_two_jobs_and_a_resume(write_sp
     first = cli("run", *common, "--trials", "3", "--jobs", "2", cwd=tmp_path, timeout=600)
     assert first.returncode == 0, first.stderr
     assert "verdict (2 confirmation seeds per arm" in first.stdout
+    assert "this process tunes independent" in first.stdout  # two jobs, two arms: each process its own arm
+    tuned_by = {}
     for arm in ("independent", "hard"):
         trials = optuna.load_study(study_name=arm_study_name("budget", arm), storage=storage).trials
         assert sum(t.state.name in COUNTED for t in trials) == 3
+        (tuned_by[arm],) = {t.user_attrs[WORKER_ATTR] for t in trials}  # one process per arm: sequential, seeded alike
+    assert tuned_by["independent"] != tuned_by["hard"]
     assert run_in_process(*common, "--trials", "4") == 0  # the resume, in this process
     for arm in ("independent", "hard"):
         trials = optuna.load_study(study_name=arm_study_name("budget", arm), storage=storage).trials
