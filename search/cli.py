@@ -138,7 +138,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Run or resume a sweep (a comparison: tune every arm, confirm, judge) and print its summary or verdict."""
     from search.cluster import set_thread_budget
     from search.compare import conclude
-    from search.engines import finish_sweep, open_sweep, run_sweep, tune_sweep
+    from search.engines import finish_sweep, open_sweep, tune_sweep
     from search.report import format_comparison, format_summary
     from search.space import load_space
 
@@ -147,9 +147,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         space = space.with_seed(args.seed)
     if args.engine == "keras-tuner":
         return _run_keras_tuner(space, args)
-    if args.worker:
-        run_sweep(space, args.study, args.storage, args.tracking_uri, args.trials, args.timeout, worker=args.worker,
-                  jobs=args.jobs)
+    if args.worker:  # a child of --jobs: the parent process confirms, judges and closes the sweep
+        sweep = open_sweep(space, args.study, args.storage, args.tracking_uri, args.trials, args.worker, jobs=args.jobs)
+        tune_sweep(sweep, args.timeout, worker=args.worker, jobs=args.jobs)
+        _confirm_own_arms(sweep, args.worker, args.jobs)
         return 0
     if args.jobs > 1:
         set_thread_budget(args.jobs)  # before TensorFlow starts its thread pools
@@ -202,12 +203,23 @@ def _run_jobs(sweep: OpenSweep, args: argparse.Namespace) -> None:
     workers = start_workers(args.jobs, run_args)
     try:
         tune_sweep(sweep, args.timeout, jobs=args.jobs)
+        _confirm_own_arms(sweep, 0, args.jobs)
     except KeyboardInterrupt:
         wait_for(workers, interrupted=True)
         raise
     codes = wait_for(workers)
     if any(codes):
         print(f"warning: worker exit codes {codes}", file=sys.stderr)
+
+
+def _confirm_own_arms(sweep: OpenSweep, worker: int, jobs: int) -> None:
+    """Where ``jobs`` processes split a comparison's arms, confirm this one's arms up to the race's first
+    look while the others still tune (the race and the rest come after, in the parent process)."""
+    from search.compare import confirm_before_race
+    from search.engines import own_arms, splits_arms
+
+    if splits_arms(sweep.space, jobs):
+        confirm_before_race(sweep, own_arms(sweep, worker, jobs))
 
 
 def cmd_baselines(args: argparse.Namespace) -> int:

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from mtl.stats import BETTER, NO_DIFFERENCE, WORSE
-from search.compare._confirm import CONFIRM_KIND, SINGLE_TASK, confirm, confirmation_seeds, read_confirmations
+from search.compare._confirm import (
+    CONFIRM_KIND,
+    SINGLE_TASK,
+    confirm,
+    confirm_before_race,
+    confirmation_seeds,
+    read_confirmations,
+)
 from search.compare._race import RACE_MIN_SEEDS, Dropped, confirmation_rounds, race, race_looks
 from search.compare._record import VERDICT_TABLE, read_verdict_table, record_verdict
 from search.compare._run import conclude, verdict_of
@@ -26,6 +33,7 @@ __all__ = [
     "WORSE",
     "conclude",
     "confirm",
+    "confirm_before_race",
     "confirmation_rounds",
     "confirmation_seeds",
     "judge",

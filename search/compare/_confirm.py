@@ -94,8 +94,21 @@ def _scores(run: Run, space: Space, tasks: tuple[Task, ...]) -> dict[str, float]
     return per_task | {OBJECTIVE: sum(per_task.values()) / len(per_task)}
 
 
-def confirm(sweep: OpenSweep, printer: Printer = print) -> tuple[ConfirmedArm, ...]:
-    """Retrain every arm's best configuration with the confirmation seeds (those not already in MLflow)."""
+def confirm_before_race(sweep: OpenSweep, arms: tuple[ArmStudy, ...], printer: Printer = print) -> None:
+    """Confirm ``arms`` with the seeds every arm gets whatever the race says (the rounds up to its first
+    look; every seed without racing), so a process that tuned these arms trains them while others
+    tune theirs (``--jobs``); the race and later rounds are :func:`confirm`'s, which reads these back
+    from MLflow."""
+    confirm(sweep, printer, only={arm.name for arm in arms}, before_race=True)
+
+
+def confirm(sweep: OpenSweep, printer: Printer = print, only: set[str | None] | None = None,
+            before_race: bool = False) -> tuple[ConfirmedArm, ...]:
+    """Retrain every arm's best configuration with the confirmation seeds (those not already in MLflow).
+
+    ``only`` and ``before_race`` (:func:`confirm_before_race`) restrict it to those arms' rounds before
+    the race's first look, with no race look and no single-task baselines.
+    """
     space, tracker, parent = sweep.space, sweep.tracker, sweep.parent_run_id
     seeds = confirmation_seeds(space)
     existing = _existing(tracker, parent)
@@ -109,7 +122,7 @@ def confirm(sweep: OpenSweep, printer: Printer = print) -> tuple[ConfirmedArm, .
         return splits_for[seed]
 
     contenders = []
-    for arm in sweep.arms:
+    for arm in sweep.arms if only is None else [arm for arm in sweep.arms if arm.name in only]:
         best = best_trial(arm.study)
         if best is None or arm.name is None:
             printer(f"{arm.name}: no complete tuning trial to confirm")
@@ -123,7 +136,9 @@ def confirm(sweep: OpenSweep, printer: Printer = print) -> tuple[ConfirmedArm, .
     fuse = fused(space)
     announced: set[str] = set()
     unfused_said: set[str] = set()
-    for seed_indices in confirmation_rounds(len(seeds), fuse, racing):  # every arm still in contention, round by round
+    looks = race_looks(len(seeds), fuse) if racing else ()
+    rounds = [r for r in confirmation_rounds(len(seeds), fuse, racing) if not (before_race and looks and r.stop > looks[0])]
+    for seed_indices in rounds:  # every arm still in contention, round by round
         for name, arm, best in contenders:
             todo = [i for i in seed_indices if (name, seeds[i], best.number) not in existing]
             if not todo:
@@ -132,16 +147,16 @@ def confirm(sweep: OpenSweep, printer: Printer = print) -> tuple[ConfirmedArm, .
                 todo = _confirm_fused(_context(sweep, arm, sweep.splits), name, best, todo, seeds, unfused_said, printer)
             for index in todo:
                 _confirm_one(_context(sweep, arm, splits_of(seeds[index])), name, best, index, seeds[index], printer)
-        if racing and compare is not None and seed_indices.stop in race_looks(len(seeds), fuse):
+        if compare is not None and only is None and seed_indices.stop in looks:
             dropped = race(read_confirmations(sweep), seeds, compare.reference, compare.alpha,
-                           space.objective.direction == "minimize", race_looks(len(seeds), fuse), upto=seed_indices.stop)
+                           space.objective.direction == "minimize", looks, upto=seed_indices.stop)
             for d in dropped:
                 if d.arm not in announced:
                     announced.add(d.arm)
                     printer(f"{d.arm}: dropped after {d.seeds} seeds, worse than {d.leader} "
                             f"(Holm p = {d.p_holm:.2g} < {d.threshold:.2g}); the other arms go on")
             contenders = [(name, arm, best) for name, arm, best in contenders if name not in announced]
-    if has_baselines(sweep):
+    if only is None and has_baselines(sweep):
         _confirm_single_task(sweep, seeds, splits_of, printer)
     return read_confirmations(sweep)
 

@@ -21,8 +21,10 @@ from search.engines._optuna import (
     load_sweep,
     mean_objective,
     open_sweep,
+    own_arms,
     pareto_trials,
     run_sweep,
+    splits_arms,
     tune_sweep,
 )
 from search.engines._study import (
@@ -60,8 +62,10 @@ __all__ = [
     "mean_objective",
     "open_study",
     "open_sweep",
+    "own_arms",
     "pareto_trials",
     "run_sweep",
+    "splits_arms",
     "run_tuner_sweep",
     "stored_space",
     "tune_sweep",

@@ -250,7 +250,6 @@ def run_sweep(
     printer: Printer = print,
     worker: int = 0,
     finish: bool = True,
-    jobs: int = 1,
 ) -> SweepResult:
     """Run (or resume) the study until ``trials`` trials count in total or ``timeout`` seconds pass.
 
@@ -261,11 +260,10 @@ def run_sweep(
     another worker closes it when it stops with the budget complete (every arm's, in a comparison,
     whose verdict ``python -m search report`` then adds). A trial that another worker failed as
     stale while this one was cut off from the storage ends with one line, and the sweep goes on.
-    A comparison tunes each arm in turn, each to the full budget; ``jobs`` is the number of processes
-    ``--jobs`` started (this one among them), which may split the arms (:func:`own_arms`).
+    A comparison tunes each arm in turn, each to the full budget.
     """
-    sweep = open_sweep(space, study_name, storage, tracking_uri, trials, worker, jobs=jobs)
-    tune_sweep(sweep, timeout, printer, worker, jobs)
+    sweep = open_sweep(space, study_name, storage, tracking_uri, trials, worker)
+    tune_sweep(sweep, timeout, printer, worker)
     if not finish or (worker and not budget_complete(sweep)):
         return _result(sweep)
     return finish_sweep(sweep, printer)

@@ -8,8 +8,16 @@ import optuna
 import pytest
 
 from mtl.errors import MtlError
-from search.compare import CONFIRM_KIND, NO_DIFFERENCE, conclude, confirmation_rounds, race_looks, read_verdict_table
-from search.engines import WORKER_ATTR, arm_study_name, open_sweep, tune_sweep
+from search.compare import (
+    CONFIRM_KIND,
+    NO_DIFFERENCE,
+    conclude,
+    confirm_before_race,
+    confirmation_rounds,
+    race_looks,
+    read_verdict_table,
+)
+from search.engines import WORKER_ATTR, arm_study_name, open_sweep, own_arms, tune_sweep
 from search.errors import SpaceError
 from search.space import load_space, parse_space
 from search.trial import run_baselines
@@ -156,6 +164,23 @@ def test_budgets_per_arm_are_equal_and_exact_with_two_jobs_and_a_resume(write_sp
     confirmations = [r for r in children if r.data.tags["kind"] == CONFIRM_KIND]
     confirmed = {(r.data.tags["arm"], r.data.tags["seed"], r.data.tags["confirms_trial"]) for r in confirmations}
     assert len(confirmed) == len(confirmations)  # no seed of one configuration confirmed twice
+
+
+@pytest.mark.slow
+def test_a_process_of_two_jobs_confirms_its_own_arm_up_to_the_race_s_first_look(write_space, stores) -> None:
+    space = load_space(write_space(AA.replace("seeds = 3", "seeds = 5")))
+    sweep = open_sweep(space, **stores)
+    tune_sweep(sweep, printer=lambda line: None)
+    assert [arm.name for arm in own_arms(sweep, 1, 2)] == ["hard-again"]
+    confirm_before_race(sweep, own_arms(sweep, 1, 2), printer=lambda line: None)
+    _, _, children = mlflow_runs(stores["tracking_uri"], "aa")
+    assert sorted(r.info.run_name for r in children if r.data.tags["kind"] == CONFIRM_KIND) == [
+        f"confirm-hard-again-{i}" for i in range(3)]  # fused rounds of 3 seeds, the race's first look after 3
+    verdict = conclude(sweep, printer=lambda line: None)
+    assert {s.arm: s.n for s in verdict.standings} == {"hard": 5, "hard-again": 5}
+    _, _, children = mlflow_runs(stores["tracking_uri"], "aa")
+    names = [r.info.run_name for r in children if r.data.tags["kind"] == CONFIRM_KIND]
+    assert len(names) == len(set(names)) == 10  # what the process confirmed was read back, not trained again
 
 
 @pytest.mark.slow
