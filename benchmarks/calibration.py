@@ -20,6 +20,15 @@ task and on the mean objective, Holm across them, alpha 0.05) on real training n
 Trainings use :func:`mtl.training.train` directly (no tracking). Prints both rates with 95%
 Clopper-Pearson intervals and writes ``benchmarks/results/calibration.json``. Goal: false
 positives at most 5%, power at least 80%.
+
+``--pool N`` estimates the same rates for several numbers of seeds at once, by resampling: it
+trains N seeds of the reference configuration and N of the separate networks once, then draws
+``--resamples`` comparisons for each K of ``--sizes`` (default 3, 6, 10, 15, 20; 2K <= N): the
+reference and the A/A twin are two disjoint random K-subsets of the reference pool (an A/A split),
+the separate arm a random K-subset of its pool, paired by draw order. The rates are those of the
+verdict's test under the training noise the pool shows (a bootstrap power analysis; the intervals
+are of the resampling only, not of the pool's own sampling); the README reads the K needed for 80%
+power off them. Writes ``benchmarks/results/calibration-pool.json`` and ``.png``.
 """
 
 from __future__ import annotations
@@ -33,6 +42,11 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from mtl.data import make_synthetic, split  # noqa: E402
@@ -78,11 +92,65 @@ def rate(hits: int, n: int) -> dict[str, float]:
     return {"hits": hits, "n": n, "rate": hits / n, "low": interval.low, "high": interval.high}
 
 
+def pooled(splits, epochs: int, patience: int, pool: int, resamples: int, sizes: list[int]) -> None:
+    """Train the two pools once, then resample comparisons of every size; print and save the rates."""
+    started = time.perf_counter()
+    reference = [scores(REFERENCE, splits, 200_000 + i, epochs, patience) for i in range(pool)]
+    separate = [scores(SEPARATE, splits, 300_000 + i, epochs, patience) for i in range(pool)]
+    trained = time.perf_counter() - started
+    print(f"pools of {pool} trained in {trained:.0f} s; resampling", flush=True)
+    rng = np.random.default_rng(0)
+    result: dict[str, object] = {"pool": pool, "resamples": resamples, "alpha": ALPHA, "train_seconds": trained,
+                                 "reference": REFERENCE.__dict__, "separate": SEPARATE.__dict__, "sizes": {}}
+    rows = []
+    for k in sizes:
+        fp = sharing = 0
+        found = dict.fromkeys(PLANTED, 0)
+        for _ in range(resamples):
+            order = rng.permutation(pool)
+            ref, twin = [reference[i] for i in order[:k]], [reference[i] for i in order[k:2 * k]]
+            other = [separate[i] for i in rng.permutation(pool)[:k]]
+            fp += any(w != NO_DIFFERENCE for w in words(twin, ref).values())
+            for d in PLANTED:
+                found[d] += words(shifted(twin, d), ref)["objective"] == WORSE
+            sharing += words(other, ref)["objective"] == WORSE
+        entry = {"false_positive": rate(fp, resamples), "power": {f"{d:.2f}": rate(h, resamples) for d, h in found.items()},
+                 "power_sharing": rate(sharing, resamples)}
+        result["sizes"][str(k)] = entry  # type: ignore[index]
+        rows.append((k, fp / resamples, *(found[d] / resamples for d in PLANTED), sharing / resamples))
+        print(f"K = {k:>2}: A/A false positives {fp / resamples:.1%}; power at "
+              + ", ".join(f"{d:.0%}: {found[d] / resamples:.0%}" for d in PLANTED)
+              + f"; separate networks {sharing / resamples:.0%}", flush=True)
+    spread = np.std([r["objective"] for r in reference], ddof=1) / np.mean([r["objective"] for r in reference])
+    result["objective_cv"] = float(spread)
+    print(f"seed-to-seed spread of the reference's test objective: {spread:.1%} of its mean", flush=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "calibration-pool.json").write_text(json.dumps(result, indent=1))
+    figure, ax = plt.subplots(figsize=(7, 4.5))
+    ks = [r[0] for r in rows]
+    ax.plot(ks, [r[1] for r in rows], "k--o", label="A/A false positives")
+    for j, d in enumerate(PLANTED):
+        ax.plot(ks, [r[2 + j] for r in rows], "-o", label=f"power, planted {d:.0%} worse")
+    ax.plot(ks, [r[-1] for r in rows], "-s", label="power, separate networks")
+    ax.axhline(0.8, color="grey", lw=0.8)
+    ax.axhline(ALPHA, color="grey", lw=0.8, ls=":")
+    ax.set_xlabel("confirmation seeds per arm (K)")
+    ax.set_ylabel("rate over resampled comparisons")
+    ax.set_ylim(0, 1)
+    ax.set_title(f"Verdict calibration by resampling ({pool} seeds per pool, {resamples} draws per K)")
+    ax.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(RESULTS / "calibration-pool.png", dpi=120)
+
+
 def main() -> None:
-    """Run the A/A and planted-effect repetitions; print and save the rates."""
+    """Run the A/A and planted-effect repetitions (or the pooled resampling); print and save the rates."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=30, help="A/A repetitions (planted: the same number)")
     parser.add_argument("--seeds", type=int, help="seeds per arm in one comparison (default: the space's [compare] seeds)")
+    parser.add_argument("--pool", type=int, help="resample from pools of this many seeds instead (see the docstring)")
+    parser.add_argument("--resamples", type=int, default=2000, help="comparisons drawn per size with --pool")
+    parser.add_argument("--sizes", default="3,6,10,15,20", help="seeds per arm to resample with --pool (2K <= pool)")
     args = parser.parse_args()
     doc = tomllib.loads((ROOT / "spaces" / "default.toml").read_text())
     args.seeds = args.seeds or doc["compare"]["seeds"]
@@ -90,6 +158,12 @@ def main() -> None:
     splits = split(make_synthetic(**doc["data"]["options"], seed=seed), doc["data"]["val_fraction"], doc["data"]["test_fraction"],
                    seed=seed)
     epochs, patience = doc["training"]["epochs"], doc["training"]["patience"]
+    if args.pool:
+        sizes = [int(k) for k in args.sizes.split(",")]
+        if 2 * max(sizes) > args.pool:
+            parser.error(f"--sizes up to {max(sizes)} need --pool >= {2 * max(sizes)}")
+        pooled(splits, epochs, patience, args.pool, args.resamples, sizes)
+        return
     started = time.perf_counter()
     false_positives = sharing = 0
     detections = dict.fromkeys(PLANTED, 0)

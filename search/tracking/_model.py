@@ -42,6 +42,11 @@ from search.errors import StorageError
 
 MODEL_NAME = "model"  # the Logged Model's name, as MLflow's ``name=`` convention has it
 KERAS_FILE, SIGNATURE_FILE = "model.keras", "signature.json"
+# MLflow warns when a model has no input example (the signature says it all) and an untyped predict: both on
+# purpose. Filters for the process, not warnings.catch_warnings: models are saved from the background writer's
+# thread, and catch_warnings is not thread-safe (a warning slipped through while another thread held it).
+warnings.filterwarnings("ignore", message=r".*An input example was not provided", category=UserWarning)
+warnings.filterwarnings("ignore", message=r".*Add type hints to the `predict` method", category=UserWarning)
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no download bars in the CLI's output
 logging.getLogger("mlflow.pyfunc").setLevel(logging.ERROR)  # the pyfunc is pickled on purpose: it is this package's class
 REQUIRED = ("mtl-search", "keras", "tensorflow-cpu", "tensorflow", "mlflow", "numpy", "pandas")
@@ -161,11 +166,9 @@ def log_model(client: MlflowClient, experiment_id: str, run_id: str, model: kera
                          model_id=logged.model_id)
             meta.add_flavor("keras", keras_version=keras.__version__, data=f"artifacts/{Path(KERAS_FILE).stem}",
                             save_exported_model=False)
-            with warnings.catch_warnings():  # no input example (the signature says it all), untyped predict: both on purpose
-                warnings.simplefilter("ignore")
-                mlflow.pyfunc.save_model(files / "mlflow-model", python_model=MultiTaskModel(), mlflow_model=meta,
-                                         artifacts={"keras_model": str(files / KERAS_FILE), "signature": str(files / SIGNATURE_FILE)},
-                                         signature=mlflow_signature(columns), pip_requirements=list(requirements()))
+            mlflow.pyfunc.save_model(files / "mlflow-model", python_model=MultiTaskModel(), mlflow_model=meta,
+                                     artifacts={"keras_model": str(files / KERAS_FILE), "signature": str(files / SIGNATURE_FILE)},
+                                     signature=mlflow_signature(columns), pip_requirements=list(requirements()))
             client.log_model_artifacts(logged.model_id, str(files / "mlflow-model"))
     except BaseException:
         client.finalize_logged_model(logged.model_id, LoggedModelStatus.FAILED)
