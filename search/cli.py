@@ -191,9 +191,10 @@ def _run_keras_tuner(space: Space, args: argparse.Namespace) -> int:
 
 
 def _run_jobs(sweep: OpenSweep, args: argparse.Namespace) -> None:
-    """Start ``--jobs - 1`` worker processes on the open sweep, tune as worker 0 here, wait for all."""
+    """Start ``--jobs - 1`` worker processes on the open sweep, tune as worker 0 here, wait for all (and
+    tune what a failed worker left of its arms' budgets, where the arms were split)."""
     from search.cluster import start_workers, wait_for
-    from search.engines import tune_sweep
+    from search.engines import budget_complete, splits_arms, tune_sweep
 
     run_args = ["--space", args.space, "--study", sweep.study.study_name, "--storage", sweep.storage,
                 "--tracking-uri", sweep.tracking_uri, "--trials", str(sweep.budget), "--seed", str(sweep.space.study.seed),
@@ -210,6 +211,9 @@ def _run_jobs(sweep: OpenSweep, args: argparse.Namespace) -> None:
     codes = wait_for(workers)
     if any(codes):
         print(f"warning: worker exit codes {codes}", file=sys.stderr)
+        if splits_arms(sweep.space, args.jobs) and not budget_complete(sweep):  # a worker's arms are short: finish them here
+            print("tuning the arms a stopped worker left short of their budget")
+            tune_sweep(sweep, args.timeout)
 
 
 def _confirm_own_arms(sweep: OpenSweep, worker: int, jobs: int) -> None:
