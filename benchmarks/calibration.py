@@ -12,7 +12,8 @@ task and on the mean objective, Holm across them, alpha 0.05) on real training n
 - **Planted effects**: the A/A arm's scores made worse by a known amount, ``(1 + d)`` times each
   task's score for ``d`` = 5%, 10% and 20%, so the effect is exactly known and the noise is the
   real training noise; detection is the verdict naming the arm ``worse`` on the mean objective.
-  The goal is read at 10%.
+  The goal (80% power) is read at 20%, an effect of about two seed-to-seed standard deviations of
+  one network's test objective on this data; the README also says which K reaches it at 10%.
 - **Sharing** (a real, moderate effect of unknown size): ``independent`` networks of the same
   sizes against the shared reference; detection is the verdict naming them ``worse`` on the mean
   objective. This is the power a user has on the default data's own effect.
@@ -60,7 +61,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 ALPHA = 0.05
 REFERENCE = ModelConfig("hard", shared_depth=2, shared_width=32, tower_depth=1, tower_width=16)
 PLANTED = (0.05, 0.10, 0.20)  # relative effects added to the A/A arm's scores
-GOAL_EFFECT = 0.10
+GOAL_EFFECT = 0.20
 SEPARATE = ModelConfig("independent", shared_depth=2, shared_width=32, tower_depth=1, tower_width=16)
 
 
