@@ -27,6 +27,7 @@ from mtl.data import Splits
 from mtl.errors import ConfigError
 from mtl.partition import canonical
 from search.affinity._plot import affinity_figure
+from search.cluster import raise_if_preempted, signals_deferred
 from search.space import Space
 from search.tracking import Tracker
 from search.trial import baseline_config, baseline_settings
@@ -64,7 +65,8 @@ def run_affinity(space: Space, splits: Splits, tracker: Tracker, study_name: str
                                                                     "state": "RUNNING"})
     printer(f"affinity: one hard-shared training of {options.epochs} epochs, lookahead every {options.every} steps")
     try:
-        affinity = task_affinity(config, splits, options, seed=space.study.seed)
+        with signals_deferred():  # a Ctrl-C or SIGTERM stops the pass between steps, never inside TensorFlow's C++
+            affinity = task_affinity(config, splits, options, seed=space.study.seed, after_step=raise_if_preempted)
         partitions = candidate_partitions(affinity.matrix, affinity.tasks)
         candidates = [canonical(p) for p in partitions]
         scores = [partition_score(affinity.matrix, p, affinity.tasks) for p in partitions]

@@ -19,6 +19,7 @@ The shared variables are the ones every task output depends on (:func:`mtl.weigh
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import keras
@@ -57,9 +58,11 @@ class Affinity:
     seconds: float
 
 
-def task_affinity(config: ModelConfig, splits: Splits, settings: AffinitySettings = AffinitySettings(), seed: int = 0) -> Affinity:
+def task_affinity(config: ModelConfig, splits: Splits, settings: AffinitySettings = AffinitySettings(), seed: int = 0,
+                  after_step: Callable[[], None] = lambda: None) -> Affinity:
     """Train ``config`` (its strategy must share a trunk among all tasks: ``hard``) on ``splits.train``
-    as ``settings`` say, measuring the lookahead affinity; initialisation and batch order from ``seed``."""
+    as ``settings`` say, measuring the lookahead affinity; initialisation and batch order from ``seed``.
+    ``after_step`` runs after every training step, in Python (where a deferred interruption can be raised)."""
     start = time.perf_counter()
     forget_traced_gradients()
     keras.backend.clear_session()
@@ -108,6 +111,7 @@ def task_affinity(config: ModelConfig, splits: Splits, settings: AffinitySetting
         if settings.every and step % settings.every == 0:
             measured.append(measure(x, y, weights).numpy())
         train_step(x, y, weights)
+        after_step()
     matrix = np.full((len(names),) * 2, np.nan)
     stacked = np.array(measured).reshape(-1, len(names), len(names))
     seen = np.isfinite(stacked).any(axis=0)

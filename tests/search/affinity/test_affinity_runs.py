@@ -3,12 +3,17 @@
 
 from __future__ import annotations
 
+import threading
+
 import optuna
 import pytest
 
+from mtl.affinity import lookahead
 from mtl.errors import MtlError
-from search.affinity import CANDIDATES_ATTR, resolve_groups
+from search.affinity import CANDIDATES_ATTR, resolve_groups, run_affinity
+from search.affinity import _pass as pass_module
 from search.cli import build_parser, cmd_affinity, cmd_report, cmd_run
+from search.cluster import _workers
 from search.engines import run_tuner_sweep
 from search.errors import SpaceError
 from search.space import load_space
@@ -68,6 +73,26 @@ def test_the_affinity_command_logs_its_matrix_heatmap_and_partitions(tmp_path, w
     table = client.load_table(client.get_experiment_by_name("clusters").experiment_id, "affinity.json",
                               run_ids=[run.info.run_id])
     assert list(table["task"]) == ["task1", "task2", "task3", "task4"] and table.shape == (4, 5)
+
+
+def test_a_ctrl_c_during_the_pass_stops_it_between_steps_and_its_run_is_killed(tmp_path, write_space, monkeypatch) -> None:
+    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    space = load_space(write_space(CLUSTERS.replace("epochs = 2", "epochs = 50")))
+    steps: list[int] = []
+    original = lookahead.task_affinity
+
+    def counted(*args, after_step, **kwargs):  # the pass as the harness runs it, its steps counted
+        return original(*args, after_step=lambda: (steps.append(1), after_step()), **kwargs)
+
+    ctrl_c = threading.Event()
+    ctrl_c.set()  # a Ctrl-C recorded while deferred (as signals_deferred's handler records it)
+    monkeypatch.setattr(_workers, "_interrupted", ctrl_c)
+    monkeypatch.setattr(pass_module, "task_affinity", counted)
+    with pytest.raises(KeyboardInterrupt):
+        run_affinity(space, prepare_data(space), Tracker(tracking, "clusters"), "clusters", printer=lambda line: None)
+    assert steps == [1]  # raised after the first step, not after the pass's 50 epochs
+    _, parents, _ = mlflow_runs(tracking, "clusters")
+    assert [r.info.status for r in parents] == ["KILLED"]
 
 
 def test_auto_groups_run_the_pass_once_per_study_and_trials_carry_their_partition(tmp_path, write_space) -> None:
