@@ -31,12 +31,19 @@ def crown(tracker: Tracker, parent: str, trial: FrozenTrial, objective: float, s
     (default: the study's name) where it beats the current one (:func:`search.tracking.promote`); print
     where the alias stands (with ``say_kept`` false, only when it moved)."""
     tracker.log_metrics(parent, summary_metrics(trial, objective))
+    register_champion(tracker, space, study_name, trial.number, run_id, objective, printer, say_kept)
+
+
+def register_champion(tracker: Tracker, space: Space, study_name: str, number: int, run_id: str | None, objective: float,
+                      printer: Printer, say_kept: bool = True) -> None:
+    """Unless the space opts out, make trial ``number``'s model (run ``run_id``) the champion where it beats
+    the current one (:func:`crown`'s registry half, for any engine)."""
     if not space.study.register or not run_id:
         return
     name = space.study.registered_model or study_name
     try:
         strategy = tracker.client.get_run(run_id).data.tags.get("strategy", "")
-        tags = {"trial": trial.number, "strategy": strategy, "study": study_name, "direction": space.objective.direction}
+        tags = {"trial": number, "strategy": strategy, "study": study_name, "direction": space.objective.direction}
         promotion = promote(tracker.client, name, run_id, objective, space.objective.direction == "minimize", tags)
     except MlflowException as exc:
         raise StorageError(f"registering the champion as {name!r}: {exc.message.splitlines()[0]}") from None

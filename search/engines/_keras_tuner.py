@@ -25,6 +25,7 @@ import keras_tuner
 from keras_tuner.engine.base_tuner import BaseTuner
 from keras_tuner.engine.trial import Trial, TrialStatus
 
+from search.engines._champion import register_champion
 from search.engines._optuna import CAUGHT, MAX_CONSECUTIVE_FAILURES, Printer
 from search.engines._tuner_space import TunerSpace, tuner_space
 from search.errors import SpaceError, StorageError
@@ -246,5 +247,6 @@ def run_tuner_sweep(
     if best is not None:
         tracker.set_tags(parent, {"best_trial": int(best.trial_id), "best_run_id": best_run_id or ""})
         tracker.log_metrics(parent, {"best_objective": best.score, "trials_counted": tuner.counted()})
+        register_champion(tracker, space, study_name, int(best.trial_id), best_run_id, best.score, printer)
     tracker.end(parent, "FINISHED", "COMPLETE")
     return TunerResult(tuner, parent, best, best_run_id)

@@ -14,6 +14,7 @@ from mtl.errors import TrialFailed
 from search.engines import run_sweep, run_tuner_sweep, tuner_space
 from search.errors import SpaceError, StorageError
 from search.space import Param, load_space, sample
+from search.tracking import CHAMPION
 from search.trial import prepare_data
 from tests.conftest import TINY_SPACE
 from tests.conftest import mlflow_runs as _runs
@@ -105,6 +106,9 @@ def test_a_sweep_with_each_oracle_logs_one_child_run_per_trial_inside_the_space(
     assert (parents[0].data.tags["engine"], parents[0].data.tags["oracle"]) == ("keras-tuner", oracle)
     assert parents[0].data.tags["best_run_id"] == result.best_run_id
     assert parents[0].data.metrics["best_objective"] == pytest.approx(result.best.score)
+    champion = client.get_model_version_by_alias("tiny", CHAMPION)  # the best trial's model, registered as by Optuna
+    assert champion.run_id == result.best_run_id and champion.tags["trial"] == str(int(result.best.trial_id))
+    assert any(line.startswith("champion: models:/tiny@champion") for line in lines)
     assert sorted(int(r.data.tags["trial_number"]) for r in children) == list(range(trials))
     assert sum(" COMPLETE " in line for line in lines) == trials
     kt_trials = result.tuner.oracle.trials
