@@ -1,8 +1,8 @@
 """Racing: confirmation in rounds of seeds, and an arm already clearly worse than the leader dropped early.
 
 Confirmation goes in rounds across the arms (:func:`confirmation_rounds`): one seed a round
-(seed 1 of every arm in contention, then seed 2, ...), or, fused, rounds of :data:`RACE_MIN_SEEDS`
-seeds. The race looks after every round that ends at ``n`` seeds, ``RACE_MIN_SEEDS <= n <= K - 1``
+(seed 1 of every arm in contention, then seed 2, ...), or, fused, two rounds of half the seeds
+(at least :data:`RACE_MIN_SEEDS`). The race looks after every round that ends at ``n`` seeds, ``RACE_MIN_SEEDS <= n <= K - 1``
 (:func:`race_looks`; ``L`` looks in all): the arm with the best mean objective over the first ``n``
 seeds leads; every other arm in contention, except the reference (never dropped: every verdict
 is against it), is compared with the leader on the mean objective by a paired t-test over those
@@ -46,9 +46,11 @@ class Dropped:
 
 
 def confirmation_rounds(count: int, fuse: bool, racing: bool) -> list[range]:
-    """The seed indices of each confirmation round: one seed a round unfused; fused, rounds of
-    :data:`RACE_MIN_SEEDS` seeds when racing, else every seed at once."""
-    size = (RACE_MIN_SEEDS if racing else count) if fuse else 1
+    """The seed indices of each confirmation round: one seed a round unfused; fused, every seed at once
+    without racing, and with racing two rounds of half the seeds (at least :data:`RACE_MIN_SEEDS`):
+    each round is one fused training (one trace, more copies side by side) and the race looks once,
+    halfway, where a look per 3 seeds would cost a round each and split alpha among more looks."""
+    size = (max(RACE_MIN_SEEDS, -(-count // 2)) if racing else count) if fuse else 1
     return [range(start, min(start + size, count)) for start in range(0, count, size)]
 
 

@@ -122,7 +122,7 @@ def test_racing_drops_a_clearly_worse_arm_before_its_last_seed_and_judges_it_on_
     assert [d.arm for d in verdict.dropped] == ["stuck"]
     dropped = verdict.dropped[0]
     assert 3 <= dropped.seeds < 5 and dropped.leader == "learns"
-    looks = race_looks(5, fuse=True)  # fused rounds of 3 seeds: one look, after 3
+    looks = race_looks(5, fuse=True)  # fused rounds of 3 and 2 seeds: one look, after 3
     assert looks == (3,) and dropped.p_holm < dropped.threshold == 0.05 / len(looks)
     assert any(line.startswith(f"stuck: dropped after {dropped.seeds} seeds") for line in lines)
     stuck = [c for c in verdict.comparisons if c.arm == "stuck"]
@@ -175,7 +175,7 @@ def test_a_process_of_two_jobs_confirms_its_own_arm_up_to_the_race_s_first_look(
     confirm_before_race(sweep, own_arms(sweep, 1, 2), printer=lambda line: None)
     _, _, children = mlflow_runs(stores["tracking_uri"], "aa")
     assert sorted(r.info.run_name for r in children if r.data.tags["kind"] == CONFIRM_KIND) == [
-        f"confirm-hard-again-{i}" for i in range(3)]  # fused rounds of 3 seeds, the race's first look after 3
+        f"confirm-hard-again-{i}" for i in range(3)]  # fused rounds of 3 and 2 seeds, the race's look after 3
     verdict = conclude(sweep, printer=lambda line: None)
     assert {s.arm: s.n for s in verdict.standings} == {"hard": 5, "hard-again": 5}
     _, _, children = mlflow_runs(stores["tracking_uri"], "aa")
@@ -231,8 +231,11 @@ def test_several_strategies_or_weightings_in_search_make_implicit_arms() -> None
     assert math.isclose(mixed.compare.alpha, 0.05) and mixed.compare.reference == "mmoe"  # no independent arm: the first
 
 
-def test_rounds_are_one_seed_long_unfused_and_three_fused_when_racing() -> None:
+def test_rounds_are_one_seed_long_unfused_and_two_halves_fused_when_racing() -> None:
     assert confirmation_rounds(6, fuse=False, racing=True) == [range(i, i + 1) for i in range(6)]
     assert confirmation_rounds(6, fuse=True, racing=True) == [range(0, 3), range(3, 6)]
+    assert confirmation_rounds(10, fuse=True, racing=True) == [range(0, 5), range(5, 10)]
+    assert confirmation_rounds(4, fuse=True, racing=True) == [range(0, 3), range(3, 4)]  # at least 3 before a look
     assert confirmation_rounds(5, fuse=True, racing=False) == [range(0, 5)]
-    assert race_looks(6, fuse=False) == (3, 4, 5) and race_looks(6, fuse=True) == (3,) and race_looks(7, fuse=True) == (3, 6)
+    assert race_looks(6, fuse=False) == (3, 4, 5) and race_looks(6, fuse=True) == (3,) and race_looks(7, fuse=True) == (4,)
+    assert race_looks(10, fuse=True) == (5,) and race_looks(3, fuse=True) == ()
