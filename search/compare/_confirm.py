@@ -99,15 +99,15 @@ def confirm_before_race(sweep: OpenSweep, arms: tuple[ArmStudy, ...], printer: P
     look; every seed without racing), so a process that tuned these arms trains them while others
     tune theirs (``--jobs``); the race and later rounds are :func:`confirm`'s, which reads these back
     from MLflow."""
-    confirm(sweep, printer, only={arm.name for arm in arms}, before_race=True)
+    confirm(sweep, printer, before_race_of={arm.name for arm in arms})
 
 
-def confirm(sweep: OpenSweep, printer: Printer = print, only: set[str | None] | None = None,
-            before_race: bool = False) -> tuple[ConfirmedArm, ...]:
+def confirm(sweep: OpenSweep, printer: Printer = print,
+            before_race_of: set[str | None] | None = None) -> tuple[ConfirmedArm, ...]:
     """Retrain every arm's best configuration with the confirmation seeds (those not already in MLflow).
 
-    ``only`` and ``before_race`` (:func:`confirm_before_race`) restrict it to those arms' rounds before
-    the race's first look, with no race look and no single-task baselines.
+    ``before_race_of`` (:func:`confirm_before_race`) restricts it to those arms' rounds before the
+    race's first look, with no race look and no single-task baselines.
     """
     space, tracker, parent = sweep.space, sweep.tracker, sweep.parent_run_id
     seeds = confirmation_seeds(space)
@@ -122,7 +122,7 @@ def confirm(sweep: OpenSweep, printer: Printer = print, only: set[str | None] | 
         return splits_for[seed]
 
     contenders = []
-    for arm in sweep.arms if only is None else [arm for arm in sweep.arms if arm.name in only]:
+    for arm in sweep.arms if before_race_of is None else [arm for arm in sweep.arms if arm.name in before_race_of]:
         best = best_trial(arm.study)
         if best is None or arm.name is None:
             printer(f"{arm.name}: no complete tuning trial to confirm")
@@ -137,7 +137,9 @@ def confirm(sweep: OpenSweep, printer: Printer = print, only: set[str | None] | 
     announced: set[str] = set()
     unfused_said: set[str] = set()
     looks = race_looks(len(seeds), fuse) if racing else ()
-    rounds = [r for r in confirmation_rounds(len(seeds), fuse, racing) if not (before_race and looks and r.stop > looks[0])]
+    rounds = confirmation_rounds(len(seeds), fuse, racing)
+    if before_race_of is not None and looks:
+        rounds = [r for r in rounds if r.stop <= looks[0]]
     for seed_indices in rounds:  # every arm still in contention, round by round
         for name, arm, best in contenders:
             todo = [i for i in seed_indices if (name, seeds[i], best.number) not in existing]
@@ -147,7 +149,7 @@ def confirm(sweep: OpenSweep, printer: Printer = print, only: set[str | None] | 
                 todo = _confirm_fused(_context(sweep, arm, sweep.splits), name, best, todo, seeds, unfused_said, printer)
             for index in todo:
                 _confirm_one(_context(sweep, arm, splits_of(seeds[index])), name, best, index, seeds[index], printer)
-        if compare is not None and only is None and seed_indices.stop in looks:
+        if compare is not None and before_race_of is None and seed_indices.stop in looks:
             dropped = race(read_confirmations(sweep), seeds, compare.reference, compare.alpha,
                            space.objective.direction == "minimize", looks, upto=seed_indices.stop)
             for d in dropped:
@@ -156,7 +158,7 @@ def confirm(sweep: OpenSweep, printer: Printer = print, only: set[str | None] | 
                     printer(f"{d.arm}: dropped after {d.seeds} seeds, worse than {d.leader} "
                             f"(Holm p = {d.p_holm:.2g} < {d.threshold:.2g}); the other arms go on")
             contenders = [(name, arm, best) for name, arm, best in contenders if name not in announced]
-    if only is None and has_baselines(sweep):
+    if before_race_of is None and has_baselines(sweep):
         _confirm_single_task(sweep, seeds, splits_of, printer)
     return read_confirmations(sweep)
 

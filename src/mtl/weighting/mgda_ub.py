@@ -67,9 +67,7 @@ class MgdaUbWeighting(GradientAggregator):
         variables, ``total``'s on the others."""
         z = self.captured.pop(REPRESENTATION)
         rows = [tape.gradient(losses[n], z, unconnected_gradients=tf.UnconnectedGradients.ZERO) for n in self.task_names]
-        matrix = self.constants[:, None] * tf.stack([tf.reshape(r, [-1]) for r in rows])
-        gram = tf.cast(tf.matmul(matrix, matrix, transpose_b=True), "float64")
-        weights = tf.cast(min_norm_weights(gram), "float32")
+        _, weights = self.aggregate(self.constants[:, None] * tf.stack([tf.reshape(r, [-1]) for r in rows]))
         self.current.assign(self.constants * weights)
         shared = [v for v in variables if v.path in self.shared_paths]
         others = [v for v in variables if v.path not in self.shared_paths]
@@ -81,5 +79,5 @@ class MgdaUbWeighting(GradientAggregator):
         return [by_path[v.path] for v in variables]
 
     def combination(self, gram: tf.Tensor) -> tf.Tensor:
-        """The min-norm weights (used by :meth:`aggregate` on a given gradient matrix)."""
+        """The min-norm weights of the representation gradients."""
         return min_norm_weights(gram)
