@@ -45,7 +45,6 @@ from mtl.models import build_model
 from mtl.training import TrainConfig, train
 from search.engines import open_study, run_sweep
 from search.space import Sampled, Space, optuna_suggest, sample
-from search.stores import local_artifact_root
 from search.tracking import Tracker, log_model, model_signature
 from search.trial import lean_process, prepare_data
 
@@ -108,7 +107,7 @@ def model_logging(space: Space, splits: Splits, sampled: list[Sampled], repeats:
     e: list[float] = []
     columns = model_signature(splits.train)
     with common.temp_stores() as stores:
-        tracker = Tracker(stores["tracking_uri"], "logging", local_artifact_root(stores["tracking_uri"]))
+        tracker = Tracker(stores["tracking_uri"], "logging")
         for number, one in enumerate(sampled):
             config = TrainConfig(learning_rate=one.learning_rate, batch_size=one.batch_size, epochs=1, patience=1,
                                  loss_weights=one.loss_weights, weighting=one.weighting, seed=space.study.seed + number)

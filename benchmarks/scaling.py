@@ -31,7 +31,6 @@ from mtl.tasks import Task
 from search.cluster import COUNTED
 from search.engines import PARENT_ATTR, RUN_ID_ATTR, FailureGuard, Progress, open_study, run_sweep
 from search.space import Space, optuna_suggest, sample
-from search.stores import local_artifact_root
 from search.tracking import Tracker
 from search.trial import fixed_params, prepare_data
 
@@ -93,7 +92,7 @@ class Bookkeeper:
         stores = self._stores.__enter__()
         name = self.space.study.name
         self.study = open_study(self.space, name, stores["storage"])
-        self.tracker = Tracker(stores["tracking_uri"], name, local_artifact_root(stores["tracking_uri"]))
+        self.tracker = Tracker(stores["tracking_uri"], name)
         self.parent = self.tracker.open_parent(None, f"sweep-{name}", {}, {"study": name})
         self.study.set_user_attr(PARENT_ATTR, self.parent)
         never = 10**9  # the budget callback must not stop a study that is not optimizing

@@ -24,7 +24,7 @@ from search.engines import RUN_ID_ATTR, ArmStudy, best_trial, finish_sweep, load
 from search.errors import StorageError
 from search.report import run_report
 from search.space import Space, load_space
-from search.stores import default_storage, default_tracking_uri, local_artifact_root
+from search.stores import default_storage, default_tracking_uri
 from search.tracking import Tracker, download_model
 from search.trial import prepare_data
 
@@ -115,7 +115,7 @@ def task_affinity(space: Space | str | Path, study: str | None = None, data: pd.
         space = space.with_seed(seed)
     tracking_uri = tracking_uri or default_tracking_uri()
     name = study or space.study.name
-    return run_affinity(space, prepare_data(space, frame=data), Tracker(tracking_uri, name, local_artifact_root(tracking_uri)),
+    return run_affinity(space, prepare_data(space, frame=data), Tracker(tracking_uri, name),
                         name, printer=printer)
 
 

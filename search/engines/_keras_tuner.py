@@ -30,7 +30,7 @@ from search.engines._optuna import CAUGHT, MAX_CONSECUTIVE_FAILURES, Printer
 from search.engines._tuner_space import TunerSpace, tuner_space
 from search.errors import SpaceError, StorageError
 from search.space import Space, wants_affinity
-from search.stores import STORE_DIR, default_tracking_uri, local_artifact_root, redact
+from search.stores import STORE_DIR, default_tracking_uri, redact
 from search.tracking import Tracker
 from search.trial import BestSoFar, TrialContext, lean_process, prepare_data, resolve_init, run_trial
 
@@ -214,7 +214,7 @@ def run_tuner_sweep(
     splits = prepare_data(space)
     sources = resolve_init(space, splits, tracking_uri)
     searched = tuner_space(space, splits.tasks)
-    tracker = Tracker(tracking_uri, study_name, local_artifact_root(tracking_uri))
+    tracker = Tracker(tracking_uri, study_name)
     parent_params = {"space": space.path, "trials": budget, "oracle": oracle, "seed": space.study.seed,
                      "data.source": space.data.source, "tasks": ",".join(t.name for t in splits.tasks)}
     state.parent_run_id = tracker.open_parent(state.parent_run_id, f"sweep-{study_name}", parent_params,

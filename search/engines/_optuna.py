@@ -37,7 +37,7 @@ from search.engines._pruning import PruneOnObjective
 from search.engines._study import BUDGET_ATTR, PARENT_ATTR, counted_trials, load_existing_study, open_study, stored_space
 from search.errors import StorageError
 from search.space import Space, optuna_suggest
-from search.stores import default_storage, default_tracking_uri, local_artifact_root, redact
+from search.stores import default_storage, default_tracking_uri, redact
 from search.tracking import BackgroundWriter, Tracker
 from search.trial import BestSoFar, Sources, TrialContext, lean_process, prepare_data, resolve_init, run_trial
 
@@ -199,7 +199,7 @@ def open_sweep(space: Space, study_name: str | None = None, storage: str | None 
     sources = resolve_init(space, splits, tracking_uri)  # before anything is written: a bad source is one error
     study = open_study(space, study_name, storage, n_tasks=len(splits.tasks), sampler_seed=space.study.seed + worker,
                        tracking_uri=tracking_uri)
-    tracker = Tracker(tracking_uri, study_name, local_artifact_root(tracking_uri))
+    tracker = Tracker(tracking_uri, study_name)
     parent_params = {"space": space.path, "trials": budget, "sampler": space.study.sampler, "seed": space.study.seed,
                      "data.source": space.data.source, "tasks": ",".join(t.name for t in splits.tasks)}
     parent = tracker.open_parent(study.user_attrs.get(PARENT_ATTR), f"sweep-{study_name}", parent_params,
@@ -227,7 +227,7 @@ def load_sweep(study_name: str, storage: str, tracking_uri: str, frame: pd.DataF
     parent = study.user_attrs.get(PARENT_ATTR)
     if parent is None:
         raise StorageError(f"study {study_name!r} has no MLflow parent run; was it created by `python -m search run`?")
-    tracker = Tracker(tracking_uri, study_name, local_artifact_root(tracking_uri))
+    tracker = Tracker(tracking_uri, study_name)
     space = stored_space(study, tracker, parent)
     splits = prepare_data(space, frame=frame)
     space = resolve_groups(space, splits, study, tracker, parent)

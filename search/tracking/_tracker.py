@@ -29,6 +29,7 @@ from mtl.data import Dataset, Splits
 from mtl.tasks import Task
 from mtl.training import STEP_MS, VAL_OBJECTIVE, TrainResult
 from search.errors import StorageError
+from search.stores import local_artifact_root
 from search.tracking import _curves as plots
 from search.tracking._datasets import dataset_inputs
 from search.tracking._model import log_model, model_signature
@@ -48,15 +49,20 @@ def _metric_batches(metrics: list[Metric], size: int = 900) -> list[list[Metric]
 
 
 class Tracker:
-    """Writes runs of one experiment (named after the study) to one tracking store."""
+    """Writes runs of one experiment (named after the study) to one tracking store.
 
-    def __init__(self, tracking_uri: str, experiment: str, artifact_root: str | None = None) -> None:
+    A new experiment keeps its artifacts where :func:`search.stores.local_artifact_root` says (beside
+    a SQLite file, or ``MTL_ARTIFACT_ROOT``); elsewhere MLflow's default, ``./mlruns`` of the process
+    that creates it.
+    """
+
+    def __init__(self, tracking_uri: str, experiment: str) -> None:
         self.client = MlflowClient(tracking_uri)
         self._datasets: dict[int, tuple[Splits, list[DatasetInput]]] = {}  # id(splits) -> (splits kept alive, inputs)
         try:
             found = self.client.get_experiment_by_name(experiment)
             if found is None:
-                self.experiment_id = self.client.create_experiment(experiment, artifact_location=artifact_root,
+                self.experiment_id = self.client.create_experiment(experiment, artifact_location=local_artifact_root(tracking_uri),
                                                                    tags={KIND_TAG: KIND})
             elif found.lifecycle_stage == "deleted":
                 raise StorageError(f"MLflow experiment {experiment!r} is deleted; restore it or use another --study")

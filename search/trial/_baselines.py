@@ -23,7 +23,6 @@ from mtl.objective import Objective
 from mtl.tasks import Task
 from mtl.training import TrainConfig, train
 from search.space import BASELINE_KEYS, Space
-from search.stores import local_artifact_root
 from search.tracking import EpochLogger, Tracker
 from search.trial._data import prepare_data
 from search.trial._run import fixed_params
@@ -73,7 +72,7 @@ def run_baselines(space: Space, tracking_uri: str, study_name: str | None = None
     """Train and log one baseline per task; print and return task -> MLflow run id."""
     study_name = study_name or space.study.name
     splits = prepare_data(space)
-    tracker = Tracker(tracking_uri, study_name, local_artifact_root(tracking_uri))
+    tracker = Tracker(tracking_uri, study_name)
     run_ids = {}
     for task in splits.tasks:
         tags = {"study": study_name, "kind": BASELINE_KIND}
