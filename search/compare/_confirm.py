@@ -12,8 +12,7 @@ clearly worse than the leader stops early (:mod:`search.compare._race`).
 
 With ``[compare] fuse`` (the default) an arm's seeds of one round train side by side as one Keras
 model (:func:`search.trial.run_fused`; one MLflow run per seed all the same): the same seeds, data,
-epochs and per-copy early stopping, but every copy sees the batches in the order of the round's
-first seed. Rounds are then two halves of the seeds when racing (at least 3 before the race's one look), else one
+epochs, per-copy early stopping and per-copy batch order as lone trainings. Rounds are then two halves of the seeds when racing (at least 3 before the race's one look), else one
 round of every seed. Configurations that do not fuse (a weighting with
 per-model state, warm starts), ``resplit = true`` and a failed fused training train one by one.
 

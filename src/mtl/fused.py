@@ -13,10 +13,12 @@ later updates are undone at the end, when every copy gets its best weights back)
 when every copy is done or the epochs run out. Each copy's history, validation and test metrics
 are split back into a :class:`~mtl.training.TrainResult` of its own, as if trained alone.
 
-The same experiment, with one difference: all copies see the batches in the order of the first
-seed (an unfused training shuffles with its own seed), so a copy's numbers are not bit-identical
-to its unfused twin's. Only the ``fixed`` weighting and trainings without warm start fuse; the
-caller trains the others one by one.
+Every copy reads its own feed: the training rows shuffled with its own seed, exactly as its
+unfused twin's (:func:`copy_feed`; the K feeds are zipped into the fused model's K inputs), so
+copy k is its lone training up to float rounding, and the copies' scores are as independent as K
+trainings one by one (a shared batch order would add one common shift to a round's paired
+differences). Only the ``fixed`` weighting and trainings without warm start fuse; the caller
+trains the others one by one.
 """
 
 from __future__ import annotations
@@ -28,11 +30,14 @@ from typing import Any
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from mtl.data import Dataset, Splits
+from mtl.data.dataset import NUMERIC_INPUT
 from mtl.errors import TrialFailed
 from mtl.models import ModelConfig
 from mtl.objective import Objective, baseline_losses, per_task_metrics
+from mtl.pipeline import Batch, Feed, evaluation_feed, training_feed, without_rewrites
 from mtl.tasks import Task
 from mtl.training import (
     StopOnNonFinite,
@@ -41,8 +46,9 @@ from mtl.training import (
     build_for,
     compile_model,
     compile_trainer,
-    evaluate_flat,
-    fit_trainer,
+    eval_batch_size,
+    evaluate_feed,
+    fit_feeds,
     forget_traced_gradients,
     task_metrics,
 )
@@ -61,28 +67,56 @@ def can_fuse(train_config: TrainConfig) -> bool:
     return train_config.weighting in FUSABLE_WEIGHTINGS
 
 
-def fused_splits(splits: Splits, copies: int) -> Splits:
-    """``splits`` with every task repeated once per copy, named :func:`copy_name`."""
+def copy_tasks(tasks: tuple[Task, ...], copies: int) -> tuple[Task, ...]:
+    """``tasks`` repeated once per copy, named :func:`copy_name`."""
+    return tuple(replace(t, name=copy_name(t.name, c)) for c in range(copies) for t in tasks)
 
-    def one(data: Dataset) -> Dataset:
-        tasks = tuple(replace(t, name=copy_name(t.name, c)) for c in range(copies) for t in data.tasks)
-        y = {copy_name(t.name, c): data.y[t.name] for c in range(copies) for t in data.tasks}
-        return replace(data, y=y, tasks=tasks)
 
-    return Splits(one(splits.train), one(splits.val), one(splits.test))
+def _copy_input_name(name: str, copy: int) -> str:
+    """The fused model's name of input ``name`` of copy ``copy``."""
+    return f"{name}_c{copy}"
+
+
+def _copy_element(element: Batch, copy: int) -> Batch:
+    """One batch (inputs, targets[, sample weights]) under copy ``copy``'s names, inputs flat."""
+    x, y, *weights = element
+    inputs = {_copy_input_name(k, copy): v for k, v in x.items()} if isinstance(x, dict) else {_copy_input_name(NUMERIC_INPUT, copy): x}
+    renamed = [{copy_name(task, copy): v for task, v in part.items()} for part in (y, *weights)]
+    return (inputs, *renamed)
+
+
+def _merged(elements: Sequence[Batch]) -> Batch:
+    """The copies' batches (one each, in copy order) as one batch of the fused model."""
+    parts = [_copy_element(element, copy) for copy, element in enumerate(elements)]
+    return tuple({key: value for part in parts for key, value in part[i].items()} for i in range(len(parts[0])))
+
+
+def copy_feed(data: Dataset, batch_size: int, seeds: Sequence[int]) -> Feed:
+    """Training batches for the fused model: copy k's inputs and targets are the batches of its own
+    :func:`~mtl.pipeline.training_feed` with ``seeds[k]``, as its unfused twin reads them."""
+    feeds = [training_feed(data, batch_size, seed) for seed in seeds]
+    zipped = tf.data.Dataset.zip(tuple(f.dataset for f in feeds)).map(lambda *elements: _merged(elements))
+    return Feed(without_rewrites(zipped), feeds[0].steps)
+
+
+def shared_feed(data: Dataset, copies: int) -> Feed:
+    """Evaluation batches for the fused model: every copy sees all of ``data``, in order."""
+    feed = evaluation_feed(data, eval_batch_size(data))
+    dataset = feed.dataset.map(lambda *element: _merged([element] * copies))
+    return Feed(without_rewrites(dataset), feed.steps)
 
 
 def build_fused(config: ModelConfig, data: Dataset, seeds: Sequence[int]) -> tuple[keras.Model, list[keras.Model]]:
-    """The fused model over one shared input, and its copies (copy k built as ``build_for(config, data, seeds[k])``)."""
-    copies = []
+    """The fused model, one set of inputs per copy, and its copies (copy k built as ``build_for(config, data, seeds[k])``)."""
+    copies, inputs, outputs = [], {}, {}
     for index, seed in enumerate(seeds):
         model = build_for(config, data, seed)
         model.name = f"copy_{index}"
         copies.append(model)
-    inputs = keras.tree.map_structure(lambda t: keras.Input(shape=t.shape[1:], dtype=t.dtype, name=t.name), copies[0].input)
-    outputs = {}
-    for index, model in enumerate(copies):
-        predicted = model(inputs)
+        structure = model.input if isinstance(model.input, dict) else {NUMERIC_INPUT: model.input}
+        own = {name: keras.Input(shape=t.shape[1:], dtype=t.dtype, name=_copy_input_name(name, index)) for name, t in structure.items()}
+        inputs.update({_copy_input_name(name, index): tensor for name, tensor in own.items()})
+        predicted = model(own if isinstance(model.input, dict) else own[NUMERIC_INPUT])
         outputs.update({copy_name(task, index): value for task, value in predicted.items()})
     return keras.Model(inputs, outputs, name="fused"), copies
 
@@ -144,8 +178,8 @@ def train_fused(config: ModelConfig, splits: Splits, train_config: TrainConfig, 
 
     ``callbacks`` run after the per-copy early stopping (they see ``val_objective_c<k>`` in the logs).
 
-    Copy k is initialised as an unfused training with ``seeds[k]`` would be; the batches come in
-    the order of ``seeds[0]``. Raises :class:`TrialFailed` if any copy's loss diverges (the caller
+    Copy k is initialised, and reads its batches, as an unfused training with ``seeds[k]`` would.
+    Raises :class:`TrialFailed` if any copy's loss diverges (the caller
     can then train the seeds one by one) and ``ValueError`` for a weighting that does not fuse.
     """
     if not can_fuse(train_config):
@@ -156,20 +190,20 @@ def train_fused(config: ModelConfig, splits: Splits, train_config: TrainConfig, 
     forget_traced_gradients()
     keras.backend.clear_session()
     net, copies = build_fused(config, splits.train, seeds)
-    fused = fused_splits(splits, len(seeds))
-    weights = {copy_name(t.name, c): float(train_config.loss_weights.get(t.name, 1.0)) for c in range(len(seeds)) for t in tasks}
-    fused_config = replace(train_config, loss_weights=weights, seed=seeds[0])
-    weighting = make_weighting("fixed", fused.tasks, weights, {})
-    weighting.setup(net, fused.train.inputs)
-    trainer = WeightedTrainer(net, fused.tasks, weighting)
-    compile_trainer(trainer, train_config.learning_rate, task_metrics(fused.tasks))
+    count = len(seeds)
+    fused_tasks = copy_tasks(tasks, count)
+    weights = {copy_name(t.name, c): float(train_config.loss_weights.get(t.name, 1.0)) for c in range(count) for t in tasks}
+    weighting = make_weighting("fixed", fused_tasks, weights, {})
+    trainer = WeightedTrainer(net, fused_tasks, weighting)
+    compile_trainer(trainer, train_config.learning_rate, task_metrics(fused_tasks))
     val_baselines, test_baselines = baseline_losses(splits, "val"), baseline_losses(splits, "test")
     stopper = CopyStopping(copies, tasks, objective, val_baselines, train_config.patience)
     guard = StopOnNonFinite()
-    history = fit_trainer(trainer, fused, fused_config, [guard, WeightLogger(weighting), stopper, *callbacks], epochs=train_config.epochs)
+    history = fit_feeds(trainer, copy_feed(splits.train, train_config.batch_size, seeds), shared_feed(splits.val, count),
+                        train_config.verbose, [guard, WeightLogger(weighting), stopper, *callbacks], epochs=train_config.epochs)
     if guard.diverged_at is not None:
         raise TrialFailed(f"training diverged: non-finite loss in epoch {guard.diverged_at} (fused copies)")
-    flat_val, flat_test = evaluate_flat(trainer, fused.val), evaluate_flat(trainer, fused.test)
+    flat_val, flat_test = evaluate_feed(trainer, shared_feed(splits.val, count)), evaluate_feed(trainer, shared_feed(splits.test, count))
     results = []
     for copy, model in enumerate(copies):
         val = _copy_metrics(flat_val, tasks, copy, val_baselines)

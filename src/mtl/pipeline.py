@@ -37,6 +37,12 @@ class Feed:
     steps: int
 
 
+def without_rewrites(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """``dataset`` with tf.data's graph rewrites off: they cost about 10 ms per new iterator and buy
+    nothing for in-memory slices."""
+    return dataset.with_options(_PLAIN)
+
+
 def split_tensors(data: Dataset) -> Batch:
     """``data``'s inputs, targets (and sample weights where targets are missing) as tensors, converted once."""
     cached = _TENSORS.get(data)
@@ -62,7 +68,7 @@ def training_feed(data: Dataset, batch_size: int, seed: int) -> Feed:
         return batch
 
     dataset = tf.data.Dataset.counter().flat_map(epoch_batches).map(take).prefetch(2)
-    return Feed(dataset.with_options(_PLAIN), math.ceil(rows / batch_size))
+    return Feed(without_rewrites(dataset), math.ceil(rows / batch_size))
 
 
 def evaluation_feed(data: Dataset, batch_size: int) -> Feed:
@@ -72,4 +78,4 @@ def evaluation_feed(data: Dataset, batch_size: int) -> Feed:
         dataset = tf.data.Dataset.from_tensors(tensors).repeat()
     else:
         dataset = tf.data.Dataset.from_tensor_slices(tensors).batch(batch_size).repeat()
-    return Feed(dataset.with_options(_PLAIN), math.ceil(len(data) / batch_size))
+    return Feed(without_rewrites(dataset), math.ceil(len(data) / batch_size))

@@ -21,7 +21,7 @@ from mtl.data import Dataset, Splits
 from mtl.errors import TrialFailed
 from mtl.models import ModelConfig, build_model
 from mtl.objective import Objective, baseline_losses, per_task_metrics
-from mtl.pipeline import evaluation_feed, training_feed
+from mtl.pipeline import Feed, evaluation_feed, training_feed
 from mtl.tasks import Task
 from mtl.warmstart import WarmStart, freeze, load_weights
 from mtl.weighting import WEIGHT_PREFIX, WeightedTrainer, WeightLogger, check_weighting, make_weighting
@@ -213,7 +213,11 @@ def eval_batch_size(data: Dataset) -> int:
 
 def evaluate_flat(model: keras.Model, data: Dataset) -> dict[str, float]:
     """Keras' flat ``{task}_{metric}`` evaluation of ``model`` on ``data`` (each over its present targets)."""
-    feed = evaluation_feed(data, eval_batch_size(data))
+    return evaluate_feed(model, evaluation_feed(data, eval_batch_size(data)))
+
+
+def evaluate_feed(model: keras.Model, feed: Feed) -> dict[str, float]:
+    """Keras' flat ``{task}_{metric}`` evaluation of ``model`` on one pass of ``feed``."""
     flat: dict[str, float] = model.evaluate(feed.dataset, steps=feed.steps, verbose=0, return_dict=True)
     return flat
 
@@ -251,6 +255,12 @@ def fit_trainer(
     """
     feed = training_feed(splits.train, train_config.batch_size, train_config.seed)
     val_feed = evaluation_feed(splits.val, eval_batch_size(splits.val))
+    return fit_feeds(trainer, feed, val_feed, train_config.verbose, callbacks, **epochs)
+
+
+def fit_feeds(trainer: keras.Model, feed: Feed, val_feed: Feed, verbose: int, callbacks: list[keras.callbacks.Callback],
+              **epochs: int) -> dict[str, list[float]]:
+    """One ``fit`` on a training feed, validated on ``val_feed``; its history as floats (:func:`fit_trainer`)."""
     try:
         fitted = trainer.fit(
             feed.dataset,
@@ -258,7 +268,7 @@ def fit_trainer(
             validation_data=val_feed.dataset,
             validation_steps=val_feed.steps,
             shuffle=False,  # each epoch of the training feed is already a new permutation
-            verbose=train_config.verbose,
+            verbose=verbose,
             callbacks=callbacks,
             **epochs,
         )
