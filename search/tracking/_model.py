@@ -2,12 +2,27 @@
 
 The Logged Model (name ``model``, linked to the trial's run as its output) holds:
   ``artifacts/model.keras``      the trained Keras model (custom layers: ``import mtl.models`` first)
-  ``artifacts/signature.json``   :func:`model_signature`: input columns and tasks
+  ``artifacts/signature.json``   :func:`model_signature`: input columns, their training dtypes, and tasks
   ``python_model.pkl``           :class:`MultiTaskModel`: raw rows in, one or two columns per task out
-and an MLflow signature (inputs: ``double`` per numeric column, ``string`` per categorical column;
-outputs: the columns :func:`task_columns` writes). ``mlflow.pyfunc.load_model`` gives the pyfunc,
-``mlflow.keras.load_model`` the Keras model. Requirements are pinned explicitly: inferring them
-would reload the model in a subprocess, about 9 s a trial.
+and an MLflow signature (inputs: one ``Any`` column per feature column; outputs: the columns
+:func:`task_columns` writes). ``mlflow.pyfunc.load_model`` gives the pyfunc, ``mlflow.keras.load_model``
+the Keras model. Requirements are pinned explicitly: inferring them would reload the model in a
+subprocess, about 9 s a trial.
+
+Column types: the model converts, the signature does not constrain. MLflow's schema enforcement
+accepts no single column type for what pandas reads from one table column: ``double`` refuses int64
+("Can not safely convert int64 to float64"), ``long`` refuses floats and a nullable Int64 column with
+missing values, ``string`` refuses ``bool`` and ``category`` columns, and a JSON request to
+``mlflow models serve`` gives int64 for a column of whole numbers and float64 once one is null.
+So every input column is declared ``Any`` (named and required: MLflow still checks that it is
+there), and :func:`inputs_of` converts inside the model, as training did: a numeric feature from any
+numeric dtype (int64, Int64 with missing values, float32, float64, or an object column of numbers) to
+float32 with NaN, a categorical one from any dtype (str, object, bool, category) to strings. A column of
+the wrong kind (strings in a numeric column) is one :class:`~mtl.errors.DataError` line naming the
+column, what it holds and what is expected, with the training column's dtype, which ``signature.json``
+records under ``dtypes``. Models saved before (no ``dtypes``, ``double``/``string`` signatures) load
+and predict as before; ``python -m search predict`` hands them float64 and string columns, which
+their signature accepts.
 """
 
 from __future__ import annotations
@@ -33,9 +48,10 @@ from mlflow.models import Model, ModelSignature
 from mlflow.pyfunc.model import PythonModel
 from mlflow.tracking import MlflowClient
 from mlflow.types import ColSpec, Schema, TensorSpec
+from mlflow.types.schema import AnyType
 
 from mtl.data import Dataset
-from mtl.data.columns import categorical_feature, is_categorical
+from mtl.data.columns import categorical_feature, numeric_rows
 from mtl.data.dataset import ModelInputs
 from mtl.errors import DataError
 from search.errors import StorageError
@@ -54,33 +70,48 @@ REQUIRED = ("mtl-search", "keras", "tensorflow-cpu", "tensorflow", "mlflow", "nu
 
 def model_signature(data: Dataset) -> dict[str, Any]:
     """What a saved model takes and gives: ``features`` (numeric columns, in order), ``categorical``
-    (string columns), ``missing`` (whether NaN is accepted and imputed) and ``tasks`` (each with its
-    kind and, for string labels, its ``classes``)."""
+    (string columns), ``dtypes`` (each feature column's pandas dtype in the training table; empty for
+    data that never was a table), ``missing`` (whether NaN is accepted and imputed) and ``tasks`` (each
+    with its kind and, for string labels, its ``classes``)."""
     return {
         "features": list(data.feature_names),
         "categorical": list(data.categorical),
+        "dtypes": dict(data.dtypes),
         "missing": data.missing,
         "tasks": [asdict(task) for task in data.tasks],
     }
 
 
-def inputs_of(frame: pd.DataFrame, signature: dict[str, Any], where: str) -> ModelInputs:
-    """The model's inputs from raw rows of ``frame``: its numeric columns (checked to exist and be numeric;
-    NaN only where the model imputes) and its categorical columns as strings (missing as the empty string)."""
+def checked_rows(frame: pd.DataFrame, signature: dict[str, Any], where: str) -> Dataset:
+    """The raw rows of ``frame`` as the model's columns: its numeric columns as float32 from any numeric
+    dtype (:func:`~mtl.data.columns.numeric_rows`; NaN only where the model imputes) and its categorical
+    columns from any dtype as strings (missing as the empty string); :class:`DataError` naming a missing
+    column or one of the wrong kind."""
     numeric, categorical = signature["features"], signature.get("categorical", [])
     missing = [name for name in (*numeric, *categorical) if name not in frame.columns]
     if missing:
         raise DataError(f"{where}: the model needs column(s) {', '.join(map(repr, missing))}")
-    for name in numeric:
-        if is_categorical(frame[name]) and frame[name].notna().any():
-            raise DataError(f"{where}: feature column {name!r} is not numeric")
-    x = frame[numeric].to_numpy(dtype="float32", na_value=np.nan)
+    trained = signature.get("dtypes", {})
+    x = np.zeros((len(frame), 0), dtype="float32")
+    if numeric:
+        x = np.stack([numeric_rows(frame[name], where, trained.get(name)) for name in numeric], axis=1)
     try:
-        rows = Dataset(x, {}, (), tuple(numeric), {c: categorical_feature(frame[c]) for c in categorical},
+        return Dataset(x, {}, (), tuple(numeric), {c: categorical_feature(frame[c]) for c in categorical},
                        missing=signature.get("missing", False))
     except DataError as exc:
         raise DataError(f"{where}: {exc}") from None
-    return rows.inputs
+
+
+def inputs_of(frame: pd.DataFrame, signature: dict[str, Any], where: str) -> ModelInputs:
+    """The model's inputs from the raw rows of ``frame`` (:func:`checked_rows`)."""
+    return checked_rows(frame, signature, where).inputs
+
+
+def plain_frame(rows: Dataset, index: pd.Index) -> pd.DataFrame:
+    """``rows`` (:func:`checked_rows`) as a data frame of float64 and string columns: what any saved model's
+    MLflow signature accepts, the ``double``/``string`` one of models saved before ``dtypes`` included."""
+    numeric = {name: rows.x[:, j].astype("float64") for j, name in enumerate(rows.feature_names)}
+    return pd.DataFrame({**numeric, **rows.categorical}, index=index)
 
 
 def task_columns(task: dict[str, Any], prediction: np.ndarray) -> dict[str, np.ndarray]:
@@ -121,9 +152,11 @@ class MultiTaskModel(PythonModel):
 
 
 def mlflow_signature(columns: dict[str, Any]) -> ModelSignature:
-    """The MLflow signature of a model with these columns (:func:`model_signature`)."""
-    inputs: list[ColSpec | TensorSpec] = [ColSpec("double", name) for name in columns["features"]]
-    inputs += [ColSpec("string", name) for name in columns.get("categorical", [])]
+    """The MLflow signature of a model with these columns (:func:`model_signature`): an ``Any`` input
+    column per feature column (the model converts them, see the module's docstring), an output column per
+    :func:`task_columns` column."""
+    anything = AnyType()  # type: ignore[no-untyped-call]  # MLflow declares no types for it
+    inputs: list[ColSpec | TensorSpec] = [ColSpec(anything, name) for name in (*columns["features"], *columns.get("categorical", []))]
     outputs: list[ColSpec | TensorSpec] = []
     for task in columns["tasks"]:
         name, classes = task["name"], task.get("classes") or []

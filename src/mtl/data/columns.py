@@ -8,6 +8,8 @@ missing; string class labels become indices into their sorted labels.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 import pandas as pd
 
@@ -25,6 +27,28 @@ def numeric_feature(series: pd.Series, where: str) -> np.ndarray:
     values: np.ndarray = series.to_numpy(dtype="float32", na_value=np.nan)
     if np.isinf(values).any():
         raise DataError(f"{where}: feature column {series.name!r} holds infinite values")
+    return values
+
+
+def numeric_rows(series: pd.Series, where: str, trained: str | None = None) -> np.ndarray:
+    """A numeric feature column of rows to predict as float32, NaN where missing, whatever its numeric dtype:
+    int64, nullable Int64 with missing values, float32, float64, or an object column holding only numbers
+    and missing values (what a model server or a nullable column passed through MLflow gives).
+
+    Anything else holding values (strings, booleans, a ``category`` column) is :class:`DataError`: one line
+    naming the column, what it holds and what is expected (``trained``: the training column's dtype).
+    """
+    numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+    if numeric:
+        values: np.ndarray = series.to_numpy(dtype="float32", na_value=np.nan)
+        return values
+    present = series[series.notna()]
+    wrong = [v for v in present if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real)]
+    if wrong or (len(present) and series.dtype != object):
+        example = f" such as {wrong[0]!r:.40}" if wrong else ""
+        expected = f"numbers (the training column was {trained})" if trained else "numbers"
+        raise DataError(f"{where}: column {series.name!r} holds {series.dtype} values{example}, expected {expected}")
+    values = pd.to_numeric(series.astype(object).where(series.notna(), np.nan)).to_numpy(dtype="float32", na_value=np.nan)
     return values
 
 

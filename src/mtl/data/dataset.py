@@ -24,7 +24,9 @@ class Dataset:
     :data:`MISSING_CATEGORY`). With ``missing`` (user tables), NaN marks a missing numeric feature
     value (the model imputes it) or a missing target (masked out of that task's loss and metrics);
     elsewhere NaN is an error. ``fold`` is a fixed ``train``/``val``/``test`` label per row (a split
-    column), or None.
+    column), or None. ``dtypes`` maps each feature column of a user table to its pandas dtype as read
+    (``int64``, ``Int64``, ``bool``, ``category``, ``str``...), for the saved model's signature; empty
+    for arrays that never were a table.
     """
 
     x: np.ndarray
@@ -34,6 +36,7 @@ class Dataset:
     categorical: dict[str, np.ndarray] = field(default_factory=dict)
     missing: bool = False
     fold: np.ndarray | None = None
+    dtypes: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check_arrays(self.x, self.y, self.feature_names, self.missing)
@@ -54,6 +57,7 @@ class Dataset:
             {k: v[rows] for k, v in self.categorical.items()},
             self.missing,
             None if self.fold is None else self.fold[rows],
+            self.dtypes,
         )
 
     @property

@@ -130,4 +130,5 @@ def load_table(
     if not names:
         raise DataError(f"{where}: no feature columns")
     x, numeric, categorical = _features(frame, names, where)
-    return Dataset(x, y, tuple(tasks), numeric, categorical, missing=True, fold=fold)
+    dtypes = {str(name): str(frame[name].dtype) for name in names}
+    return Dataset(x, y, tuple(tasks), numeric, categorical, missing=True, fold=fold, dtypes=dtypes)
