@@ -55,6 +55,8 @@ def run_affinity(space: Space, splits: Splits, tracker: Tracker, study_name: str
     """Run and log the pass for ``space`` on ``splits``; print what it found."""
     if len(splits.tasks) < 2:
         raise ConfigError(f"task affinity needs two or more tasks, the data has {len(splits.tasks)}")
+    if parent_run_id is None:  # the `affinity` command; a sweep's opening ended the orphans already
+        tracker.end_orphans(printer)
     settings = {**baseline_settings(space), **PASS_SHAPE, "dropout": 0.0}
     config = baseline_config(settings)
     options = AffinitySettings(epochs=space.training.epochs, learning_rate=settings["learning_rate"],

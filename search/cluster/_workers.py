@@ -148,7 +148,8 @@ def worker_index(given: int | None) -> int:
 
 
 class EndStaleRun:
-    """Heartbeat callback: end a dead worker's MLflow run as FAILED, then retry its trial once."""
+    """Heartbeat callback: end a dead worker's MLflow run as FAILED (and every other run a dead process left
+    RUNNING in the study's experiment KILLED, :meth:`search.tracking.Tracker.end_orphans`), then retry its trial once."""
 
     def __init__(self, tracking_uri: str) -> None:
         self.tracking_uri = tracking_uri
@@ -159,9 +160,11 @@ class EndStaleRun:
         from search.tracking import Tracker
 
         run_id = trial.user_attrs.get("mlflow_run_id")
-        if run_id:
+        if run_id:  # the run's own experiment: an arm's study <study>/<arm> logs to the experiment <study>
+            tracker = Tracker.of_run(self.tracking_uri, run_id)
             # FAILED even where the run had ended: its worker may have lost the storage before recording it
-            Tracker(self.tracking_uri, study.study_name).end(run_id, "FAILED", "FAIL", "worker lost: no heartbeat")
+            tracker.end(run_id, "FAILED", "FAIL", "worker lost: no heartbeat")
+            tracker.end_orphans()  # the dead worker's other runs: confirmations, baselines, the affinity pass, repeats
         self.retry(study, trial)
 
 

@@ -181,8 +181,10 @@ def own_arms(sweep: OpenSweep, worker: int, jobs: int) -> tuple[ArmStudy, ...]:
 
 def open_sweep(space: Space, study_name: str | None = None, storage: str | None = None,
                tracking_uri: str | None = None, trials: int | None = None, worker: int = 0,
-               frame: pd.DataFrame | None = None, jobs: int = 1) -> OpenSweep:
+               frame: pd.DataFrame | None = None, jobs: int = 1, printer: Printer = print) -> OpenSweep:
     """Load the data and any warm-start weights, then create or resume the study and its MLflow parent run.
+
+    Runs a dead process left RUNNING in the study's experiment are ended first (:meth:`Tracker.end_orphans`).
 
     ``frame`` is the table in memory, in place of the file the space names.
     ``worker`` > 0 is one of several processes sharing the study: its sampler is seeded
@@ -200,6 +202,7 @@ def open_sweep(space: Space, study_name: str | None = None, storage: str | None 
     study = open_study(space, study_name, storage, n_tasks=len(splits.tasks), sampler_seed=space.study.seed + worker,
                        tracking_uri=tracking_uri)
     tracker = Tracker(tracking_uri, study_name)
+    tracker.end_orphans(printer)  # before anything retrains what a dead process's runs held
     parent_params = {"space": space.path, "trials": budget, "sampler": space.study.sampler, "seed": space.study.seed,
                      "data.source": space.data.source, "tasks": ",".join(t.name for t in splits.tasks)}
     parent = tracker.open_parent(study.user_attrs.get(PARENT_ATTR), f"sweep-{study_name}", parent_params,
@@ -218,8 +221,10 @@ def open_sweep(space: Space, study_name: str | None = None, storage: str | None 
     return OpenSweep(space, splits, study, tracker, parent, budget, storage, tracking_uri, sources, arms, frame)
 
 
-def load_sweep(study_name: str, storage: str, tracking_uri: str, frame: pd.DataFrame | None = None) -> OpenSweep:
-    """A stored sweep as it stands, its parent run untouched (for reports and confirmations after the fact).
+def load_sweep(study_name: str, storage: str, tracking_uri: str, frame: pd.DataFrame | None = None,
+               printer: Printer = print) -> OpenSweep:
+    """A stored sweep as it stands, its parent run untouched (for reports and confirmations after the fact);
+    runs a dead process left RUNNING are ended (:meth:`Tracker.end_orphans`).
 
     ``frame`` is the data frame the sweep ran on, where it ran on one rather than on the space's data.
     """
@@ -228,6 +233,7 @@ def load_sweep(study_name: str, storage: str, tracking_uri: str, frame: pd.DataF
     if parent is None:
         raise StorageError(f"study {study_name!r} has no MLflow parent run; was it created by `python -m search run`?")
     tracker = Tracker(tracking_uri, study_name)
+    tracker.end_orphans(printer)  # before a report confirms or repeats anything
     space = stored_space(study, tracker, parent)
     splits = prepare_data(space, frame=frame)
     space = resolve_groups(space, splits, study, tracker, parent)

@@ -33,6 +33,7 @@ from search.stores import local_artifact_root
 from search.tracking import _curves as plots
 from search.tracking._datasets import dataset_inputs
 from search.tracking._model import log_model, model_signature
+from search.tracking._owners import HEARTBEAT_TAG, HEARTBEATS, OWNER_TAG, orphaned, owner, shared_store
 
 PARENT_TAG = "mlflow.parentRunId"
 KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"  # MLflow's own tag: a model-training experiment
@@ -58,6 +59,7 @@ class Tracker:
 
     def __init__(self, tracking_uri: str, experiment: str) -> None:
         self.client = MlflowClient(tracking_uri)
+        self.heartbeats = shared_store(tracking_uri)  # other hosts may write here: open runs carry a heartbeat
         self._datasets: dict[int, tuple[Splits, list[DatasetInput]]] = {}  # id(splits) -> (splits kept alive, inputs)
         try:
             found = self.client.get_experiment_by_name(experiment)
@@ -72,6 +74,16 @@ class Tracker:
                     self.client.set_experiment_tag(self.experiment_id, KIND_TAG, KIND)
         except MlflowException as exc:
             raise StorageError(f"MLflow tracking store {tracking_uri!r}: {exc.message.splitlines()[0]}") from None
+
+    @classmethod
+    def of_run(cls, tracking_uri: str, run_id: str) -> Tracker:
+        """A tracker on the experiment that holds run ``run_id``."""
+        client = MlflowClient(tracking_uri)
+        try:
+            name = client.get_experiment(client.get_run(run_id).info.experiment_id).name
+        except MlflowException as exc:
+            raise StorageError(f"MLflow tracking store {tracking_uri!r}: {exc.message.splitlines()[0]}") from None
+        return cls(tracking_uri, name)
 
     def open_parent(self, run_id: str | None, name: str, params: Mapping[str, Any], tags: Mapping[str, str]) -> str:
         """Reopen the sweep's parent run ``run_id`` if it exists here, else create one; return its id."""
@@ -89,11 +101,18 @@ class Tracker:
         return created
 
     def start_trial(self, parent_id: str | None, name: str, params: Mapping[str, Any], tags: Mapping[str, str]) -> str:
-        """Create a run with the trial's parameters, nested under ``parent_id`` unless that is None."""
+        """Create a run with the trial's parameters, nested under ``parent_id`` unless that is None.
+
+        The run is tagged with this process as its ``owner`` (and, on a shared store, a ``heartbeat``
+        kept fresh until :meth:`end`), so a later process can tell it orphaned (:meth:`end_orphans`).
+        """
         nesting = {PARENT_TAG: parent_id} if parent_id else {}
-        run = self.client.create_run(self.experiment_id, tags={**tags, **nesting}, run_name=name)
-        self.client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
+        ownership = {OWNER_TAG: owner()} | ({HEARTBEAT_TAG: str(int(time.time()))} if self.heartbeats else {})
+        run = self.client.create_run(self.experiment_id, tags={**tags, **nesting, **ownership}, run_name=name)
         created: str = run.info.run_id
+        if self.heartbeats:
+            HEARTBEATS.hold(self.client, created)
+        self.client.log_batch(created, params=[Param(k, str(v)) for k, v in params.items()])
         return created
 
     def log_datasets(self, run_id: str, splits: Splits, source: str) -> None:
@@ -163,6 +182,27 @@ class Tracker:
             tags["error"] = error[:5000]
         self.set_tags(run_id, tags)
         self.client.set_terminated(run_id, status=status, end_time=_now_ms())
+        HEARTBEATS.release(run_id)
+
+    def end_orphans(self, printer: Callable[[str], None] = print) -> list[str]:
+        """End KILLED every run of the experiment that a dead process left RUNNING (:mod:`search.tracking._owners`);
+        say so in one line and return their names.
+
+        Each gets the tags ``state=FAIL``, ``error`` (``orphaned: its process host:pid is dead``) and
+        ``ended_by`` (this process). Runs of live processes, and runs without an ``owner``, are left alone.
+        """
+        running = self.client.search_runs([self.experiment_id], "attributes.status = 'RUNNING'", max_results=5000)
+        ended = []
+        for run in running:
+            why = orphaned(run.data.tags)
+            if why is None:
+                continue
+            self.set_tags(run.info.run_id, {"ended_by": owner()})
+            self.end(run.info.run_id, "KILLED", "FAIL", f"orphaned: {why}")
+            ended.append(run.info.run_name or run.info.run_id)
+        if ended:
+            printer(f"ended {len(ended)} run(s) that a dead process left RUNNING (now KILLED): {', '.join(sorted(ended))}")
+        return ended
 
     def end_after(self, run_id: str, exc: BaseException) -> None:
         """Close a run that ``exc`` stopped: KILLED if it was interrupted, else FAILED with the error."""

@@ -73,6 +73,7 @@ def run_baselines(space: Space, tracking_uri: str, study_name: str | None = None
     study_name = study_name or space.study.name
     splits = prepare_data(space)
     tracker = Tracker(tracking_uri, study_name)
+    tracker.end_orphans(printer)  # a killed earlier run of this command left its baseline RUNNING
     run_ids = {}
     for task in splits.tasks:
         tags = {"study": study_name, "kind": BASELINE_KIND}
