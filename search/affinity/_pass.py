@@ -34,6 +34,7 @@ from search.trial import baseline_config, baseline_settings
 
 AFFINITY_KIND = "affinity"
 CANDIDATES_ATTR = "affinity_candidates"  # the study's user attribute caching ``groups = "auto"``'s partitions
+SCORES_ATTR = "affinity_scores"  # their scores, in the same order
 PASS_SHAPE = {"shared_depth": 1, "shared_width": 64, "tower_depth": 1, "tower_width": 32}  # the pass's model, fixed
 MATRIX_FILE, HEATMAP_FILE, PARTITIONS_FILE = "affinity.json", "affinity.png", "affinity_partitions.json"
 

@@ -22,7 +22,7 @@ from optuna.trial import FrozenTrial, TrialState
 from mtl.data import Splits
 from mtl.errors import ConfigError, TrialFailed
 from mtl.training import typical_step_ms
-from search.affinity import resolve_groups
+from search.affinity import enqueue_candidates, ranked_candidates, resolve_groups
 from search.cluster import (
     BudgetReached,
     StudyBudget,
@@ -185,6 +185,8 @@ def open_sweep(space: Space, study_name: str | None = None, storage: str | None 
     """Load the data and any warm-start weights, then create or resume the study and its MLflow parent run.
 
     Runs a dead process left RUNNING in the study's experiment are ended first (:meth:`Tracker.end_orphans`).
+    With ``groups = "auto"`` each study searching the affinity candidates gets one trial per candidate
+    enqueued, best score first (:func:`search.affinity.enqueue_candidates`).
 
     ``frame`` is the table in memory, in place of the file the space names.
     ``worker`` > 0 is one of several processes sharing the study: its sampler is seeded
@@ -218,6 +220,9 @@ def open_sweep(space: Space, study_name: str | None = None, storage: str | None 
             for name in space.arm_names)
         for arm in arms:
             arm.study.set_user_attr(PARENT_ATTR, parent)
+    ranked = ranked_candidates(study)
+    for arm in arms:  # groups = "auto": its candidates first, best score first, each once per study
+        enqueue_candidates(arm.study, arm.space, ranked)
     return OpenSweep(space, splits, study, tracker, parent, budget, storage, tracking_uri, sources, arms, frame)
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from mtl.affinity import lookahead
 from mtl.errors import MtlError
-from search.affinity import CANDIDATES_ATTR, resolve_groups, run_affinity
+from search.affinity import CANDIDATES_ATTR, latest_affinity, resolve_groups, run_affinity
 from search.affinity import _pass as pass_module
 from search.cli import build_parser, cmd_affinity, cmd_report, cmd_run
 from search.cluster import _workers
@@ -115,6 +115,12 @@ def test_auto_groups_run_the_pass_once_per_study_and_trials_carry_their_partitio
         assert run.data.tags["groups"] == expected and expected in candidates
     grouped = [t for t in study.trials if t.params["strategy"] == "grouped"]
     assert all(t.params["groups"] in candidates for t in grouped)
+    # auto tries what it recommends: every candidate enqueued once, best affinity score first, across the resume
+    stored = latest_affinity(Tracker(tracking, "clusters"))
+    ranked = [groups for groups, _ in sorted(stored.partitions, key=lambda p: -p[1])]
+    by_number = sorted(trials, key=lambda r: int(r.data.tags["trial_number"]))
+    assert [(r.data.tags["strategy"], r.data.tags["groups"]) for r in by_number] == [("grouped", g) for g in ranked]
+    assert len(study.trials) == 4 and sum("fixed_params" in t.system_attrs for t in study.trials) == 4
 
     out = tmp_path / "report"
     assert cmd_report(build_parser().parse_args(["report", "--study", "clusters", "--storage", storage,
@@ -122,7 +128,7 @@ def test_auto_groups_run_the_pass_once_per_study_and_trials_carry_their_partitio
     assert (out / "task_affinity.png").stat().st_size > 10_000
     markdown = (out / "report.md").read_text()
     tried = {run.data.tags["groups"] for run in trials}
-    assert len(tried) > 1  # the seeded sampler drew hard and grouped trials
+    assert len(tried) > 1  # the enqueued candidates
     assert "## Task partitions tried" in markdown
     assert all(partition.replace("|", "\\|") in markdown for partition in tried)
     assert "![task affinity](task_affinity.png)" in markdown
