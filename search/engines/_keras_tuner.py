@@ -201,7 +201,8 @@ def run_tuner_sweep(
     ``oracle`` is ``random``, ``bayesian`` or ``hyperband``; the project is ``<project_root>/<study>``
     (default root ``mlruns/keras_tuner``). As with the Optuna engine, failed trials do not count
     towards the budget (they are replaced), five failures in a row stop the sweep, and Ctrl-C marks
-    the running trial failed (KILLED in MLflow) and the parent run KILLED.
+    the running trial failed (KILLED in MLflow) and the parent run KILLED; runs a dead process left
+    RUNNING are ended KILLED when the sweep is resumed (:meth:`~search.tracking.Tracker.end_orphans`).
     """
     if oracle not in ORACLES:
         raise ValueError(f"unknown oracle {oracle!r} (use {', '.join(ORACLES)})")
@@ -215,6 +216,7 @@ def run_tuner_sweep(
     sources = resolve_init(space, splits, tracking_uri)
     searched = tuner_space(space, splits.tasks)
     tracker = Tracker(tracking_uri, study_name)
+    tracker.end_orphans(printer)  # a SIGKILLed earlier run of this sweep left its trial's run RUNNING
     parent_params = {"space": space.path, "trials": budget, "oracle": oracle, "seed": space.study.seed,
                      "data.source": space.data.source, "tasks": ",".join(t.name for t in splits.tasks)}
     state.parent_run_id = tracker.open_parent(state.parent_run_id, f"sweep-{study_name}", parent_params,
