@@ -7,6 +7,7 @@ import io
 import os
 import sys
 from collections.abc import Sequence
+from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
     from search.space import Space
 
 EXIT_BAD_INPUT, EXIT_INTERRUPTED = 2, 130
-DEFAULT_SPACE = "spaces/default.toml"
+DEFAULT_SPACE = "default"  # a built-in space (search/space/builtin/default.toml; spaces/ in the repository)
 REPORTS = "reports"
 
 
@@ -105,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_space(command: argparse.ArgumentParser) -> None:
-    command.add_argument("--space", default=DEFAULT_SPACE, help=f"space file (default: {DEFAULT_SPACE})")
+    _add_space_option(command)
     command.add_argument("--study", help="study name (default: [study] name in the space file); also the MLflow experiment")
     command.add_argument("--trials", type=int, help="total trials the study should count (complete + pruned), across "
                          "resumes and workers (default: the space's)")
@@ -115,11 +116,23 @@ def _add_space(command: argparse.ArgumentParser) -> None:
 
 def _add_experiment_run(command: argparse.ArgumentParser) -> None:
     """The flags of a command that logs runs of a space to the study's MLflow experiment, without a study."""
-    command.add_argument("--space", default=DEFAULT_SPACE, help=f"space file (default: {DEFAULT_SPACE})")
+    _add_space_option(command)
     command.add_argument("--study", help="study name, i.e. the MLflow experiment (default: [study] name in the space file)")
     command.add_argument("--seed", type=int, help="seed for the data split and weight initialisation (default: the space's)")
     command.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI"),
                          help="MLflow tracking URI (env MLFLOW_TRACKING_URI; default: sqlite:///mlruns/mlflow.db)")
+
+
+def _add_space_option(command: argparse.ArgumentParser) -> None:
+    """``--space``: a built-in space's name or a space file's path."""
+    command.add_argument("--space", default=DEFAULT_SPACE, help=f"a built-in space ({', '.join(builtin_space_names())}) "
+                         f"or a space file's path (default: {DEFAULT_SPACE})")
+
+
+def builtin_space_names() -> list[str]:
+    """The built-in spaces' names, read from the package data (``search/space/builtin/``) without importing TensorFlow."""
+    folder = files("search") / "space" / "builtin"
+    return sorted(f.name.removesuffix(".toml") for f in folder.iterdir() if f.name.endswith(".toml"))
 
 
 def _add_stores(command: argparse.ArgumentParser) -> None:

@@ -13,6 +13,7 @@ import json
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from importlib.resources import as_file
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from mtl.warmstart import FREEZE
 from mtl.weighting import WEIGHTINGS, check_weighting
 from search.errors import SpaceError
 from search.space._arms import CompareSettings, held_values, parse_compare
+from search.space._builtin import builtin_space
 from search.space._groups import default_groups, groups_check, groups_written, partition_problem
 from search.space._params import Check, Param, above, at_least, in_unit, one_of, parse_param
 from search.space._pruners import PRUNERS, pruner_options
@@ -274,7 +276,11 @@ class _Section:
 
 
 def load_space(path: str | Path) -> Space:
-    """Read and validate a space file."""
+    """Read and validate a space file: a path, or the name of a built-in space (``default``; see ``search/space/builtin/``)."""
+    builtin = builtin_space(path) if isinstance(path, str) else None
+    if builtin is not None:
+        with as_file(builtin) as file:  # the installed file itself, unless the package is imported from a zip
+            return load_space(file)
     path = Path(path)
     where = str(path)
     try:
