@@ -1,7 +1,8 @@
 """Scheduler templates rendered from one source, so every one runs the CLI's own worker command.
 
-``deploy/templates/`` holds the templates (``string.Template`` syntax); ``python -m search deploy
-KIND --study NAME ...`` prints one rendered; ``deploy/*`` beside them are rendered examples.
+``search/cluster/templates/`` holds the templates (``string.Template`` syntax), shipped as package data
+and read with :mod:`importlib.resources`; the repository's ``deploy/templates`` is a symlink to it.
+``python -m search deploy KIND --study NAME ...`` prints one rendered; ``deploy/*`` are rendered examples.
 Connection URLs never appear in them: workers read ``MTL_STORAGE`` and ``MLFLOW_TRACKING_URI``
 from their environment (a Kubernetes Secret, or the submitting shell).
 """
@@ -11,10 +12,10 @@ from __future__ import annotations
 import json
 import shlex
 from dataclasses import dataclass
-from pathlib import Path
+from importlib.resources import files
 from string import Template
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "deploy" / "templates"
+TEMPLATES = files("search.cluster") / "templates"
 KINDS = {"k8s-job": "k8s-job.yaml", "k8s-cronjob": "k8s-cronjob.yaml", "slurm": "slurm.sh", "cron": "cron.txt"}
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+import search.cluster
 from search.cli import build_parser
 from search.cluster import KINDS, Deployment, render
 
@@ -53,3 +54,9 @@ def test_slurm_and_cron_render_to_valid_shell_running_the_worker(tmp_path) -> No
 def test_shipped_examples_are_the_templates_rendered(kind: str) -> None:
     example = DEPLOY / f"{kind}.{KINDS[kind].rsplit('.', 1)[1]}"
     assert example.read_text() == render(kind, Deployment("nightly"))
+
+
+def test_templates_are_package_data_and_deploy_templates_links_to_them() -> None:
+    package_templates = Path(search.cluster.__file__).parent / "templates"
+    assert sorted(p.name for p in package_templates.iterdir()) == sorted(KINDS.values())
+    assert (DEPLOY / "templates").resolve() == package_templates.resolve()  # one source: a symlink in the repository
