@@ -11,11 +11,11 @@ from search.compare._confirm import (
     confirmation_seeds,
     read_confirmations,
 )
-from search.compare._race import RACE_MIN_SEEDS, Dropped, confirmation_rounds, race, race_looks
+from search.compare._race import RACE_MIN_SEEDS, Dropped, confirmation_rounds, look_levels, race, race_looks
 from search.compare._record import VERDICT_TABLE, read_verdict_table, record_verdict
 from search.compare._run import conclude, verdict_of
 from search.compare._scores import OBJECTIVE, ConfirmedArm
-from search.compare._verdict import ArmStanding, Comparison, Verdict, judge
+from search.compare._verdict import ArmStanding, Comparison, Verdict, decide, judge
 
 __all__ = [
     "ArmStanding",
@@ -36,7 +36,9 @@ __all__ = [
     "confirm_before_race",
     "confirmation_rounds",
     "confirmation_seeds",
+    "decide",
     "judge",
+    "look_levels",
     "race",
     "race_looks",
     "read_confirmations",

@@ -12,9 +12,10 @@ clearly worse than the leader stops early (:mod:`search.compare._race`).
 
 With ``[compare] fuse`` (the default) an arm's seeds of one round train side by side as one Keras
 model (:func:`search.trial.run_fused`; one MLflow run per seed all the same): the same seeds, data,
-epochs, per-copy early stopping and per-copy batch order as lone trainings. Rounds are then two halves of the seeds when racing (at least 3 before the race's one look), else one
-round of every seed. Configurations that do not fuse (a weighting with
-per-model state, warm starts), ``resplit = true`` and a failed fused training train one by one.
+epochs, per-copy early stopping and per-copy batch order as lone trainings. Rounds are then two
+halves of the seeds when racing (at least 3 before the race's one look), else one round of every
+seed. Configurations that do not fuse (a weighting with per-model state, warm starts),
+``resplit = true`` and a failed fused training train one by one.
 
 Where the study has single-task baselines (``python -m search baselines`` runs in its experiment,
 one per task), they are confirmed too, as the pseudo-arm ``single-task``: each task's baseline
@@ -53,15 +54,26 @@ def confirmation_seeds(space: Space) -> tuple[int, ...]:
     return tuple(space.study.seed + CONFIRM_OFFSET + i for i in range(k))
 
 
-def _existing(tracker: Tracker, parent: str) -> dict[tuple[str, int, int], Run]:
-    """Finished confirmation runs under ``parent``, by (arm, seed, confirmed trial)."""
+def _confirmation_runs(tracker: Tracker, parent: str, status: str) -> list[Run]:
+    """The arms' confirmation runs under ``parent`` that ended with ``status`` (FINISHED or FAILED)."""
     runs = tracker.client.search_runs(
         [tracker.experiment_id],
-        f"tags.kind = '{CONFIRM_KIND}' and tags.`mlflow.parentRunId` = '{parent}' and attributes.status = 'FINISHED'",
+        f"tags.kind = '{CONFIRM_KIND}' and tags.`mlflow.parentRunId` = '{parent}' and attributes.status = '{status}'",
         max_results=5000,
     )
-    return {(r.data.tags["arm"], int(r.data.tags["seed"]), int(r.data.tags["confirms_trial"])): r for r in runs
-            if r.data.tags.get("state") == "COMPLETE" and r.data.tags["arm"] != SINGLE_TASK}
+    return [r for r in runs if r.data.tags.get("arm") != SINGLE_TASK and "confirms_trial" in r.data.tags]
+
+
+def _existing(tracker: Tracker, parent: str) -> dict[tuple[str, int, int], Run]:
+    """Finished confirmation runs under ``parent``, by (arm, seed, confirmed trial)."""
+    return {(r.data.tags["arm"], int(r.data.tags["seed"]), int(r.data.tags["confirms_trial"])): r
+            for r in _confirmation_runs(tracker, parent, "FINISHED") if r.data.tags.get("state") == "COMPLETE"}
+
+
+def _failed(tracker: Tracker, parent: str) -> set[tuple[str, int, int]]:
+    """(arm, seed, confirmed trial) of the confirmation runs under ``parent`` whose training failed."""
+    return {(r.data.tags["arm"], int(r.data.tags["seed"]), int(r.data.tags["confirms_trial"]))
+            for r in _confirmation_runs(tracker, parent, "FAILED")}
 
 
 def _existing_single_task(tracker: Tracker, parent: str) -> dict[tuple[int, str], Run]:
@@ -86,9 +98,9 @@ def has_baselines(sweep: OpenSweep) -> bool:
 
 
 def _scores(run: Run, space: Space, tasks: tuple[Task, ...]) -> dict[str, float] | None:
-    """A confirmation run's test score per task and their mean; None if a metric is missing."""
+    """A confirmation run's test score per task and their mean; None if a metric is missing or not finite."""
     per_task = {t.name: run.data.metrics.get(f"test/{t.name}/{space.objective.metric_for(t)}", math.nan) for t in tasks}
-    if any(math.isnan(v) for v in per_task.values()):
+    if not all(math.isfinite(v) for v in per_task.values()):
         return None
     return per_task | {OBJECTIVE: sum(per_task.values()) / len(per_task)}
 
@@ -221,9 +233,11 @@ def _confirm_single_task(sweep: OpenSweep, seeds: tuple[int, ...], splits_of: Ca
 
 
 def read_confirmations(sweep: OpenSweep) -> tuple[ConfirmedArm, ...]:
-    """Every arm's confirmation results as MLflow holds them, for the best tuning trial each arm has now."""
+    """Every arm's confirmation results as MLflow holds them, for the best tuning trial each arm has now: a seed
+    whose run FAILED, or FINISHED with a missing or non-finite score, counts as failed."""
     space, tasks = sweep.space, sweep.splits.tasks
     existing = _existing(sweep.tracker, sweep.parent_run_id)
+    failed_runs = _failed(sweep.tracker, sweep.parent_run_id)
     confirmed = []
     for arm in sweep.arms:
         if arm.name is None:
@@ -231,12 +245,16 @@ def read_confirmations(sweep: OpenSweep) -> tuple[ConfirmedArm, ...]:
         best = best_trial(arm.study)
         scores: dict[int, dict[str, float]] = {}
         run_ids: dict[int, str] = {}
+        failed = set()
         for seed in confirmation_seeds(space):
-            run = existing.get((arm.name, seed, best.number)) if best is not None else None
+            key = (arm.name, seed, -1 if best is None else best.number)
+            run = existing.get(key)
             values = _scores(run, space, tasks) if run is not None else None
             if run is not None and values is not None:
                 scores[seed], run_ids[seed] = values, run.info.run_id
-        confirmed.append(ConfirmedArm(arm.name, None if best is None else best.number, scores, run_ids))
+            elif run is not None or key in failed_runs:
+                failed.add(seed)
+        confirmed.append(ConfirmedArm(arm.name, None if best is None else best.number, scores, run_ids, frozenset(failed)))
     single = _existing_single_task(sweep.tracker, sweep.parent_run_id)
     if single:
         confirmed.append(_single_task_arm(single, space, tasks))

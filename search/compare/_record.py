@@ -2,7 +2,8 @@
 
 On the sweep's parent run: the table ``verdict.json`` (one row per arm x target; logged with
 ``MlflowClient.log_table``, so ``mlflow.load_table`` reads it, and later replaced whole in the same
-format, since ``log_table`` would append to the earlier verdict), metrics ``arm/<arm>/test_objective``
+format with full precision, since ``log_table`` would append to the earlier verdict and keeps 10 decimals),
+metrics ``arm/<arm>/test_objective``
 (mean over the confirmation seeds) and ``arm/<arm>/test_objective_std``, tags ``reference_arm``, ``best_arm``,
 ``dropped_arms`` (those the race stopped early, comma-separated) and ``verdict`` (the sentences), and
 the sentences as the run's description (``mlflow.note.content``), so the runs
@@ -30,10 +31,10 @@ MAX_TAG = 5000
 def record_verdict(tracker: Tracker, parent: str, verdict: Verdict) -> None:
     """Write ``verdict`` to the parent run (replacing an earlier one)."""
     table = pd.DataFrame(verdict.table())
-    if any(f.path == VERDICT_TABLE for f in tracker.client.list_artifacts(parent)):
-        tracker.client.log_text(parent, table.to_json(orient="split", index=False), VERDICT_TABLE)  # replace, not append
-    else:
+    if not any(f.path == VERDICT_TABLE for f in tracker.client.list_artifacts(parent)):
         tracker.client.log_table(parent, table, VERDICT_TABLE)  # registers it as a table for mlflow.load_table
+    # replace it (log_table would append) in the same format with every digit: log_table keeps 10 decimals, so p = 1e-12 read 0
+    tracker.client.log_text(parent, table.to_json(orient="split", index=False, double_precision=15), VERDICT_TABLE)
     metrics = {}
     for s in verdict.standings:
         if s.n:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 
 from search.compare._confirm import SINGLE_TASK, confirm, confirmation_seeds, fused
-from search.compare._race import race, race_looks
+from search.compare._race import race_looks
 from search.compare._record import record_verdict
 from search.compare._scores import ConfirmedArm
-from search.compare._verdict import Verdict, judge
+from search.compare._verdict import Verdict, decide
 from search.engines import OpenSweep, crown_champion, finish_sweep
 from search.trial import lean_process
 
@@ -17,20 +16,17 @@ Printer = Callable[[str], None]
 
 
 def verdict_of(sweep: OpenSweep, confirmed: tuple[ConfirmedArm, ...]) -> Verdict:
-    """The verdict of a comparison sweep on its ``confirmed`` results, with the space's reference and alpha
-    (and the single-task baselines as a second reference, where they were confirmed), and the arms the race dropped."""
+    """The verdict of a comparison sweep on its ``confirmed`` results (:func:`~search.compare._verdict.decide`), with
+    the space's reference and alpha, its race's looks, and the single-task baselines as a second reference where
+    they were confirmed."""
     compare = sweep.space.compare
     if compare is None:
         raise ValueError(f"space {sweep.space.path} compares nothing")
     also = (SINGLE_TASK,) if any(c.arm == SINGLE_TASK for c in confirmed) else ()
-    minimize = sweep.space.objective.direction == "minimize"
-    verdict = judge(confirmed, compare.reference, tuple(t.name for t in sweep.splits.tasks), compare.alpha, minimize,
-                    compare.seeds, also)
-    if not compare.racing:
-        return verdict
     seeds = confirmation_seeds(sweep.space)
-    looks = race_looks(len(seeds), fused(sweep.space))
-    return replace(verdict, dropped=race(confirmed, seeds, compare.reference, compare.alpha, minimize, looks))
+    looks = race_looks(len(seeds), fused(sweep.space)) if compare.racing else ()
+    return decide(confirmed, seeds, compare.reference, tuple(t.name for t in sweep.splits.tasks), compare.alpha,
+                  sweep.space.objective.direction == "minimize", looks, also)
 
 
 def conclude(sweep: OpenSweep, printer: Printer = print, finish: bool = True) -> Verdict:

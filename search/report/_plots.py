@@ -131,7 +131,7 @@ def effect_plot(report: Report) -> Figure | None:
             mid, low, high = c.improvement(verdict.minimize)
             if math.isnan(mid):
                 continue
-            whisker = [[mid - low], [high - mid]] if not math.isnan(low) else None
+            whisker = [[mid - low], [high - mid]] if math.isfinite(low) and math.isfinite(high) else None
             ax.errorbar([mid], [y], xerr=whisker, fmt="o", capsize=4, color=WORD_COLOURS[c.word])
         ax.axvline(0.0, color="black", linewidth=0.8)
         ax.set_title(target, fontsize=10)
@@ -139,7 +139,7 @@ def effect_plot(report: Report) -> Figure | None:
         ax.set_yticks(range(len(arms)), arms, fontsize=9)
         ax.set_ylim(-0.6, len(arms) - 0.4)
         ax.grid(axis="x", alpha=0.3)
-    fig.suptitle(f"Improvement over {verdict.reference} on the test split: mean and 95% CI over {verdict.seeds} paired seeds\n"
+    fig.suptitle(f"Improvement over {verdict.reference} on the test split: mean and Fieller 95% CI, up to {verdict.seeds} paired seeds\n"
                  "green: better, red: worse, grey: no detectable difference (Holm-corrected)", fontsize=9)
     fig.tight_layout()
     return fig

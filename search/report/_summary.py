@@ -56,6 +56,6 @@ def format_comparison(arms: Sequence[ArmStudy], verdict: Verdict) -> str:
         rows.append([str(arm.name), *(str(counts.get(s, 0)) for s in ("COMPLETE", "PRUNED", "FAIL")),
                      f"{mean_objective(best):.4f} (trial {best.number})" if best else "-"])
     lines = [_table(["arm", "complete", "pruned", "failed", "best val objective"], rows), "",
-             f"verdict ({verdict.seeds} confirmation seeds per arm, paired, on the test split; reference {verdict.reference}):",
+             f"verdict (up to {verdict.seeds} confirmation seeds per arm, paired, on the test split; reference {verdict.reference}):",
              *(f"  {line}" for line in verdict.sentences())]
     return "\n".join(lines)

@@ -63,13 +63,15 @@ def verdict_table(report: Report) -> Table | None:
     rows = []
     for c in verdict.comparisons:
         better, low, high = c.improvement(verdict.minimize)
-        rows.append((c.arm, c.reference, c.target, str(c.difference.n), number(c.difference.mean),
+        rows.append((c.arm, c.reference, c.target, str(c.difference.n), f"{c.arm_failed} / {c.reference_failed}",
+                     number(c.difference.mean),
                      f"{number(c.difference.low)} to {number(c.difference.high)}",
                      f"{better:+.1f}% ({low:+.1f} to {high:+.1f}%)", f"{c.difference.p:.3g}", f"{c.p_holm:.3g}", c.word))
     against = " and ".join(verdict.references)
-    return Table(f"Verdict: each arm against {against} on the test split ({verdict.seeds} paired seeds, "
-                 f"Holm-corrected, alpha {verdict.alpha:g})",
-                 ("arm", "reference", "target", "seeds", "mean difference", "95% CI", "improvement", "p", "Holm p", "verdict"),
+    return Table(f"Verdict: each arm against {against} on the test split (paired seeds of up to {verdict.seeds}, "
+                 f"failed seeds scored as the pair's worst, Holm-corrected at {verdict.level:.2g} of alpha {verdict.alpha:g})",
+                 ("arm", "reference", "target", "seeds", "failed", "mean difference", "95% CI", "improvement (Fieller CI)", "p",
+                  "Holm p", "verdict"),
                  tuple(rows))
 
 
