@@ -1,21 +1,23 @@
-"""Fused training: K seeded copies of one configuration trained side by side as one Keras model.
+"""Fused training: K seeded copies of one configuration trained side by side as one stacked Keras model.
 
 A confirmation retrains one configuration with K seeds. Their models have the same shapes, so
-they train as one Keras model: K disjoint copies, each built and initialised exactly as an
-unfused training with its seed builds it (:func:`mtl.training.build_for`), all reading the same
-input, with one output per copy and task (``<task>_c<k>``) and one ``fit``. The loss is the sum of
-the copies' losses, each with the configuration's task weights; the copies share no variable, and
-Adam's updates are per variable, so one copy's gradients never touch another's weights.
+they train as one model: the lone models, each built and initialised exactly as an unfused
+training with its seed builds it (:func:`mtl.training.build_for`), stacked into one network whose
+every weight holds K slices (:mod:`mtl.stacked`), with one output per copy and task
+(``<task>_c<k>``) and one ``fit``. The loss is the sum of the copies' losses, each with the
+configuration's task weights; the copies share no weight, and Adam's updates are per element, so
+one copy's gradients never touch another's weights.
 
 Early stopping is per copy (:class:`CopyStopping`): each copy's validation objective is computed
 from its own outputs, its best weights are kept, and a copy whose patience runs out is done (its
 later updates are undone at the end, when every copy gets its best weights back); ``fit`` ends
 when every copy is done or the epochs run out. Each copy's history, validation and test metrics
-are split back into a :class:`~mtl.training.TrainResult` of its own, as if trained alone.
+are split back into a :class:`~mtl.training.TrainResult` of its own, with its lone model holding
+its weights, as if trained alone.
 
 Every copy reads its own feed: the training rows shuffled with its own seed, exactly as its
-unfused twin's (:func:`copy_feed`; the K feeds are zipped into the fused model's K inputs), so
-copy k is its lone training up to float rounding, and the copies' scores are as independent as K
+unfused twin's (:func:`copy_feed`; the K feeds' batches are stacked on the copy axis), so copy k
+is its lone training up to float rounding, and the copies' scores are as independent as K
 trainings one by one (a shared batch order would add one common shift to a round's paired
 differences). Only the ``fixed`` weighting and trainings without warm start fuse; the caller
 trains the others one by one.
@@ -33,11 +35,11 @@ import numpy as np
 import tensorflow as tf
 
 from mtl.data import Dataset, Splits
-from mtl.data.dataset import NUMERIC_INPUT
 from mtl.errors import TrialFailed
 from mtl.models import ModelConfig
 from mtl.objective import Objective, baseline_losses, per_task_metrics
 from mtl.pipeline import Batch, Feed, evaluation_feed, training_feed, without_rewrites
+from mtl.stacked import build_stacked, copy_weights, stack_weights
 from mtl.tasks import Task
 from mtl.training import (
     StopOnNonFinite,
@@ -72,23 +74,18 @@ def copy_tasks(tasks: tuple[Task, ...], copies: int) -> tuple[Task, ...]:
     return tuple(replace(t, name=copy_name(t.name, c)) for c in range(copies) for t in tasks)
 
 
-def _copy_input_name(name: str, copy: int) -> str:
-    """The fused model's name of input ``name`` of copy ``copy``."""
-    return f"{name}_c{copy}"
-
-
-def _copy_element(element: Batch, copy: int) -> Batch:
-    """One batch (inputs, targets[, sample weights]) under copy ``copy``'s names, inputs flat."""
-    x, y, *weights = element
-    inputs = {_copy_input_name(k, copy): v for k, v in x.items()} if isinstance(x, dict) else {_copy_input_name(NUMERIC_INPUT, copy): x}
-    renamed = [{copy_name(task, copy): v for task, v in part.items()} for part in (y, *weights)]
-    return (inputs, *renamed)
+def _column(part: tf.Tensor) -> tf.Tensor:
+    """An input part with its feature axis: a 1-D string column becomes rows x 1, as Keras feeds it to a model."""
+    return part if part.shape.rank > 1 else part[:, None]
 
 
 def _merged(elements: Sequence[Batch]) -> Batch:
-    """The copies' batches (one each, in copy order) as one batch of the fused model."""
-    parts = [_copy_element(element, copy) for copy, element in enumerate(elements)]
-    return tuple({key: value for part in parts for key, value in part[i].items()} for i in range(len(parts[0])))
+    """The copies' batches (one each, in copy order) as one batch of the stacked model: inputs stacked on a
+    copy axis after the rows, targets (and sample weights) under each copy's task names."""
+    inputs = tf.nest.map_structure(lambda *parts: tf.stack([_column(p) for p in parts], axis=1), *(e[0] for e in elements))
+    rest = [{copy_name(task, copy): value for copy, element in enumerate(elements) for task, value in element[i].items()}
+            for i in range(1, len(elements[0]))]
+    return (inputs, *rest)
 
 
 def copy_feed(data: Dataset, batch_size: int, seeds: Sequence[int]) -> Feed:
@@ -106,19 +103,13 @@ def shared_feed(data: Dataset, copies: int) -> Feed:
     return Feed(without_rewrites(dataset), feed.steps)
 
 
-def build_fused(config: ModelConfig, data: Dataset, seeds: Sequence[int]) -> tuple[keras.Model, list[keras.Model]]:
-    """The fused model, one set of inputs per copy, and its copies (copy k built as ``build_for(config, data, seeds[k])``)."""
-    copies, inputs, outputs = [], {}, {}
-    for index, seed in enumerate(seeds):
-        model = build_for(config, data, seed)
-        model.name = f"copy_{index}"
-        copies.append(model)
-        structure = model.input if isinstance(model.input, dict) else {NUMERIC_INPUT: model.input}
-        own = {name: keras.Input(shape=t.shape[1:], dtype=t.dtype, name=_copy_input_name(name, index)) for name, t in structure.items()}
-        inputs.update({_copy_input_name(name, index): tensor for name, tensor in own.items()})
-        predicted = model(own if isinstance(model.input, dict) else own[NUMERIC_INPUT])
-        outputs.update({copy_name(task, index): value for task, value in predicted.items()})
-    return keras.Model(inputs, outputs, name="fused"), copies
+def build_fused(config: ModelConfig, data: Dataset, seeds: Sequence[int]) -> tuple[keras.Model, keras.Model, list[keras.Model]]:
+    """The fused model (:func:`~mtl.stacked.build_stacked` with one output per copy and task, :func:`copy_name`),
+    the stacked model inside it, and the lone copies (copy k built as ``build_for(config, data, seeds[k])``)."""
+    copies = [build_for(config, data, seed) for seed in seeds]
+    stacked = build_stacked(copies)
+    outputs = {copy_name(task, copy): value[:, copy] for task, value in stacked.output.items() for copy in range(len(seeds))}
+    return keras.Model(stacked.input, outputs, name="fused"), stacked, copies
 
 
 class CopyStopping(keras.callbacks.Callback):  # type: ignore[misc]  # keras ships no type hints: its classes are Any to mypy
@@ -128,9 +119,10 @@ class CopyStopping(keras.callbacks.Callback):  # type: ignore[misc]  # keras shi
     counts them); training stops when every copy is done, and each copy gets its best weights back.
     """
 
-    def __init__(self, copies: list[keras.Model], tasks: tuple[Task, ...], objective: Objective,
+    def __init__(self, stacked: keras.Model, copies: list[keras.Model], tasks: tuple[Task, ...], objective: Objective,
                  baselines: Mapping[str, float], patience: int) -> None:
         super().__init__()
+        self.stacked = stacked
         self.copies, self.tasks, self.objective, self.baselines, self.patience = copies, tasks, objective, baselines, patience
         count = len(copies)
         self.best = [math.inf if objective.direction == "minimize" else -math.inf] * count
@@ -157,7 +149,7 @@ class CopyStopping(keras.callbacks.Callback):  # type: ignore[misc]  # keras shi
             better = value < self.best[copy] if self.objective.direction == "minimize" else value > self.best[copy]
             if better and math.isfinite(value):
                 self.best[copy], self.best_epoch[copy], self.wait[copy] = value, epoch, 0
-                self.best_weights[copy] = model.get_weights()
+                self.best_weights[copy] = copy_weights(self.stacked, model, copy)
             else:
                 self.wait[copy] += 1
                 if self.wait[copy] >= self.patience or not math.isfinite(value):
@@ -166,10 +158,10 @@ class CopyStopping(keras.callbacks.Callback):  # type: ignore[misc]  # keras shi
             self.model.stop_training = True
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-        """Every copy gets its best weights back."""
-        for model, weights in zip(self.copies, self.best_weights, strict=True):
-            if weights is not None:
-                model.set_weights(weights)
+        """Every copy gets its best weights back (its lone model and its slice of the stacked model)."""
+        for copy, (model, weights) in enumerate(zip(self.copies, self.best_weights, strict=True)):
+            model.set_weights(copy_weights(self.stacked, model, copy) if weights is None else weights)
+        stack_weights(self.stacked, self.copies)
 
 
 def train_fused(config: ModelConfig, splits: Splits, train_config: TrainConfig, seeds: Sequence[int],
@@ -189,7 +181,7 @@ def train_fused(config: ModelConfig, splits: Splits, train_config: TrainConfig, 
     objective.check(tasks)
     forget_traced_gradients()
     keras.backend.clear_session()
-    net, copies = build_fused(config, splits.train, seeds)
+    net, stacked, copies = build_fused(config, splits.train, seeds)
     count = len(seeds)
     fused_tasks = copy_tasks(tasks, count)
     weights = {copy_name(t.name, c): float(train_config.loss_weights.get(t.name, 1.0)) for c in range(count) for t in tasks}
@@ -197,7 +189,7 @@ def train_fused(config: ModelConfig, splits: Splits, train_config: TrainConfig, 
     trainer = WeightedTrainer(net, fused_tasks, weighting)
     compile_trainer(trainer, train_config.learning_rate, task_metrics(fused_tasks))
     val_baselines, test_baselines = baseline_losses(splits, "val"), baseline_losses(splits, "test")
-    stopper = CopyStopping(copies, tasks, objective, val_baselines, train_config.patience)
+    stopper = CopyStopping(stacked, copies, tasks, objective, val_baselines, train_config.patience)
     guard = StopOnNonFinite()
     history = fit_feeds(trainer, copy_feed(splits.train, train_config.batch_size, seeds), shared_feed(splits.val, count),
                         train_config.verbose, [guard, WeightLogger(weighting), stopper, *callbacks], epochs=train_config.epochs)

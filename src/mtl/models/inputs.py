@@ -53,12 +53,12 @@ class MissingIndicator(keras.layers.Layer):  # type: ignore[misc]  # keras ships
         self.columns = [int(c) for c in columns]
 
     def call(self, x: keras.KerasTensor) -> keras.KerasTensor:
-        """The indicators, rows x len(columns)."""
-        return ops.cast(ops.isnan(ops.take(x, self.columns, axis=1)), x.dtype)
+        """The indicators, rows (x copies) x len(columns)."""
+        return ops.cast(ops.isnan(ops.take(x, self.columns, axis=-1)), x.dtype)
 
-    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, int]:
-        """Rows x number of indicated columns."""
-        return (input_shape[0], len(self.columns))
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        """The input's leading axes (rows, or rows and copies) x number of indicated columns."""
+        return (*input_shape[:-1], len(self.columns))
 
     def get_config(self) -> dict[str, Any]:
         """Serialisable settings."""

@@ -38,8 +38,8 @@ class GatedSum(keras.layers.Layer):  # type: ignore[misc]  # keras ships no type
 
     def call(self, inputs: list[keras.KerasTensor]) -> keras.KerasTensor:
         """Mix the experts with the gate's weights."""
-        gate, *experts = inputs
-        return ops.sum(ops.expand_dims(gate, -1) * ops.stack(experts, axis=1), axis=1)
+        gate, *experts = inputs  # (..., n) and n of (..., width): any leading axes (batch, or batch and copy)
+        return ops.sum(ops.expand_dims(gate, -1) * ops.stack(experts, axis=-2), axis=-2)
 
     def compute_output_shape(self, input_shape: list[tuple[int | None, ...]]) -> tuple[int | None, ...]:
         """The shape of one expert's output."""
