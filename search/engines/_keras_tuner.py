@@ -31,7 +31,7 @@ from search.engines._tuner_space import TunerSpace, tuner_space
 from search.errors import SpaceError, StorageError
 from search.space import Space, wants_affinity
 from search.stores import STORE_DIR, default_tracking_uri, redact
-from search.tracking import Tracker
+from search.tracking import ModelKeeping, Tracker
 from search.trial import BestSoFar, TrialContext, lean_process, prepare_data, resolve_init, run_trial
 
 ENGINE = "keras-tuner"
@@ -216,6 +216,7 @@ def run_tuner_sweep(
     sources = resolve_init(space, splits, tracking_uri)
     searched = tuner_space(space, splits.tasks)
     tracker = Tracker(tracking_uri, study_name)
+    tracker.models = ModelKeeping(space.tracking.log_models)
     tracker.end_orphans(printer)  # a SIGKILLed earlier run of this sweep left its trial's run RUNNING
     parent_params = {"space": space.path, "trials": budget, "oracle": oracle, "seed": space.study.seed,
                      "data.source": space.data.source, "tasks": ",".join(t.name for t in splits.tasks)}
@@ -224,6 +225,7 @@ def run_tuner_sweep(
     state.save()
     parent = state.parent_run_id
     best_so_far = BestSoFar(space.objective.direction)
+    tracker.models.follow(lambda: best_so_far.run_id)  # the best trial keeps its model whatever [tracking] log_models says
     ctx = TrialContext(space, splits, tracker, parent, study_name, engine=ENGINE, sources=sources, best=best_so_far)
     tuner = _SweepTuner(_make_oracle(oracle, space, searched.declare()), project, ctx, searched, state, budget,
                         timeout or space.study.timeout, printer)

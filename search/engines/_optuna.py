@@ -14,6 +14,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import optuna
 import pandas as pd
@@ -32,14 +33,17 @@ from search.cluster import (
     resilient_storage,
     run_with_retries,
 )
-from search.engines._champion import crown
+from search.engines._champion import crown, crown_confirmed
 from search.engines._pruning import PruneOnObjective
 from search.engines._study import BUDGET_ATTR, PARENT_ATTR, counted_trials, load_existing_study, open_study, stored_space
 from search.errors import StorageError
 from search.space import Space, optuna_suggest
 from search.stores import default_storage, default_tracking_uri, redact
-from search.tracking import BackgroundWriter, Tracker
+from search.tracking import BackgroundWriter, ModelKeeping, Tracker
 from search.trial import BestSoFar, Sources, TrialContext, lean_process, prepare_data, resolve_init, run_trial
+
+if TYPE_CHECKING:  # search.compare imports the engines
+    from search.compare import Verdict
 
 RUN_ID_ATTR = "mlflow_run_id"
 WORKER_ATTR = "worker"  # host:pid of the process that ran the trial
@@ -56,16 +60,41 @@ Printer = Callable[[str], None]
 
 @dataclass(frozen=True)
 class ArmStudy:
-    """The study one arm is tuned in, with the space it searches; ``name`` is None for a sweep that compares nothing."""
+    """The study one arm is tuned in, with the space it searches; ``name`` is None for a sweep that compares nothing.
+
+    With ``[compare] replicates``, an arm has one study per ``replicate``, each on that replicate's ``splits``
+    (None: the sweep's, replicate 0's)."""
 
     name: str | None
     space: Space
     study: optuna.Study
+    replicate: int = 0
+    splits: Splits | None = None
+
+    @property
+    def label(self) -> str:
+        """How lines and metrics name it: the arm's name, with ``/r<replicate>`` from replicate 1 on."""
+        return f"{self.name}/r{self.replicate}" if self.replicate else str(self.name)
 
 
-def arm_study_name(study_name: str, arm: str) -> str:
-    """The Optuna study an arm of comparison ``study_name`` is tuned in."""
-    return f"{study_name}/{arm}"
+REPLICATE_STRIDE = 1000  # replicate r's seeds are the space's seed + r * this
+
+
+def replicate_seed(space: Space, replicate: int) -> int:
+    """The seed of replicate ``replicate``: its outer split, its tuning's sampler and (+ an offset) its confirmation
+    seeds; replicate 0 is the space's seed, so one replicate is the comparison as it always was."""
+    return space.study.seed + REPLICATE_STRIDE * replicate
+
+
+def arm_study_name(study_name: str, arm: str, replicate: int = 0) -> str:
+    """The Optuna study an arm of comparison ``study_name`` is tuned in (for ``replicate``)."""
+    return f"{study_name}/{arm}" + (f"/r{replicate}" if replicate else "")
+
+
+def replicate_splits(space: Space, splits: Splits, frame: pd.DataFrame | None) -> tuple[Splits, ...]:
+    """Every replicate's splits: replicate 0's are ``splits``, each later one's rows re-cut with its seed."""
+    count = space.compare.replicates if space.compare is not None else 1
+    return (splits, *(prepare_data(space, frame=frame, split_seed=replicate_seed(space, r)) for r in range(1, count)))
 
 
 @dataclass(frozen=True)
@@ -204,6 +233,7 @@ def open_sweep(space: Space, study_name: str | None = None, storage: str | None 
     study = open_study(space, study_name, storage, n_tasks=len(splits.tasks), sampler_seed=space.study.seed + worker,
                        tracking_uri=tracking_uri)
     tracker = Tracker(tracking_uri, study_name)
+    tracker.models = ModelKeeping(space.tracking.log_models)
     tracker.end_orphans(printer)  # before anything retrains what a dead process's runs held
     parent_params = {"space": space.path, "trials": budget, "sampler": space.study.sampler, "seed": space.study.seed,
                      "data.source": space.data.source, "tasks": ",".join(t.name for t in splits.tasks)}
@@ -215,9 +245,10 @@ def open_sweep(space: Space, study_name: str | None = None, storage: str | None 
     if space.compare is not None:
         study.set_user_attr(ARMS_ATTR, list(space.arm_names))
         arms = tuple(ArmStudy(name, space.arm_space(name), open_study(
-            space.arm_space(name), arm_study_name(study_name, name), storage, n_tasks=len(splits.tasks),
-            sampler_seed=space.study.seed + (0 if splits_arms(space, jobs) else worker), tracking_uri=tracking_uri))
-            for name in space.arm_names)
+            space.arm_space(name), arm_study_name(study_name, name, r), storage, n_tasks=len(splits.tasks),
+            sampler_seed=replicate_seed(space, r) + (0 if splits_arms(space, jobs) else worker), tracking_uri=tracking_uri),
+            r, replicate)
+            for r, replicate in enumerate(replicate_splits(space, splits, frame)) for name in space.arm_names)
         for arm in arms:
             arm.study.set_user_attr(PARENT_ATTR, parent)
     ranked = ranked_candidates(study)
@@ -240,13 +271,14 @@ def load_sweep(study_name: str, storage: str, tracking_uri: str, frame: pd.DataF
     tracker = Tracker(tracking_uri, study_name)
     tracker.end_orphans(printer)  # before a report confirms or repeats anything
     space = stored_space(study, tracker, parent)
+    tracker.models = ModelKeeping(space.tracking.log_models)
     splits = prepare_data(space, frame=frame)
     space = resolve_groups(space, splits, study, tracker, parent)
     arms: tuple[ArmStudy, ...] = (ArmStudy(None, space, study),)
     if space.compare is not None:
-        arms = tuple(ArmStudy(name, space.arm_space(name), load_existing_study(arm_study_name(study_name, name), storage,
-                                                                               tracking_uri))
-                     for name in space.arm_names)
+        arms = tuple(ArmStudy(name, space.arm_space(name), load_existing_study(arm_study_name(study_name, name, r), storage,
+                                                                               tracking_uri), r, replicate)
+                     for r, replicate in enumerate(replicate_splits(space, splits, frame)) for name in space.arm_names)
     budget = int(study.user_attrs.get(BUDGET_ATTR, space.study.trials))
     return OpenSweep(space, splits, study, tracker, parent, budget, storage, tracking_uri, None, arms, frame)
 
@@ -295,10 +327,12 @@ def tune_sweep(sweep: OpenSweep, timeout: float | None = None, printer: Printer 
     tracker, parent, space = sweep.tracker, sweep.parent_run_id, sweep.space
     arms = own_arms(sweep, worker, jobs)
     printer(f"study {sweep.study.study_name!r}: "
-            + (f"{len(sweep.arms)} arms, {sweep.budget} trials each" if sweep.compares
+            + (f"{len(sweep.arms)} arms, {sweep.budget} trials each" if sweep.compares and len(sweep.arms) == len(space.arm_names)
+               else f"{len(space.arm_names)} arms x {len(sweep.arms) // len(space.arm_names)} replicates, {sweep.budget} trials each"
+               if sweep.compares
                else f"{counted_trials(sweep.study)}/{sweep.budget} trials done")
             + (f" (worker {worker})" if worker else f"; storage {redact(sweep.storage)}, tracking {redact(sweep.tracking_uri)}")
-            + (f"; this process tunes {', '.join(str(arm.name) for arm in arms)}" if splits_arms(space, jobs) else ""))
+            + (f"; this process tunes {', '.join(arm.label for arm in arms)}" if splits_arms(space, jobs) else ""))
     writer = BackgroundWriter()
     try:
         try:
@@ -319,11 +353,12 @@ def tune_sweep(sweep: OpenSweep, timeout: float | None = None, printer: Printer 
 
 def _tune(sweep: OpenSweep, arm: ArmStudy, writer: BackgroundWriter, timeout: float | None, printer: Printer) -> None:
     """Run ``arm``'s study until its budget counts or ``timeout`` seconds pass (storage errors retried)."""
-    study, space, budget, splits, tracker = arm.study, arm.space, sweep.budget, sweep.splits, sweep.tracker
+    study, space, budget, splits, tracker = arm.study, arm.space, sweep.budget, arm.splits or sweep.splits, sweep.tracker
     best = BestSoFar(space.objective.direction)
+    tracker.models.follow(lambda: best.run_id)  # its best trial keeps its model whatever [tracking] log_models says
     ctx = TrialContext(space, splits, tracker, sweep.parent_run_id, sweep.study.study_name, sources=sweep.sources,
-                       writer=writer, best=best, arm=arm.name)
-    say = printer if arm.name is None else (lambda line: printer(f"{arm.name}: {line}"))
+                       writer=writer, best=best, arm=arm.name, replicate=None if arm.name is None else arm.replicate)
+    say = printer if arm.name is None else (lambda line: printer(f"{arm.label}: {line}"))
     resilient = resilient_storage(study)
     if resilient is not None:
         resilient.printer = say
@@ -401,14 +436,14 @@ def _result(sweep: OpenSweep) -> SweepResult:
                        sweep.arms if sweep.compares else ())
 
 
-def finish_sweep(sweep: OpenSweep, printer: Printer = print) -> SweepResult:
+def finish_sweep(sweep: OpenSweep, printer: Printer = print, verdict: Verdict | None = None) -> SweepResult:
     """Tag the parent run with the best trial (and Pareto front), or each arm's best tuning value, crown the
-    champion (:func:`crown_champion`) and close the parent run."""
+    champion (:func:`crown_champion`; a comparison's with its ``verdict``) and close the parent run."""
     study, tracker, parent, space = sweep.study, sweep.tracker, sweep.parent_run_id, sweep.space
     for arm in sweep.arms if sweep.compares else ():
         arm_best = best_trial(arm.study)
-        tracker.log_metrics(parent, {f"tuning/{arm.name}/trials_counted": counted_trials(arm.study)}
-                            | ({f"tuning/{arm.name}/best_val_objective": mean_objective(arm_best)} if arm_best else {}))
+        tracker.log_metrics(parent, {f"tuning/{arm.label}/trials_counted": counted_trials(arm.study)}
+                            | ({f"tuning/{arm.label}/best_val_objective": mean_objective(arm_best)} if arm_best else {}))
     best = None if sweep.compares else best_trial(study)
     if best is not None:
         tags = {"best_trial": best.number, "best_run_id": best.user_attrs.get(RUN_ID_ATTR, "")}
@@ -416,23 +451,29 @@ def finish_sweep(sweep: OpenSweep, printer: Printer = print) -> SweepResult:
             tags["pareto_trials"] = ",".join(str(t.number) for t in pareto_trials(study))
         tracker.set_tags(parent, tags)
         tracker.log_metrics(parent, {"trials_counted": counted_trials(study)})
-    crown_champion(sweep, printer)
+    crown_champion(sweep, printer, verdict=verdict)
     tracker.end(parent, "FINISHED", "COMPLETE")
     return _result(sweep)
 
 
-def crown_champion(sweep: OpenSweep, printer: Printer = print, say_kept: bool = True) -> None:
+def crown_champion(sweep: OpenSweep, printer: Printer = print, say_kept: bool = True, verdict: Verdict | None = None) -> None:
     """The best trial's summary on the parent run and its model as the registry champion (:func:`crown`).
 
-    The best trial is the study's; in a comparison, the best tuning trial of the arm the verdict ranks
-    first (the parent run's ``best_arm`` tag), and nothing before a verdict exists. ``say_kept`` false:
-    a line only where the alias moved.
+    The best trial is the study's; in a comparison, the tuning trial the ``verdict`` confirmed for the arm
+    it ranks first, crowned with the verdict (:func:`~search.engines._champion.crown_confirmed`), and
+    nothing without a verdict. ``say_kept`` false: a line only where the alias moved.
     """
-    study: optuna.Study | None = sweep.study
     if sweep.compares:
-        best_arm = sweep.tracker.client.get_run(sweep.parent_run_id).data.tags.get("best_arm")
-        study = next((a.study for a in sweep.arms if a.name == best_arm), None)
-    best = None if study is None else best_trial(study)
+        if verdict is None:
+            return
+        number = next((s.trial for s in verdict.standings if s.arm == verdict.best), None)
+        arm = next((a for a in sweep.arms if a.name == verdict.best), None)
+        confirmed = next((t for t in arm.study.get_trials(deepcopy=False) if t.number == number), None) if arm else None
+        if confirmed is not None:
+            crown_confirmed(sweep.tracker, sweep.parent_run_id, confirmed, mean_objective(confirmed), verdict, sweep.space,
+                            sweep.study.study_name, confirmed.user_attrs.get(RUN_ID_ATTR), printer, say_kept)
+        return
+    best = best_trial(sweep.study)
     if best is not None:
         crown(sweep.tracker, sweep.parent_run_id, best, mean_objective(best), sweep.space, sweep.study.study_name,
               best.user_attrs.get(RUN_ID_ATTR), printer, say_kept)

@@ -32,6 +32,7 @@ from search.space._builtin import builtin_space
 from search.space._groups import default_groups, groups_check, groups_written, partition_problem
 from search.space._params import Check, Param, above, at_least, in_unit, one_of, parse_param
 from search.space._pruners import PRUNERS, pruner_options
+from search.tracking import LOG_MODELS
 
 ACTIVATIONS = ("relu", "gelu", "elu", "selu", "tanh", "swish", "leaky_relu", "sigmoid")
 SAMPLERS = ("tpe", "random", "cmaes", "gp", "nsga2")
@@ -68,7 +69,7 @@ OPTIONS: dict[str, tuple[type, tuple[str, ...]]] = {
 WEIGHTING_OPTIONS: dict[str, tuple[str, str]] = {
     f"{scheme}_{option}": (scheme, option) for scheme, cls in WEIGHTINGS.items() for option in cls.OPTIONS
 }
-SECTIONS = ("study", "data", "training", "objective", "search", "compare", "init", "baselines")
+SECTIONS = ("study", "data", "training", "objective", "search", "compare", "init", "baselines", "tracking")
 # settings that fix layer shapes: a warm-started space may not search them (weights fit only their own shape)
 SHAPES = ("shared_depth", "shared_width", "tower_depth", "tower_width", "expert_width")
 # the settings of a single-task baseline network (``[baselines]``; else the space's fixed value, else the default)
@@ -142,6 +143,15 @@ class InitSettings:
 
 
 @dataclass(frozen=True)
+class TrackingSettings:
+    """``[tracking]``: which runs log their model (``log_models``, :mod:`search.tracking._keep`: ``all``, the
+    default; ``confirmations``; ``best``, for cluster sweeps of thousands of trials). Metrics, curves and
+    datasets are logged for every run whatever it says."""
+
+    log_models: str = "all"
+
+
+@dataclass(frozen=True)
 class Space:
     """A validated space file."""
 
@@ -157,6 +167,7 @@ class Space:
     init: InitSettings = field(default_factory=InitSettings)
     baselines: dict[str, Any] = field(default_factory=dict)  # ``[baselines]`` values as written
     compare: CompareSettings | None = None  # the arms, where the space compares designs
+    tracking: TrackingSettings = field(default_factory=TrackingSettings)
 
     @property
     def arm_names(self) -> tuple[str, ...]:
@@ -189,11 +200,12 @@ class Space:
         return parse_space(text, where)
 
     def fingerprint(self) -> str:
-        """Hash of everything that must not change when a study is resumed: all but ``[study]`` (bar the seed)
-        and ``[baselines]`` (which trials never read)."""
+        """Hash of everything that must not change when a study is resumed: all but ``[study]`` (bar the seed),
+        ``[baselines]`` (which trials never read) and ``[tracking]`` (what is kept, not what is trained)."""
         doc = tomllib.loads(self.text)
         doc["study"] = {"seed": self.study.seed}
         doc.pop("baselines", None)
+        doc.pop("tracking", None)
         return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def loss_weight_for(self, task: str) -> Param:
@@ -316,7 +328,9 @@ def parse_space(text: str, where: str, base: Path = Path(".")) -> Space:
     for arm_params in [params] + [arm.params for arm in (compare.arms if compare else ())]:
         _check_warm_start(where, arm_params, training, init)
     baselines = _baselines(_Section(where, "baselines", doc.get("baselines", {})))
-    return Space(where, text, study, data, training, objective, per_task, params, loss_weights, init, baselines, compare)
+    tracking = _tracking(_Section(where, "tracking", doc.get("tracking", {})))
+    return Space(where, text, study, data, training, objective, per_task, params, loss_weights, init, baselines, compare,
+                 tracking)
 
 
 def _study(s: _Section, default_name: str) -> StudySettings:
@@ -333,6 +347,11 @@ def _study(s: _Section, default_name: str) -> StudySettings:
         register=s.get("register", bool, True),
         registered_model=s.get("registered_model", str, None, _not_empty),
     )
+
+
+def _tracking(s: _Section) -> TrackingSettings:
+    s.reject_unknown(("log_models",))
+    return TrackingSettings(log_models=s.get("log_models", str, "all", one_of(LOG_MODELS)))
 
 
 def _not_empty(value: str) -> str | None:

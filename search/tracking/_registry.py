@@ -5,6 +5,9 @@ improve leaves it (and registers nothing new). Each version carries the tags ``t
 Optuna trial number), ``strategy``, ``objective`` (the trial's validation objective), ``direction``
 and ``study``; its source is the trial's Logged Model
 (``models:/<model id>``, as ``mlflow.register_model`` writes it) and it names the trial's run.
+
+A comparison's champion follows its confirmed ranking instead (:func:`promote_confirmed`): the alias
+moves only when the ranking puts another arm or trial first.
 """
 
 from __future__ import annotations
@@ -32,10 +35,15 @@ class Promotion:
     version: str
     objective: float
     moved: bool
+    arm: str | None = None  # a comparison's champion: its arm (``objective`` is then its confirmed test objective)
 
     def line(self) -> str:
         """One line for the terminal."""
         uri = f"models:/{self.name}@{CHAMPION}"
+        if self.arm is not None:
+            if self.moved:
+                return f"champion: {uri} is now version {self.version} ({self.arm}, confirmed test objective {self.objective:.4f})"
+            return f"champion: {uri} stays version {self.version} ({self.arm}; the confirmed ranking still puts it first)"
         if self.moved:
             return f"champion: {uri} is now version {self.version} (objective {self.objective:.4f})"
         return f"champion: {uri} stays version {self.version} (objective {self.objective:.4f}; no better trial)"
@@ -65,23 +73,57 @@ def promote(client: MlflowClient, name: str, run_id: str, objective: float, mini
         version, held, held_run = current
         if held_run == run_id or not _improves(objective, held, minimize):
             return Promotion(name, version, held, moved=False)
-    model_id = run_model_id(client, run_id)
+    version = _register(client, name, run_id, {**{k: str(v) for k, v in tags.items()}, "objective": repr(float(objective))})
     try:
-        client.create_registered_model(name, description="The best model of an mtl-search study (see each version's tags).")
-    except MlflowException as exc:
-        if exc.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
-            raise
-    tags = {**{k: str(v) for k, v in tags.items()}, "objective": repr(float(objective))}
-    # MLflow's SQL registry resolves a models:/ source through the global tracking URI, not this client's
-    with _use_tracking_uri(client.tracking_uri):
-        created = client.create_model_version(name, source=f"models:/{model_id}", run_id=run_id, tags=tags, model_id=model_id)
-    try:
-        client.set_registered_model_alias(name, CHAMPION, created.version)
+        client.set_registered_model_alias(name, CHAMPION, version)
     except MlflowException as exc:  # another worker set the alias at the same moment: the better one keeps it
         if not duplicate_key(exc):
             raise
         current = _current(client, name)
         if current is not None and not _improves(objective, current[1], minimize):
             return Promotion(name, current[0], current[1], moved=False)
-        client.set_registered_model_alias(name, CHAMPION, created.version)
-    return Promotion(name, str(created.version), float(objective), moved=True)
+        client.set_registered_model_alias(name, CHAMPION, version)
+    return Promotion(name, version, float(objective), moved=True)
+
+
+def _register(client: MlflowClient, name: str, run_id: str, tags: Mapping[str, str], description: str | None = None) -> str:
+    """Register the model run ``run_id`` logged as a new version of ``name`` (created where missing); its number."""
+    model_id = run_model_id(client, run_id)
+    try:
+        client.create_registered_model(name, description="The best model of an mtl-search study (see each version's tags).")
+    except MlflowException as exc:
+        if exc.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
+            raise
+    # MLflow's SQL registry resolves a models:/ source through the global tracking URI, not this client's
+    with _use_tracking_uri(client.tracking_uri):
+        created = client.create_model_version(name, source=f"models:/{model_id}", run_id=run_id, tags=dict(tags),
+                                              model_id=model_id, description=description)
+    return str(created.version)
+
+
+SAME_CHAMPION = ("study", "arm", "trial")  # the tags that say which confirmed arm and trial a version is
+
+
+def promote_confirmed(client: MlflowClient, name: str, run_id: str, tags: Mapping[str, str], description: str,
+                      objective: float) -> Promotion:
+    """Make the model run ``run_id`` logged (a comparison's first arm by its confirmed ranking) the champion of
+    ``name``, with ``tags`` (:data:`SAME_CHAMPION` among them) and ``description``.
+
+    Where the champion already is that study's arm and trial, the alias stays and the version's tags and
+    description are brought up to date (more seeds, a new verdict); otherwise a new version is registered
+    and the alias moves to it. ``objective`` is the arm's confirmed test objective, for the terminal line.
+    """
+    try:
+        found = client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        found = None
+    if found is not None and all(found.tags.get(key) == tags[key] for key in SAME_CHAMPION):
+        for key, value in tags.items():
+            if found.tags.get(key) != value:
+                client.set_model_version_tag(name, found.version, key, value)
+        if found.description != description:
+            client.update_model_version(name, found.version, description)
+        return Promotion(name, str(found.version), objective, moved=False, arm=tags["arm"])
+    version = _register(client, name, run_id, tags, description)
+    client.set_registered_model_alias(name, CHAMPION, version)
+    return Promotion(name, version, objective, moved=True, arm=tags["arm"])

@@ -7,7 +7,8 @@ Names (documented in the README):
            final      ``val/<task>/<metric>``, ``test/<task>/<metric>``, ``objective``, ``best_epoch``
   tags     ``study``, ``engine``, ``strategy``, ``weighting``, ``trial_number``, ``state``
   inputs   the train, validation and test rows (:mod:`search.tracking._datasets`)
-  model    the Logged Model ``model`` (:mod:`search.tracking._model`)
+  model    the Logged Model ``model`` (:mod:`search.tracking._model`), where ``[tracking] log_models`` keeps it
+           (:mod:`search.tracking._keep`)
 Nesting uses the ``mlflow.parentRunId`` tag with an explicit id, so it works across processes. The
 experiment carries ``mlflow.experimentKind = custom_model_development``.
 """
@@ -32,6 +33,7 @@ from search.errors import StorageError
 from search.stores import local_artifact_root
 from search.tracking import _curves as plots
 from search.tracking._datasets import dataset_inputs
+from search.tracking._keep import ModelKeeping
 from search.tracking._model import log_model, model_signature
 from search.tracking._owners import HEARTBEAT_TAG, HEARTBEATS, OWNER_TAG, orphaned, owner, shared_store
 
@@ -54,11 +56,13 @@ class Tracker:
 
     A new experiment keeps its artifacts where :func:`search.stores.local_artifact_root` says (beside
     a SQLite file, or ``MTL_ARTIFACT_ROOT``); elsewhere MLflow's default, ``./mlruns`` of the process
-    that creates it.
+    that creates it. Its runs log their models as ``models`` says (every one until a sweep sets
+    ``[tracking] log_models``).
     """
 
     def __init__(self, tracking_uri: str, experiment: str) -> None:
         self.client = MlflowClient(tracking_uri)
+        self.models = ModelKeeping()
         self.heartbeats = shared_store(tracking_uri)  # other hosts may write here: open runs carry a heartbeat
         self._datasets: dict[int, tuple[Splits, list[DatasetInput]]] = {}  # id(splits) -> (splits kept alive, inputs)
         try:
@@ -110,6 +114,7 @@ class Tracker:
         ownership = {OWNER_TAG: owner()} | ({HEARTBEAT_TAG: str(int(time.time()))} if self.heartbeats else {})
         run = self.client.create_run(self.experiment_id, tags={**tags, **nesting, **ownership}, run_name=name)
         created: str = run.info.run_id
+        self.models.started(created, tags.get("kind"))
         if self.heartbeats:
             HEARTBEATS.hold(self.client, created)
         self.client.log_batch(created, params=[Param(k, str(v)) for k, v in params.items()])
@@ -154,7 +159,8 @@ class Tracker:
         self.log_metrics(run_id, final)
 
     def log_artifacts(self, run_id: str, result: TrainResult, data: Dataset, curves: bool = True) -> None:
-        """The trial's model summary, history, MLflow Model and (with ``curves``) learning curves.
+        """The trial's model summary, history, MLflow Model (where :attr:`models` keeps it) and (with ``curves``)
+        learning curves.
 
         The Logged Model ``model`` (:func:`~search.tracking._model.log_model`) carries the columns of
         ``data`` (the training split), so its pyfunc and ``python -m search predict`` take raw table
@@ -169,7 +175,8 @@ class Tracker:
         if curves:
             self.log_curves(run_id, result.history, tasks, result.best_epoch)
         self.client.log_dict(run_id, result.history, "history.json")
-        log_model(self.client, self.experiment_id, run_id, result.model, model_signature(data))
+        if self.models.keeps(run_id):
+            log_model(self.client, self.experiment_id, run_id, result.model, model_signature(data))
 
     def log_curves(self, run_id: str, history: dict[str, list[float]], tasks: tuple[Task, ...], best_epoch: int) -> None:
         """The run's ``learning_curves.png`` (a finished run too)."""

@@ -228,3 +228,29 @@ def test_bad_weighting_options_name_the_key_and_problem(extra: str, key: str, pr
     with pytest.raises(SpaceError, match=f"{key}.*{problem}") as raised:
         parse_space(TINY_SPACE + extra, "w.toml")
     assert "\n" not in str(raised.value)
+
+
+@pytest.mark.parametrize("setting", ["all", "confirmations", "best"])
+def test_tracking_log_models_is_read_and_kept_out_of_the_fingerprint(setting: str) -> None:
+    space = parse_space(TINY_SPACE + f'\n[tracking]\nlog_models = "{setting}"\n', "t.toml")
+    assert space.tracking.log_models == setting
+    assert space.fingerprint() == parse_space(TINY_SPACE, "t.toml").fingerprint()  # a resume may keep fewer models
+    assert parse_space(TINY_SPACE, "t.toml").tracking.log_models == "all"  # the default
+
+
+@pytest.mark.parametrize("text, key, problem", [
+    ('log_models = "some"\n', "tracking.log_models", "must be one of all, confirmations, best"),
+    ("log_models = true\n", "tracking.log_models", "expected str"),
+    ('keep = "all"\n', "tracking.keep", "unknown key"),
+])
+def test_bad_tracking_settings_name_the_key(text: str, key: str, problem: str) -> None:
+    with pytest.raises(SpaceError, match=f"{key}.*{problem}"):
+        parse_space(TINY_SPACE + "\n[tracking]\n" + text, "t.toml")
+
+
+@pytest.mark.slow
+def test_a_bad_log_models_exits_2_naming_the_key(tmp_path, write_space) -> None:
+    from tests.search.test_cli import assert_one_line_error, cli
+
+    bad = write_space(TINY_SPACE + '\n[tracking]\nlog_models = "most"\n', "bad.toml")
+    assert_one_line_error(cli("run", "--space", str(bad), cwd=tmp_path), "bad.toml", "tracking.log_models", "'most'")
