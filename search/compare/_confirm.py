@@ -36,7 +36,7 @@ from mtl.errors import TrialFailed
 from mtl.tasks import Task
 from search.compare._race import confirmation_rounds, race, race_looks
 from search.compare._scores import OBJECTIVE, ConfirmedArm
-from search.engines import CAUGHT, RUN_ID_ATTR, ArmStudy, OpenSweep, best_trial
+from search.engines import CAUGHT, RUN_ID_ATTR, ArmStudy, OpenSweep, best_trial, replicate_seed
 from search.space import RESERVED_ARM, Space, optuna_suggest
 from search.tracking import Tracker
 from search.trial import TrialContext, latest_baselines, prepare_data, run_fused, run_trial, train_baseline, why_not_fused
@@ -48,10 +48,15 @@ SINGLE_TASK = RESERVED_ARM  # the pseudo-arm of the study's single-task baseline
 Printer = Callable[[str], None]
 
 
-def confirmation_seeds(space: Space) -> tuple[int, ...]:
-    """The seeds every arm is confirmed with."""
+def confirmation_seeds(space: Space, replicate: int = 0) -> tuple[int, ...]:
+    """The seeds every arm of ``replicate`` is confirmed with (replicate 0's: the space's seed + 20,000 + i)."""
     k = space.compare.seeds if space.compare else 0
-    return tuple(space.study.seed + CONFIRM_OFFSET + i for i in range(k))
+    return tuple(replicate_seed(space, replicate) + CONFIRM_OFFSET + i for i in range(k))
+
+
+def replicates(space: Space) -> int:
+    """How many replicates the comparison runs (1 without ``[compare] replicates``)."""
+    return space.compare.replicates if space.compare is not None else 1
 
 
 def _confirmation_runs(tracker: Tracker, parent: str, status: str) -> list[Run]:
@@ -110,15 +115,16 @@ def confirm_before_race(sweep: OpenSweep, arms: tuple[ArmStudy, ...], printer: P
     look; every seed without racing), so a process that tuned these arms trains them while others
     tune theirs (``--jobs``); the race and later rounds are :func:`confirm`'s, which reads these back
     from MLflow."""
-    confirm(sweep, printer, before_race_of={arm.name for arm in arms})
+    confirm(sweep, printer, before_race_of={arm.label for arm in arms})
 
 
 def confirm(sweep: OpenSweep, printer: Printer = print,
-            before_race_of: set[str | None] | None = None) -> tuple[ConfirmedArm, ...]:
-    """Retrain every arm's best configuration with the confirmation seeds (those not already in MLflow).
+            before_race_of: set[str] | None = None) -> tuple[ConfirmedArm, ...]:
+    """Retrain every arm's best configuration (each replicate's) with the confirmation seeds (those not already in MLflow).
 
-    ``before_race_of`` (:func:`confirm_before_race`) restricts it to those arms' rounds before the
-    race's first look, with no race look and no single-task baselines.
+    ``before_race_of`` (:func:`confirm_before_race`, arm labels) restricts it to those arms' rounds before
+    the race's first look, with no race look and no single-task baselines. With replicates there is no race
+    (the design-level verdict needs every arm in every replicate) and no single-task reference.
     """
     space, tracker, parent = sweep.space, sweep.tracker, sweep.parent_run_id
     seeds = confirmation_seeds(space)
@@ -133,17 +139,17 @@ def confirm(sweep: OpenSweep, printer: Printer = print,
         return splits_for[seed]
 
     contenders = []
-    for arm in sweep.arms if before_race_of is None else [arm for arm in sweep.arms if arm.name in before_race_of]:
+    for arm in sweep.arms if before_race_of is None else [arm for arm in sweep.arms if arm.label in before_race_of]:
         best = best_trial(arm.study)
         if best is None or arm.name is None:
-            printer(f"{arm.name}: no complete tuning trial to confirm")
+            printer(f"{arm.label}: no complete tuning trial to confirm")
             continue
         contenders.append((arm.name, arm, best))
-        missing = sum((arm.name, seed, best.number) not in existing for seed in seeds)
+        missing = sum((arm.name, seed, best.number) not in existing for seed in confirmation_seeds(space, arm.replicate))
         if missing:
-            printer(f"{arm.name}: confirming trial {best.number} with {missing} seed(s)")
+            printer(f"{arm.label}: confirming trial {best.number} with {missing} seed(s)")
     compare = space.compare
-    racing = compare is not None and compare.racing
+    racing = compare is not None and compare.racing and replicates(space) == 1
     fuse = fused(space)
     announced: set[str] = set()
     unfused_said: set[str] = set()
@@ -153,13 +159,16 @@ def confirm(sweep: OpenSweep, printer: Printer = print,
         rounds = [r for r in rounds if r.stop <= looks[0]]
     for seed_indices in rounds:  # every arm still in contention, round by round
         for name, arm, best in contenders:
-            todo = [i for i in seed_indices if (name, seeds[i], best.number) not in existing]
+            own = confirmation_seeds(space, arm.replicate)
+            todo = [i for i in seed_indices if (name, own[i], best.number) not in existing]
             if not todo:
                 continue
             if fuse and len(todo) > 1:  # fuse: one split for every seed
-                todo = _confirm_fused(_context(sweep, arm, sweep.splits), name, best, todo, seeds, unfused_said, printer)
+                todo = _confirm_fused(_context(sweep, arm, arm.splits or sweep.splits), arm.label, best, todo, own, unfused_said,
+                                      printer)
             for index in todo:
-                _confirm_one(_context(sweep, arm, splits_of(seeds[index])), name, best, index, seeds[index], printer)
+                splits = arm.splits or splits_of(own[index])
+                _confirm_one(_context(sweep, arm, splits), arm.label, best, index, own[index], printer)
         if compare is not None and before_race_of is None and seed_indices.stop in looks:
             dropped = race(read_confirmations(sweep), seeds, compare.reference, compare.alpha,
                            space.objective.direction == "minimize", looks, upto=seed_indices.stop)
@@ -169,7 +178,7 @@ def confirm(sweep: OpenSweep, printer: Printer = print,
                     printer(f"{d.arm}: dropped after {d.seeds} seeds, worse than {d.leader} "
                             f"(Holm p = {d.p_holm:.2g} < {d.threshold:.2g}); the other arms go on")
             contenders = [(name, arm, best) for name, arm, best in contenders if name not in announced]
-    if before_race_of is None and has_baselines(sweep):
+    if before_race_of is None and replicates(space) == 1 and has_baselines(sweep):
         _confirm_single_task(sweep, seeds, splits_of, printer)
     return read_confirmations(sweep)
 
@@ -177,7 +186,7 @@ def confirm(sweep: OpenSweep, printer: Printer = print,
 def _context(sweep: OpenSweep, arm: ArmStudy, splits: Splits) -> TrialContext:
     """Where ``arm``'s confirmation runs train (on ``splits``) and log."""
     return TrialContext(arm.space, splits, sweep.tracker, sweep.parent_run_id, sweep.study.study_name,
-                        sources=sweep.sources, arm=arm.name)
+                        sources=sweep.sources, arm=arm.name, replicate=arm.replicate)
 
 
 def _tags(best: optuna.trial.FrozenTrial, seed: int) -> dict[str, object]:
@@ -246,7 +255,7 @@ def read_confirmations(sweep: OpenSweep) -> tuple[ConfirmedArm, ...]:
         scores: dict[int, dict[str, float]] = {}
         run_ids: dict[int, str] = {}
         failed = set()
-        for seed in confirmation_seeds(space):
+        for seed in confirmation_seeds(space, arm.replicate):
             key = (arm.name, seed, -1 if best is None else best.number)
             run = existing.get(key)
             values = _scores(run, space, tasks) if run is not None else None
@@ -254,7 +263,8 @@ def read_confirmations(sweep: OpenSweep) -> tuple[ConfirmedArm, ...]:
                 scores[seed], run_ids[seed] = values, run.info.run_id
             elif run is not None or key in failed_runs:
                 failed.add(seed)
-        confirmed.append(ConfirmedArm(arm.name, None if best is None else best.number, scores, run_ids, frozenset(failed)))
+        confirmed.append(ConfirmedArm(arm.name, None if best is None else best.number, scores, run_ids, frozenset(failed),
+                                      arm.replicate))
     single = _existing_single_task(sweep.tracker, sweep.parent_run_id)
     if single:
         confirmed.append(_single_task_arm(single, space, tasks))

@@ -8,7 +8,7 @@ from search.compare._confirm import SINGLE_TASK, confirm, confirmation_seeds, fu
 from search.compare._race import race_looks
 from search.compare._record import record_verdict
 from search.compare._scores import ConfirmedArm
-from search.compare._verdict import Verdict, decide
+from search.compare._verdict import Verdict, decide, decide_designs
 from search.engines import OpenSweep, crown_champion, finish_sweep
 from search.trial import lean_process
 
@@ -18,15 +18,18 @@ Printer = Callable[[str], None]
 def verdict_of(sweep: OpenSweep, confirmed: tuple[ConfirmedArm, ...]) -> Verdict:
     """The verdict of a comparison sweep on its ``confirmed`` results (:func:`~search.compare._verdict.decide`), with
     the space's reference and alpha, its race's looks, and the single-task baselines as a second reference where
-    they were confirmed."""
+    they were confirmed; with replicates, the design-level verdict (:func:`~search.compare._verdict.decide_designs`)."""
     compare = sweep.space.compare
     if compare is None:
         raise ValueError(f"space {sweep.space.path} compares nothing")
+    minimize = sweep.space.objective.direction == "minimize"
+    targets = tuple(t.name for t in sweep.splits.tasks)
+    if compare.replicates > 1:
+        return decide_designs(confirmed, compare.seeds, compare.reference, targets, compare.alpha, minimize)
     also = (SINGLE_TASK,) if any(c.arm == SINGLE_TASK for c in confirmed) else ()
     seeds = confirmation_seeds(sweep.space)
     looks = race_looks(len(seeds), fused(sweep.space)) if compare.racing else ()
-    return decide(confirmed, seeds, compare.reference, tuple(t.name for t in sweep.splits.tasks), compare.alpha,
-                  sweep.space.objective.direction == "minimize", looks, also)
+    return decide(confirmed, seeds, compare.reference, targets, compare.alpha, minimize, looks, also)
 
 
 def conclude(sweep: OpenSweep, printer: Printer = print, finish: bool = True) -> Verdict:

@@ -28,6 +28,7 @@ class ConfirmedArm:
     scores: dict[int, dict[str, float]]
     run_ids: dict[int, str]
     failed: frozenset[int] = field(default_factory=frozenset)
+    replicate: int = 0  # the comparison's replicate whose tuning and split these are
 
     @property
     def attempted(self) -> set[int]:
@@ -38,7 +39,7 @@ class ConfirmedArm:
         """This arm with only the seeds in ``seeds``."""
         keep = set(seeds)
         return ConfirmedArm(self.arm, self.trial, {s: v for s, v in self.scores.items() if s in keep},
-                            {s: v for s, v in self.run_ids.items() if s in keep}, frozenset(self.failed & keep))
+                            {s: v for s, v in self.run_ids.items() if s in keep}, frozenset(self.failed & keep), self.replicate)
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ import statistics
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from mtl.stats import BETTER, NO_DIFFERENCE, Paired, holm, paired, verdict
+from mtl.stats import BETTER, NO_DIFFERENCE, Paired, VarianceComponents, holm, paired, variance_components, verdict
 from search.compare._race import Dropped, look_levels, race
 from search.compare._scores import OBJECTIVE, ConfirmedArm, paired_values
 
@@ -44,12 +44,14 @@ class Comparison:
     word: str
     arm_failed: int = 0  # failed seeds among the pairs, scored as the pair's worst value
     reference_failed: int = 0
+    per_replicate: tuple[Paired, ...] = ()  # with replicates: each replicate's own seed-level comparison
+    components: VarianceComponents | None = None  # with replicates: seed and replicate standard deviations
 
     def pairs_said(self) -> str:
-        """``n = 10`` and, where seeds failed, how many on each side."""
+        """``n = 10`` (seeds; with replicates ``n = 3 replicates``) and, where seeds failed, how many on each side."""
         failed = f"; failed seeds: {self.arm} {self.arm_failed}, {self.reference} {self.reference_failed}" \
             if self.arm_failed or self.reference_failed else ""
-        return f"n = {self.difference.n}{failed}"
+        return f"n = {self.difference.n}{' replicates' if self.per_replicate else ''}{failed}"
 
     def improvement(self, minimize: bool) -> tuple[float, float, float]:
         """How much better the arm is, in % of the reference's mean, with its Fieller interval (negative: worse)."""
@@ -84,6 +86,7 @@ class Verdict:
     comparisons: tuple[Comparison, ...]
     dropped: tuple[Dropped, ...] = ()  # arms the race stopped before their last seed
     level: float = math.nan  # the final look's level: alpha less what the race spent (alpha without racing)
+    replicates: int = 1  # from 2 on, every comparison is design-level: the replicate is the unit
 
     @property
     def best(self) -> str | None:
@@ -112,8 +115,10 @@ class Verdict:
             quiet = sorted({c.arm for c in tested} - {c.arm for c in against if c.word != NO_DIFFERENCE})
             if not found and tested:
                 counts = sorted({c.difference.n for c in tested})
-                found.append(f"no arm differs from {reference} by more than seed noise ({_span(counts)} paired seeds on the "
-                             f"test split, Holm-corrected at {self.level:.2g})")
+                unit = "replicates" if self.replicates > 1 else "paired seeds on the test split"
+                noise = "seed, tuning and split noise" if self.replicates > 1 else "seed noise"
+                found.append(f"no arm differs from {reference} by more than {noise} ({_span(counts)} {unit}, "
+                             f"Holm-corrected at {self.level:.2g})")
             elif quiet:
                 found.append(f"no detectable difference from {reference}: {', '.join(quiet)}")
             untested = sorted({c.arm for c in against if not c.difference.tested})
@@ -133,11 +138,28 @@ class Verdict:
             lines.append(f"not compared (no confirmed seed): {', '.join(unconfirmed)}")
         ranked = [s for s in self.standings if s.n]
         if ranked:
-            lines.append(f"ranking by mean test objective over the {ranked[0].n} seed(s) every arm has: " + ", ".join(
+            over = f"{ranked[0].n} replicate(s), mean ± sd of the replicates' means" if self.replicates > 1 \
+                else f"{ranked[0].n} seed(s) every arm has"
+            lines.append(f"ranking by mean test objective over the {over}: " + ", ".join(
                 f"{s.arm} {s.mean:.4f}" + ("" if math.isnan(s.std) else f" ± {s.std:.4f}") for s in ranked))
-            lines.append("scope: these tuned configurations (each arm's best trial) on this test split; the intervals "
-                         "cover seed noise, not tuning or split noise")
+            lines += self._components() + [self.scope()]
         return lines
+
+    def scope(self) -> str:
+        """What the verdict is a claim about."""
+        if self.replicates > 1:
+            return (f"scope: the designs, over {self.replicates} replicates (each re-cuts the rows and re-tunes every arm; "
+                    "the replicate is the unit): the intervals cover seed, tuning and split noise")
+        return ("scope: these tuned configurations (each arm's best trial) on this test split; the intervals cover seed "
+                "noise, not tuning or split noise (replicates = 2 or more makes it a claim about the designs)")
+
+    def _components(self) -> list[str]:
+        """With replicates: each arm's seed and replicate standard deviations on the mean objective."""
+        parts = [f"{c.arm} seed sd {c.components.seed:.4f}, replicate sd {c.components.replicate:.4f} "
+                 f"({100 * c.components.replicate_share:.0f}% of a seed's variance)"
+                 for c in self.comparisons if c.target == OBJECTIVE and c.components is not None
+                 and not math.isnan(c.components.seed)]
+        return [f"difference from {self.reference} on the mean objective, spread: " + "; ".join(parts)] if parts else []
 
     def table(self) -> list[dict[str, Any]]:
         """One row per comparison, as MLflow's table and the report show it."""
@@ -149,7 +171,11 @@ class Verdict:
                          "failed_arm": c.arm_failed, "failed_reference": c.reference_failed,
                          "mean_difference": d["mean"], "ci_low": d["low"], "ci_high": d["high"], "p": d["p"],
                          "p_holm": c.p_holm, "level": self.level, "verdict": c.word, "improvement_pct": better,
-                         "improvement_ci_low_pct": low, "improvement_ci_high_pct": high})
+                         "improvement_ci_low_pct": low, "improvement_ci_high_pct": high, "replicate": "all"}
+                        | ({"seed_sd": c.components.seed, "replicate_sd": c.components.replicate} if c.components else {}))
+            for r, own in enumerate(c.per_replicate):  # each replicate's seed-level estimate, for the record
+                rows.append({"arm": c.arm, "reference": c.reference, "target": c.target, "n": own.n, "mean_difference": own.mean,
+                             "ci_low": own.low, "ci_high": own.high, "p": own.p, "verdict": "", "replicate": str(r)})
         return rows
 
 
@@ -213,3 +239,44 @@ def decide(confirmed: tuple[ConfirmedArm, ...], seeds: tuple[int, ...], referenc
     kept = tuple(c.upto(cut[c.arm]) if c.arm in cut else c for c in confirmed)
     _, level = look_levels(alpha, looks, len(seeds))
     return replace(judge(kept, reference, targets, alpha, minimize, len(seeds), also, level), dropped=dropped)
+
+
+def decide_designs(confirmed: tuple[ConfirmedArm, ...], seeds: int, reference: str, targets: tuple[str, ...], alpha: float,
+                   minimize: bool) -> Verdict:
+    """The design-level verdict of a comparison with replicates (``confirmed`` holds every arm of every replicate):
+    per arm and target, each replicate's paired difference over its seeds (failures scored as in :func:`judge`),
+    then the paired t-test of the arm's and the reference's replicate means (the replicate is the unit, so the
+    interval covers tuning and split noise too), Holm over the family at ``alpha``, and the seed and replicate
+    variance components of the per-seed differences."""
+    count = 1 + max(c.replicate for c in confirmed)
+    by_key = {(c.arm, c.replicate): c for c in confirmed}
+    arms = list(dict.fromkeys(c.arm for c in confirmed))
+    family = []
+    for arm in (a for a in arms if a != reference):
+        for target in (*targets, OBJECTIVE):
+            arm_means, ref_means, own, groups, failed = [], [], [], [], [0, 0]
+            for r in range(count):
+                mine, ref = by_key.get((arm, r)), by_key.get((reference, r))
+                if mine is None or ref is None:
+                    continue
+                values = paired_values(mine, ref, target, minimize)
+                own.append(paired(values.arm, values.reference))
+                if values.arm:
+                    arm_means.append(statistics.fmean(values.arm))
+                    ref_means.append(statistics.fmean(values.reference))
+                    groups.append([a - b for a, b in zip(values.arm, values.reference)])
+                failed = [failed[0] + values.arm_failed, failed[1] + values.reference_failed]
+            family.append((arm, target, paired(arm_means, ref_means), tuple(own), variance_components(groups), failed))
+    adjusted = holm([d.p for _, _, d, *_ in family])
+    comparisons = tuple(Comparison(arm, reference, target, d, p, verdict(d, p, alpha, minimize), failed[0], failed[1], own, parts)
+                        for (arm, target, d, own, parts, failed), p in zip(family, adjusted, strict=True))
+    standings = []
+    for arm in arms:
+        means = [s.mean for r in range(count) for s in standings_of(tuple(c for c in confirmed if c.replicate == r), minimize)
+                 if s.arm == arm and s.n]
+        trial = by_key[(arm, 0)].trial if (arm, 0) in by_key else None
+        standings.append(ArmStanding(arm, trial, statistics.fmean(means) if means else math.nan,
+                                     statistics.stdev(means) if len(means) > 1 else math.nan, len(means),
+                                     sum(len(c.failed) for c in confirmed if c.arm == arm)))
+    standings.sort(key=lambda s: (s.n == 0, s.mean if minimize else -s.mean, s.arm))
+    return Verdict(reference, alpha, minimize, seeds, tuple(standings), comparisons, level=alpha, replicates=count)

@@ -20,7 +20,7 @@ from search.space._params import Param, parse_param
 
 ARM_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")  # MLflow metric names take these
 RESERVED_ARM = "single-task"  # the comparison's pseudo-arm of the study's single-task baselines
-COMPARE_KEYS = ("arms", "reference", "seeds", "resplit", "alpha", "racing", "fuse")
+COMPARE_KEYS = ("arms", "reference", "seeds", "resplit", "alpha", "racing", "fuse", "replicates")
 DEFAULT_REFERENCE = "independent"
 NO_ARMS = "none"  # ``arms = "none"``: listed strategies and weightings are searched in one study, as hyperparameters
 
@@ -40,7 +40,9 @@ class CompareSettings:
     """``[compare]``: the arms, the reference arm, confirmation ``seeds`` (the same for every arm),
     whether each seed also re-splits the data, the family-wise error rate ``alpha``, whether
     confirmation races (drops an arm already clearly worse than the leader before its last seed),
-    and whether an arm's seeds of one round train side by side as one model (``fuse``)."""
+    whether an arm's seeds of one round train side by side as one model (``fuse``), and how many
+    ``replicates`` the comparison runs (each re-cuts the rows and re-seeds the tuning; the verdict is
+    about the designs from 2 on)."""
 
     arms: tuple[Arm, ...]
     reference: str
@@ -49,6 +51,7 @@ class CompareSettings:
     alpha: float = 0.05
     racing: bool = True
     fuse: bool = True
+    replicates: int = 1
 
     def arm(self, name: str) -> Arm:
         """The arm called ``name``."""
@@ -131,10 +134,15 @@ def parse_compare(path: str, table: dict[str, Any] | None, search_table: dict[st
                         lambda v: None if 0 < v < 1 else "must lie in (0, 1)")
     racing = parse_param(table.get("racing", True), "racing", bool, path, "compare.racing")
     fuse = parse_param(table.get("fuse", True), "fuse", bool, path, "compare.fuse")
-    for name, param in (("seeds", seeds), ("resplit", resplit), ("alpha", alpha), ("racing", racing), ("fuse", fuse)):
+    replicates = parse_param(table.get("replicates", 1), "replicates", int, path, "compare.replicates",
+                             lambda v: None if v >= 1 else "must be >= 1")
+    for name, param in (("seeds", seeds), ("resplit", resplit), ("alpha", alpha), ("racing", racing), ("fuse", fuse),
+                        ("replicates", replicates)):
         if not param.is_fixed:
             raise SpaceError(path, f"compare.{name}", "must be one value, not a list or range")
-    return CompareSettings(arms, reference, seeds.value, resplit.value, alpha.value, racing.value, fuse.value)
+    if replicates.value > 1 and resplit.value:
+        raise SpaceError(path, "compare.resplit", "replicates re-cut every split already; resplit = true goes with replicates = 1")
+    return CompareSettings(arms, reference, seeds.value, resplit.value, alpha.value, racing.value, fuse.value, replicates.value)
 
 
 def _arm(path: str, name: str, held: dict[str, Any], search_table: dict[str, Any],

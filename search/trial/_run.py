@@ -65,6 +65,7 @@ class TrialContext:
     writer: BackgroundWriter | None = None  # MLflow writes after a run's start go through it; None: inline
     best: BestSoFar | None = None  # learning curves for its trial only, at the sweep's end; None: every trial's at once
     arm: str | None = None  # the comparison arm being tuned or confirmed (tag ``arm``); None outside comparisons
+    replicate: int | None = None  # the comparison's replicate (tag ``replicate``); None outside comparisons
 
     def write(self, job: Callable[[], None]) -> None:
         """Run ``job`` (an MLflow write) through the background writer, or now if there is none."""
@@ -176,6 +177,7 @@ def start_run(ctx: TrialContext, number: int, sampled: Sampled, kind: str, tags:
         "state": "RUNNING",
         **({"trial_number": str(number)} if kind == "trial" else {}),
         **({"arm": ctx.arm} if ctx.arm is not None else {}),
+        **({"replicate": ctx.replicate} if ctx.replicate is not None else {}),
         **(ctx.sources.refs if ctx.sources else {}),
         **partition_tag(sampled.model, tuple(t.name for t in ctx.splits.tasks)),
         **(tags or {}),

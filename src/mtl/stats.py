@@ -10,6 +10,8 @@ carries the reference mean's uncertainty too. Holm's step-down correction keeps 
 error rate of several comparisons at ``alpha``; comparisons with fewer than two pairs have no
 p-value (NaN) and are left out of the family. :func:`spent_alpha` is the Lan-DeMets
 O'Brien-Fleming-type spending function that splits ``alpha`` across a race's looks.
+:func:`variance_components` splits paired differences grouped by replicate into the seed-to-seed
+and the replicate-to-replicate parts (one-way random-effects ANOVA).
 """
 
 from __future__ import annotations
@@ -145,3 +147,35 @@ def verdict(difference: Paired, p_adjusted: float, alpha: float, minimize: bool)
     if not p_adjusted < alpha or difference.mean == 0.0:  # NaN (not tested) is never below alpha
         return NO_DIFFERENCE
     return BETTER if (difference.mean < 0) == minimize else WORSE
+
+
+@dataclass(frozen=True)
+class VarianceComponents:
+    """Standard deviations of paired differences grouped by replicate: ``seed`` within a replicate,
+    ``replicate`` of the replicates' own true means (0 where the estimate is negative), and the
+    share of the variance of one seed's difference that is replicate variance."""
+
+    seed: float
+    replicate: float
+
+    @property
+    def replicate_share(self) -> float:
+        """``replicate^2 / (replicate^2 + seed^2)``; NaN where both are 0 or unknown."""
+        total = self.replicate**2 + self.seed**2
+        return self.replicate**2 / total if total > 0 else math.nan
+
+
+def variance_components(groups: Sequence[Sequence[float]]) -> VarianceComponents:
+    """The one-way random-effects ANOVA estimates (method of moments, unbalanced groups with Searle's
+    ``n0``): ``seed^2`` is the within-group mean square, ``replicate^2`` is ``(MSB - MSW) / n0``, cut at 0.
+    Needs two groups of which one has two values; NaN otherwise."""
+    arrays = [np.asarray(g, dtype=float) for g in groups if len(g)]
+    sizes = np.array([a.size for a in arrays])
+    total = int(sizes.sum())
+    if len(arrays) < 2 or total <= len(arrays):
+        return VarianceComponents(math.nan, math.nan)
+    grand = float(np.concatenate(arrays).mean())
+    between = sum(a.size * (a.mean() - grand) ** 2 for a in arrays) / (len(arrays) - 1)
+    within = sum(((a - a.mean()) ** 2).sum() for a in arrays) / (total - len(arrays))
+    n0 = (total - float((sizes**2).sum()) / total) / (len(arrays) - 1)
+    return VarianceComponents(math.sqrt(within), math.sqrt(max(0.0, (between - within) / n0)))

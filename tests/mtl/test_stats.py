@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from mtl.stats import BETTER, NO_DIFFERENCE, WORSE, holm, paired, spent_alpha, verdict
+from mtl.stats import BETTER, NO_DIFFERENCE, WORSE, holm, paired, spent_alpha, variance_components, verdict
 
 
 def test_paired_matches_scipys_paired_t_test_and_interval() -> None:
@@ -110,3 +110,19 @@ def test_verdict_words_follow_the_direction(mean: float, minimize: bool, word: s
     d = paired([r + mean + 0.001 * i for i, r in enumerate(reference)], reference)
     assert verdict(d, d.p, 0.05, minimize) == word
     assert verdict(d, 0.2, 0.05, minimize) == NO_DIFFERENCE  # a corrected p above alpha decides
+
+
+def test_variance_components_agree_with_scipys_one_way_anova_and_the_planted_truth() -> None:
+    rng = np.random.default_rng(5)
+    groups = [rng.normal(mu, 0.5, n) for mu, n in zip(rng.normal(0.0, 1.0, 40), rng.integers(4, 9, 40))]
+    parts = variance_components(groups)
+    # independent computation: SciPy's F statistic is MSB / MSW; MSW is the pooled within variance
+    within = sum(((g - g.mean()) ** 2).sum() for g in groups) / (sum(len(g) for g in groups) - len(groups))
+    f = stats.f_oneway(*groups).statistic
+    sizes = np.array([len(g) for g in groups])
+    n0 = (sizes.sum() - (sizes**2).sum() / sizes.sum()) / (len(groups) - 1)
+    assert parts.seed**2 == pytest.approx(within)
+    assert parts.replicate**2 == pytest.approx((f * within - within) / n0)
+    assert parts.seed == pytest.approx(0.5, rel=0.15) and parts.replicate == pytest.approx(1.0, rel=0.3)  # the planted sds
+    assert variance_components([[1.0, 1.2], [0.9, 1.1]]).replicate == 0.0  # a negative estimate is cut at 0
+    assert math.isnan(variance_components([[1.0, 2.0]]).seed)  # one group: nothing to split
