@@ -18,6 +18,7 @@ import pandas as pd
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
+from mtl.budget import BudgetCurve, expected_best
 from search.affinity import latest_affinity
 from search.compare import Verdict, conclude
 from search.engines import RUN_ID_ATTR, STEP_MS_ATTR, ArmStudy, load_sweep, mean_objective, pareto_trials
@@ -72,13 +73,22 @@ def _arm_row(arm: ArmStudy, maximize: bool) -> GroupRow:
     return replace(_row(held["strategy"], held["weighting"], trials, maximize), arm=arm.name)
 
 
+def budget_curves(arms: Sequence[ArmStudy], maximize: bool) -> dict[str, BudgetCurve]:
+    """Each arm's budget curve (:func:`mtl.budget.expected_best`) over its COMPLETE tuning trials' (mean) validation
+    objective: what n trials per arm would have found, n = 1..N, without retraining anything; one curve per replicate
+    (keyed by :attr:`~search.engines.ArmStudy.label`)."""
+    return {arm.label: expected_best([mean_objective(t) for t in arm.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))],
+                                     minimize=not maximize) for arm in arms}
+
+
 def build_report(study: optuna.Study, space: Space, arms: Sequence[ArmStudy] = (), verdict: Verdict | None = None) -> Report:
     """One row per (strategy, weighting) group of the study's finished trials, best group first.
 
     A group's best trial is its best COMPLETE trial in the study's direction (ties: lowest number),
     by the mean objective over tasks when the study has one objective per task; pruned trials carry
     only a partial value and are never chosen. Running trials are left out. A comparison has one
-    row per arm (its own study), ranked by the verdict's confirmed test objective, not by a tuning trial.
+    row per arm (its own study), ranked by the verdict's confirmed test objective, not by a tuning trial,
+    and each arm's budget curve (:func:`budget_curves`).
     """
     maximize = study.directions[0] == StudyDirection.MAXIMIZE
     if arms:
@@ -103,7 +113,8 @@ def build_report(study: optuna.Study, space: Space, arms: Sequence[ArmStudy] = (
     tasks = dict.fromkeys(task for t in trials if t.state == TrialState.COMPLETE for task in t.user_attrs.get("val", {}))
     pareto = tuple(t.number for t in pareto_trials(study)) if not arms else ()
     return Report(study.study_name, "maximize" if maximize else "minimize", tuple(tasks), tuple(sorted(rows, key=rank)),
-                  tuple(trials), pareto, verdict=verdict, partitions=partition_rows(pairs, tuple(tasks), maximize))
+                  tuple(trials), pareto, verdict=verdict, partitions=partition_rows(pairs, tuple(tasks), maximize),
+                  budgets=budget_curves(arms, maximize) if arms else None)
 
 
 def run_report(study_name: str, storage: str, tracking_uri: str, out_dir: str | Path, repeats: int,

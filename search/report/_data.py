@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from optuna.trial import FrozenTrial
 
+from mtl.budget import BudgetCurve
 from search.affinity import StoredAffinity
 from search.compare import Verdict
 from search.trial import Baseline
@@ -105,6 +106,7 @@ class Report:
     verdict: Verdict | None = None  # a comparison's answer, from its confirmation seeds
     partitions: tuple[PartitionRow, ...] = ()  # the task partitions tried, best first
     affinity: StoredAffinity | None = None  # the study's latest task-affinity run, where there is one
+    budgets: dict[str, BudgetCurve] | None = None  # a comparison's arms: expected best validation objective of n trials
 
     @property
     def compares(self) -> bool:

@@ -20,6 +20,7 @@ import numpy as np  # noqa: E402
 import optuna  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 from optuna.exceptions import ExperimentalWarning  # noqa: E402
 from optuna.importance import FanovaImportanceEvaluator  # noqa: E402
 from optuna.trial import TrialState  # noqa: E402
@@ -34,6 +35,8 @@ HISTORY, METRICS, IMPORTANCES, PARALLEL, PARETO = ("optimization_history.png", "
                                                    "param_importances.png", "parallel_coordinate.png", "pareto_front.png")
 AFFINITY = "task_affinity.png"  # the study's task-affinity heatmap, where it has an affinity run
 EFFECTS = "effects.png"  # a comparison's answer: each arm's difference from the reference, per task
+BUDGET = "budget_curves.png"  # beside it: each arm's expected best validation objective after n tuning trials
+ANSWER = (EFFECTS, BUDGET)  # the plots shown with the verdict, beside each other
 WORD_COLOURS = {BETTER: "tab:green", WORSE: "tab:red", NO_DIFFERENCE: "tab:gray"}
 SPLITS = ("val", "test")
 
@@ -145,6 +148,29 @@ def effect_plot(report: Report) -> Figure | None:
     return fig
 
 
+def budget_plot(report: Report) -> Figure | None:
+    """One line per arm: the expected best validation objective of n tuning trials (n = 1..N), a band of one
+    standard deviation either side (:func:`mtl.budget.expected_best`); None outside comparisons."""
+    curves = {arm: c for arm, c in (report.budgets or {}).items() if c.trials}
+    if not curves:
+        return None
+    fig, ax = plt.subplots(figsize=(6.0, 1.2 + 0.55 * max(len(curves), 4)))
+    for arm, curve in curves.items():
+        n = np.arange(1, curve.trials + 1)
+        mean, std = np.array(curve.mean), np.array(curve.std)
+        (line,) = ax.plot(n, mean, marker="o", markersize=3, label=arm)
+        ax.fill_between(n, mean - std, mean + std, color=line.get_color(), alpha=0.15)
+    ax.set_xlabel("tuning trials per arm (n)", fontsize=8)
+    ax.set_ylabel(f"expected best validation objective ({report.direction})", fontsize=8)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    ax.set_title("Expected best of n tuning trials, drawn from each arm's own (Dodge et al. 2019)\nband: ± one standard "
+                 "deviation; no retraining", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
 def interactive_figures(report: Report) -> dict[str, Any]:
     """Optuna's plotly versions of the plots the report can draw, keyed by HTML file name."""
     with warnings.catch_warnings():
@@ -198,6 +224,7 @@ def report_figures(report: Report) -> dict[str, Figure]:
         drawn = {name: optuna_figure(name, report) for name in OPTUNA_PLOTS}
         drawn[METRICS] = task_metrics(report)
         drawn[EFFECTS] = effect_plot(report)
+        drawn[BUDGET] = budget_plot(report)
     if report.affinity is not None:
         drawn[AFFINITY] = affinity_figure(report.affinity.matrix, report.affinity.tasks)
     return {name: fig for name, fig in drawn.items() if fig is not None}

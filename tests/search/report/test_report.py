@@ -157,3 +157,34 @@ def test_report_of_a_per_task_study_lists_exactly_the_pareto_set(write_space, st
     assert "Pareto-optimal trials" in markdown
     for number in report.pareto:
         assert f"| {number} |" in markdown
+
+
+def test_a_comparison_report_shows_budget_curves_beside_the_effects_and_says_where_the_order_holds(tmp_path) -> None:
+    from mtl.budget import expected_best
+    from search.compare import ArmStanding, Verdict
+    from search.engines import ArmStudy
+    from search.report._write import budget_sentence
+
+    text = (TINY_SPACE + '\n[compare]\nreference = "steady"\n'
+            '[compare.arms.steady]\nstrategy = "hard"\n[compare.arms.lucky]\nstrategy = "hard"\n')
+    space = parse_space(text, "cmp.toml")
+    values = {"steady": [0.30, 0.30, 0.30, 0.30], "lucky": [0.50, 0.50, 0.50, 0.10]}  # the lucky arm leads from 3 trials on
+    arms = []
+    for name, observed in values.items():
+        study = optuna.create_study(study_name=f"cmp/{name}")
+        for value in observed:
+            study.add_trial(create_trial(value=value, user_attrs={"objective": value}))
+        study.add_trial(create_trial(state=TrialState.FAIL))  # not a draw: only COMPLETE trials make the curve
+        arms.append(ArmStudy(name, space.arm_space(name), study))
+    verdict = Verdict("steady", 0.05, True, 2, (ArmStanding("lucky", 3, 0.2, 0.01, 2), ArmStanding("steady", 0, 0.3, 0.01, 2)), ())
+    report = build_report(arms[0].study, space, arms, verdict)
+    assert report.budgets == {name: expected_best(observed) for name, observed in values.items()}
+    sentence = budget_sentence(report)
+    assert sentence is not None and sentence.startswith("budget: at 2 trials per arm steady would lead, lucky at 4;")
+    assert "order holds from n = 3 trials per arm on (of 4)" in sentence
+    names = [p.name for p in write_report(report, tmp_path)]
+    assert "budget_curves.png" in names
+    markdown = (tmp_path / "report.md").read_text()
+    answer = markdown.split("## The answer")[1].split("\n## ")[0]
+    assert f"- {sentence}" in answer and "(budget_curves.png)" in answer  # under the verdict, with the plot
+    assert "budget_curves.png" not in markdown.split("## Plots")[-1]
