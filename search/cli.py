@@ -102,6 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--dashboard", action="store_true", help="also start optuna-dashboard on the Optuna storage")
     ui.add_argument("--dashboard-port", type=int, help="optuna-dashboard port (default: --port + 1)")
     ui.add_argument("--study", help="print the pages of this study only (default: every study in the store)")
+    docs = commands.add_parser("docs", help="serve the documentation site locally (mkdocs serve; a source checkout)",
+                               description="Serve docs/ (mkdocs.yml at the checkout's root) on 127.0.0.1, rebuilding on every "
+                                           "edit; needs the test extra (pip install -e \".[test]\"). Ctrl-C stops it.")
+    docs.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
     return parser
 
 
@@ -337,6 +341,25 @@ def cmd_ui(args: argparse.Namespace) -> int:
     return serve(args.tracking_uri or default_tracking_uri(), args.port, storage, args.dashboard_port, study=args.study)
 
 
+def cmd_docs(args: argparse.Namespace) -> int:
+    """Serve the documentation site with ``mkdocs serve`` until interrupted."""
+    import importlib.util
+    import subprocess
+
+    from mtl.errors import MtlError
+
+    config = Path(__file__).resolve().parents[1] / "mkdocs.yml"
+    if not config.is_file():
+        raise MtlError(f"no mkdocs.yml at {config.parent}: the documentation lives in the source checkout (docs/)")
+    if importlib.util.find_spec("mkdocs") is None:
+        raise MtlError('MkDocs is not installed: pip install -e ".[test]"')
+    print(f"documentation: http://127.0.0.1:{args.port}/ (Ctrl-C stops it)")
+    try:
+        return subprocess.call([sys.executable, "-m", "mkdocs", "serve", "-f", str(config), "-a", f"127.0.0.1:{args.port}"])
+    except KeyboardInterrupt:
+        return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: parse, dispatch, and turn user errors into one line and exit code 2."""
     parser = build_parser()
@@ -357,7 +380,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     exit_cleanly_on_sigterm()
     command = {"run": cmd_run, "affinity": cmd_affinity, "baselines": cmd_baselines, "create": cmd_create, "worker": cmd_worker,
-               "deploy": cmd_deploy, "predict": cmd_predict, "report": cmd_report, "ui": cmd_ui}[args.command]
+               "deploy": cmd_deploy, "predict": cmd_predict, "report": cmd_report, "ui": cmd_ui,
+               "docs": cmd_docs}[args.command]
     try:
         try:
             return command(args)
