@@ -41,6 +41,7 @@ PROBES = {
     "compare": '[data]\nsource = "synthetic"\n[compare]\nzzz = 1',
     "init": '[data]\nsource = "synthetic"\n[init]\nzzz = 1',
     "baselines": '[data]\nsource = "synthetic"\n[baselines]\nzzz = 1',
+    "tracking": '[data]\nsource = "synthetic"\n[tracking]\nzzz = 1',
 }
 
 
@@ -76,6 +77,10 @@ def _defaults(section: str) -> dict[str, Any]:
         return {p.name: p.default for p in inspect.signature(DATASETS["synthetic"]).parameters.values()}
     if section == "objective":
         return {"per_task": False}
+    if section == "tracking":
+        from search.space._file import TrackingSettings
+
+        return {f.name: f.default for f in dataclasses.fields(TrackingSettings) if f.default is not dataclasses.MISSING}
     return {}
 
 
