@@ -86,6 +86,13 @@ def replicate_seed(space: Space, replicate: int) -> int:
     return space.study.seed + REPLICATE_STRIDE * replicate
 
 
+def replicate_arm_space(space: Space, arm: str, replicate: int) -> Space:
+    """The space ``arm`` searches in ``replicate``: its seed (trials' and confirmations' training seeds, the sampler's)
+    moved by the replicate's offset from the arm's own (:meth:`~search.space.Space.arm_space`)."""
+    own = space.arm_space(arm)
+    return own.with_seed(own.study.seed + REPLICATE_STRIDE * replicate) if replicate else own
+
+
 def arm_study_name(study_name: str, arm: str, replicate: int = 0) -> str:
     """The Optuna study an arm of comparison ``study_name`` is tuned in (for ``replicate``)."""
     return f"{study_name}/{arm}" + (f"/r{replicate}" if replicate else "")
@@ -244,11 +251,12 @@ def open_sweep(space: Space, study_name: str | None = None, storage: str | None 
     arms: tuple[ArmStudy, ...] = (ArmStudy(None, space, study),)
     if space.compare is not None:
         study.set_user_attr(ARMS_ATTR, list(space.arm_names))
-        arms = tuple(ArmStudy(name, space.arm_space(name), open_study(
-            space.arm_space(name), arm_study_name(study_name, name, r), storage, n_tasks=len(splits.tasks),
-            sampler_seed=replicate_seed(space, r) + (0 if splits_arms(space, jobs) else worker), tracking_uri=tracking_uri),
+        arms = tuple(ArmStudy(name, arm_space, open_study(
+            arm_space, arm_study_name(study_name, name, r), storage, n_tasks=len(splits.tasks),
+            sampler_seed=arm_space.study.seed + (0 if splits_arms(space, jobs) else worker), tracking_uri=tracking_uri),
             r, replicate)
-            for r, replicate in enumerate(replicate_splits(space, splits, frame)) for name in space.arm_names)
+            for r, replicate in enumerate(replicate_splits(space, splits, frame)) for name in space.arm_names
+            for arm_space in [replicate_arm_space(space, name, r)])
         for arm in arms:
             arm.study.set_user_attr(PARENT_ATTR, parent)
     ranked = ranked_candidates(study)
@@ -276,8 +284,8 @@ def load_sweep(study_name: str, storage: str, tracking_uri: str, frame: pd.DataF
     space = resolve_groups(space, splits, study, tracker, parent)
     arms: tuple[ArmStudy, ...] = (ArmStudy(None, space, study),)
     if space.compare is not None:
-        arms = tuple(ArmStudy(name, space.arm_space(name), load_existing_study(arm_study_name(study_name, name, r), storage,
-                                                                               tracking_uri), r, replicate)
+        arms = tuple(ArmStudy(name, replicate_arm_space(space, name, r),
+                              load_existing_study(arm_study_name(study_name, name, r), storage, tracking_uri), r, replicate)
                      for r, replicate in enumerate(replicate_splits(space, splits, frame)) for name in space.arm_names)
     budget = int(study.user_attrs.get(BUDGET_ATTR, space.study.trials))
     return OpenSweep(space, splits, study, tracker, parent, budget, storage, tracking_uri, None, arms, frame)

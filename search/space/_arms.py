@@ -20,6 +20,7 @@ from search.space._params import Param, parse_param
 
 ARM_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")  # MLflow metric names take these
 RESERVED_ARM = "single-task"  # the comparison's pseudo-arm of the study's single-task baselines
+STREAM_STRIDE = 100_000  # an arm with stream = s trains and samples with seeds shifted by s times this
 COMPARE_KEYS = ("arms", "reference", "seeds", "resplit", "alpha", "racing", "fuse", "replicates")
 DEFAULT_REFERENCE = "independent"
 NO_ARMS = "none"  # ``arms = "none"``: listed strategies and weightings are searched in one study, as hyperparameters
@@ -33,6 +34,7 @@ class Arm:
     held: dict[str, Any]
     params: dict[str, Param]
     loss_weights: Param | dict[str, Param]
+    stream: int = 0  # a calibration aid: the arm's own random streams (seeds shifted by STREAM_STRIDE * stream)
 
 
 @dataclass(frozen=True)
@@ -153,9 +155,13 @@ def _arm(path: str, name: str, held: dict[str, Any], search_table: dict[str, Any
     if name == RESERVED_ARM:
         raise SpaceError(path, f"compare.arms.{name}", f"{RESERVED_ARM!r} is reserved for the single-task baselines")
     section = f"compare.arms.{name}"
+    held = dict(held)
+    stream = parse_param(held.pop("stream", 0), "stream", int, path, f"{section}.stream", lambda v: None if v >= 0 else "must be >= 0")
+    if not stream.is_fixed:
+        raise SpaceError(path, f"{section}.stream", "must be one value, not a list or range")
     settings = {setting: parse_param(held.get(setting, search_table.get(setting, default)), setting, str, path,
                                      f"{section}.{setting}") for setting, default in (("strategy", "hard"), ("weighting", "fixed"))}
     shared = {key: value for key, value in search_table.items()
               if key not in options or any(settings[options[key][0]].can_be(user) for user in options[key][1])}
     params, loss_weights = parse_search(section, {**shared, **held})
-    return Arm(name, dict(held), params, loss_weights)
+    return Arm(name, dict(held), params, loss_weights, stream.value)

@@ -27,7 +27,7 @@ from mtl.tasks import KINDS, Task
 from mtl.warmstart import FREEZE
 from mtl.weighting import WEIGHTINGS, check_weighting
 from search.errors import SpaceError
-from search.space._arms import CompareSettings, held_values, parse_compare
+from search.space._arms import STREAM_STRIDE, CompareSettings, held_values, parse_compare
 from search.space._builtin import builtin_space
 from search.space._groups import default_groups, groups_check, groups_written, partition_problem
 from search.space._params import Check, Param, above, at_least, in_unit, one_of, parse_param
@@ -175,11 +175,13 @@ class Space:
         return tuple(a.name for a in self.compare.arms) if self.compare else ()
 
     def arm_space(self, name: str) -> Space:
-        """The space one arm searches: its held settings on top of ``[search]``, comparing nothing itself."""
+        """The space one arm searches: its held settings on top of ``[search]``, comparing nothing itself (its seed
+        shifted where the arm has a ``stream`` of its own)."""
         if self.compare is None:
             raise KeyError(name)
         arm = self.compare.arm(name)
-        return replace(self, params=arm.params, loss_weights=arm.loss_weights, compare=None)
+        own = replace(self, params=arm.params, loss_weights=arm.loss_weights, compare=None)
+        return own.with_seed(self.study.seed + STREAM_STRIDE * arm.stream) if arm.stream else own
 
     @classmethod
     def from_file(cls, path: str | Path) -> Space:

@@ -14,11 +14,12 @@ from search.compare import (
     conclude,
     confirm_before_race,
     confirmation_rounds,
+    confirmation_seeds,
     look_levels,
     race_looks,
     read_verdict_table,
 )
-from search.engines import WORKER_ATTR, arm_study_name, open_sweep, own_arms, tune_sweep
+from search.engines import WORKER_ATTR, arm_study_name, open_sweep, own_arms, replicate_arm_space, tune_sweep
 from search.errors import SpaceError
 from search.space import load_space, parse_space
 from search.trial import run_baselines
@@ -212,6 +213,11 @@ def test_the_keras_tuner_engine_refuses_a_comparison_in_one_line(write_space, tm
      "compare.arms.a.n_experts", "applies only to strategy"),
     ('[compare.arms.a]\nstrategy = "hard"\nwidth = 3\n[compare.arms.b]\nstrategy = "mmoe"\n',
      "compare.arms.a.width", "unknown key"),
+    ('[compare.arms.a]\nstrategy = "hard"\nstream = -1\n[compare.arms.b]\nstrategy = "mmoe"\n', "compare.arms.a.stream", ">= 0"),
+    ('[compare]\nreplicates = 0\n[compare.arms.a]\nstrategy = "hard"\n[compare.arms.b]\nstrategy = "mmoe"\n',
+     "compare.replicates", ">= 1"),
+    ('[compare]\nreplicates = 2\nresplit = true\n[compare.arms.a]\nstrategy = "hard"\n[compare.arms.b]\nstrategy = "mmoe"\n',
+     "compare.resplit", "replicates"),
 ])
 def test_bad_compare_tables_name_the_key(extra: str, key: str, problem: str) -> None:
     with pytest.raises(SpaceError) as error:
@@ -231,6 +237,14 @@ def test_several_strategies_or_weightings_in_search_make_implicit_arms() -> None
     mixed = parse_space(TINY_SPACE + 'strategy = ["mmoe", "hard"]\nn_experts = { low = 2, high = 4 }\n', "s.toml")
     assert "n_experts" in mixed.arm_space("mmoe").params and "n_experts" not in mixed.arm_space("hard").params
     assert math.isclose(mixed.compare.alpha, 0.05) and mixed.compare.reference == "mmoe"  # no independent arm: the first
+
+
+def test_an_arm_s_own_stream_moves_its_seeds_and_replicates_move_every_arm_s() -> None:
+    space = parse_space(TINY_SPACE + '[compare]\nreplicates = 2\n[compare.arms.a]\nstrategy = "hard"\n'
+                                     '[compare.arms.b]\nstrategy = "hard"\nstream = 1\n', "s.toml")
+    assert space.arm_space("a").study.seed == 3 and space.arm_space("b").study.seed == 3 + 100_000
+    assert replicate_arm_space(space, "b", 1).study.seed == 3 + 100_000 + 1000 and replicate_arm_space(space, "a", 0).study.seed == 3
+    assert confirmation_seeds(space, 1) == tuple(3 + 1000 + 20_000 + i for i in range(5))  # the pairing keys: every arm's
 
 
 def test_rounds_are_one_seed_long_unfused_and_two_halves_fused_when_racing() -> None:
