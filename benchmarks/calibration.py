@@ -30,6 +30,17 @@ the separate arm a random K-subset of its pool, paired by draw order. The rates 
 verdict's test under the training noise the pool shows (a bootstrap power analysis; the intervals
 are of the resampling only, not of the pool's own sampling); the README reads the K needed for 80%
 power off them. Writes ``benchmarks/results/calibration-pool.json`` and ``.png``.
+
+``--protocol`` calibrates the pipeline as it ships instead: every repetition is a whole comparison
+as a user runs it (tuning every arm with TPE, stacked fused confirmation, racing, the verdict), on
+the default space's data, training and search ranges, with ``--trials`` per arm and ``--seeds``
+confirmation seeds, a study seed of its own per repetition (so its own split, tuning and seeds),
+in throwaway stores. Cases: **null**, three arms of one design (``hard``) that differ only in their
+random streams (``[compare.arms.<name>] stream``, the calibration aid): any drop or any verdict is a
+false positive; **sharing**, ``independent`` (the reference) against ``hard``: a real effect, whose
+size the repetitions estimate, and the power to find it on the mean objective. ``--fuse`` and
+``--racing`` switch those settings. Writes ``benchmarks/results/calibration-protocol-<case>.json``
+after every repetition.
 """
 
 from __future__ import annotations
@@ -37,6 +48,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import tempfile
 import time
 import tomllib
 from pathlib import Path
@@ -55,6 +67,10 @@ from mtl.models import ModelConfig  # noqa: E402
 from mtl.objective import Objective  # noqa: E402
 from mtl.stats import NO_DIFFERENCE, WORSE, holm, paired, verdict  # noqa: E402
 from mtl.training import TrainConfig, train  # noqa: E402
+from search.compare import conclude  # noqa: E402
+from search.compare._simulate import any_claim  # noqa: E402
+from search.engines import open_sweep, tune_sweep  # noqa: E402
+from search.space import Space  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -144,15 +160,64 @@ def pooled(splits, epochs: int, patience: int, pool: int, resamples: int, sizes:
     figure.savefig(RESULTS / "calibration-pool.png", dpi=120)
 
 
+def protocol_space(case: str, rep: int, trials: int, seeds: int, fuse: bool, racing: bool) -> Space:
+    """Repetition ``rep`` of a ``case`` (null / sharing): the default space's data, training and search, its own study seed."""
+    doc = tomllib.loads((ROOT / "spaces" / "default.toml").read_text())
+    doc["study"] = {"name": f"calibration-{case}-{rep}", "trials": trials, "sampler": "tpe", "seed": 5000 + rep}
+    arms = ({"a": {"strategy": "hard"}, "b": {"strategy": "hard", "stream": 1}, "c": {"strategy": "hard", "stream": 2}}
+            if case == "null" else {"independent": {"strategy": "independent"}, "hard": {"strategy": "hard"}})
+    doc["compare"] = {"reference": next(iter(arms)), "seeds": seeds, "fuse": fuse, "racing": racing, "arms": arms}
+    return Space.from_dict(doc, f"calibration-{case}")
+
+
+def protocol(case: str, reps: int, trials: int, seeds: int, fuse: bool, racing: bool) -> None:
+    """Run ``reps`` whole comparisons of ``case``; print each verdict's outcome and the running rates."""
+    name = f"calibration-protocol-{case}" + ("" if fuse and racing else f"-fuse{int(fuse)}-racing{int(racing)}")
+    started, outcomes = time.perf_counter(), []
+    for rep in range(reps):
+        space = protocol_space(case, rep, trials, seeds, fuse, racing)
+        with tempfile.TemporaryDirectory() as folder:
+            stores = {"storage": f"sqlite:///{folder}/optuna.db", "tracking_uri": f"sqlite:///{folder}/mlflow.db"}
+            sweep = open_sweep(space, **stores, printer=lambda line: None)
+            tune_sweep(sweep, printer=lambda line: None)
+            verdict = conclude(sweep, printer=lambda line: None)
+        objective = next(c for c in verdict.comparisons if c.target == "objective" and c.reference == verdict.reference)
+        outcome = {"claim": any_claim(verdict), "dropped": [d.arm for d in verdict.dropped],
+                   "words": {f"{c.arm}/{c.target}": c.word for c in verdict.comparisons},
+                   "difference": objective.difference.mean, "relative": objective.difference.relative(objective.difference.mean),
+                   "found": objective.word == "better"}
+        outcomes.append(outcome)
+        hits = sum(o["claim"] for o in outcomes) if case == "null" else sum(o["found"] for o in outcomes)
+        what = "false positives" if case == "null" else "hard found better on the objective"
+        print(f"rep {rep + 1}/{reps}: {'claim' if outcome['claim'] else 'none'} {outcome['dropped'] or ''} | {what} "
+              f"{hits}/{len(outcomes)} | {time.perf_counter() - started:.0f} s", flush=True)
+        summary = {"case": case, "trials": trials, "seeds": seeds, "fuse": fuse, "racing": racing, "alpha": ALPHA,
+                   "seconds": time.perf_counter() - started, "rate": rate(hits, len(outcomes)), "outcomes": outcomes}
+        if case == "sharing":
+            summary["mean_relative_effect_pct"] = float(np.mean([o["relative"] for o in outcomes]))
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS / f"{name}.json").write_text(json.dumps(summary, indent=1))
+    r = summary["rate"]
+    print(f"{case}: {r['hits']}/{r['n']} = {r['rate']:.1%} (95% CI {r['low']:.1%} to {r['high']:.1%})"
+          + (f"; mean effect {summary['mean_relative_effect_pct']:.1f}% of the reference's objective" if case == "sharing" else ""))
+
+
 def main() -> None:
-    """Run the A/A and planted-effect repetitions (or the pooled resampling); print and save the rates."""
+    """Run the A/A and planted-effect repetitions (or the pooled resampling, or the whole protocol); print and save the rates."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=30, help="A/A repetitions (planted: the same number)")
     parser.add_argument("--seeds", type=int, help="seeds per arm in one comparison (default: the space's [compare] seeds)")
     parser.add_argument("--pool", type=int, help="resample from pools of this many seeds instead (see the docstring)")
     parser.add_argument("--resamples", type=int, default=2000, help="comparisons drawn per size with --pool")
     parser.add_argument("--sizes", default="3,6,10,15,20", help="seeds per arm to resample with --pool (2K <= pool)")
+    parser.add_argument("--protocol", choices=("null", "sharing"), help="run whole comparisons of this case (see the docstring)")
+    parser.add_argument("--trials", type=int, default=4, help="tuning trials per arm with --protocol")
+    parser.add_argument("--fuse", type=int, choices=(0, 1), default=1, help="[compare] fuse with --protocol")
+    parser.add_argument("--racing", type=int, choices=(0, 1), default=1, help="[compare] racing with --protocol")
     args = parser.parse_args()
+    if args.protocol:
+        protocol(args.protocol, args.reps, args.trials, args.seeds or 10, bool(args.fuse), bool(args.racing))
+        return
     doc = tomllib.loads((ROOT / "spaces" / "default.toml").read_text())
     args.seeds = args.seeds or doc["compare"]["seeds"]
     seed = doc["study"].get("seed", 0)

@@ -54,7 +54,7 @@ def conclude(sweep: OpenSweep, printer: Printer = print, finish: bool = True) ->
     verdict = verdict_of(sweep, confirmed)
     record_verdict(sweep.tracker, sweep.parent_run_id, verdict)
     if finish:
-        finish_sweep(sweep, printer)
+        finish_sweep(sweep, printer, verdict=verdict)
     else:  # a report's confirmation: a line only where the champion moved (the sweep's end said where it stood)
-        crown_champion(sweep, printer, say_kept=False)
+        crown_champion(sweep, printer, say_kept=False, verdict=verdict)
     return verdict

@@ -70,7 +70,7 @@ def _arm_row(arm: ArmStudy, maximize: bool) -> GroupRow:
     trials = arm.study.get_trials(deepcopy=True, states=FINISHED)
     held = {name: str(arm.space.params[name].value) if arm.space.params[name].is_fixed else "searched"
             for name in ("strategy", "weighting")}
-    return replace(_row(held["strategy"], held["weighting"], trials, maximize), arm=arm.name)
+    return replace(_row(held["strategy"], held["weighting"], trials, maximize), arm=arm.label)
 
 
 def budget_curves(arms: Sequence[ArmStudy], maximize: bool) -> dict[str, BudgetCurve]:
