@@ -19,7 +19,8 @@ import json
 import statistics
 import time
 
-from benchmarks.common import RESULTS
+from common import RESULTS
+
 from mtl.data import make_synthetic, split
 from mtl.fused import train_fused
 from mtl.models import ModelConfig

@@ -53,7 +53,7 @@ def format_comparison(arms: Sequence[ArmStudy], verdict: Verdict) -> str:
     for arm in arms:
         counts = state_counts(arm.study)
         best = best_trial(arm.study)
-        rows.append([str(arm.name), *(str(counts.get(s, 0)) for s in ("COMPLETE", "PRUNED", "FAIL")),
+        rows.append([arm.label, *(str(counts.get(s, 0)) for s in ("COMPLETE", "PRUNED", "FAIL")),
                      f"{mean_objective(best):.4f} (trial {best.number})" if best else "-"])
     lines = [_table(["arm", "complete", "pruned", "failed", "best val objective"], rows), "",
              f"verdict (up to {verdict.seeds} confirmation seeds per arm, paired, on the test split; reference {verdict.reference}):",
