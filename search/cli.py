@@ -376,7 +376,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # keep stderr to our one-line messages
     import_quietly()
     from mtl.errors import MtlError
-    from search.cluster import Preempted, exit_cleanly_on_sigterm, interruption_behind
+    from search.signals import Preempted, exit_cleanly_on_sigterm, interruption_behind
 
     exit_cleanly_on_sigterm()
     command = {"run": cmd_run, "affinity": cmd_affinity, "baselines": cmd_baselines, "create": cmd_create, "worker": cmd_worker,

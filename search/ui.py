@@ -17,8 +17,8 @@ import urllib.request
 from collections.abc import Callable
 from urllib.parse import quote
 
-from search.cluster import raise_if_preempted
 from search.errors import StorageError
+from search.signals import raise_if_preempted
 
 # MLflow 3's UI opens in GenAI mode unless the URL asks for model training (kept in the browser afterwards)
 MODEL_TRAINING = "workflowType=machine_learning"

@@ -27,7 +27,7 @@ from mtl.data import Splits
 from mtl.errors import ConfigError
 from mtl.partition import canonical
 from search.affinity._plot import affinity_figure
-from search.cluster import raise_if_preempted, signals_deferred
+from search.signals import raise_if_preempted, signals_deferred
 from search.space import Space
 from search.tracking import Tracker
 from search.trial import baseline_config, baseline_settings

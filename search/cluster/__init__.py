@@ -1,4 +1,4 @@
-"""Many processes, one study: worker signals and heartbeats, the study-wide budget, storage retries, ``--jobs`` and scheduler templates."""
+"""Many processes, one study: worker heartbeats, the study-wide budget, storage retries, ``--jobs`` and scheduler templates."""
 
 from __future__ import annotations
 
@@ -7,17 +7,7 @@ from search.cluster._deploy import KINDS, Deployment, render
 from search.cluster._jobs import set_thread_budget, start_workers, threads_per_job, wait_for
 from search.cluster._reconnect import run_with_retries
 from search.cluster._resilient import ResilientStorage, resilient_storage
-from search.cluster._workers import (
-    Preempted,
-    PreemptionGuard,
-    exit_cleanly_on_sigterm,
-    has_heartbeats,
-    interruption_behind,
-    make_storage,
-    raise_if_preempted,
-    signals_deferred,
-    worker_index,
-)
+from search.cluster._workers import has_heartbeats, make_storage, worker_index
 
 __all__ = [
     "ResilientStorage",
@@ -26,16 +16,10 @@ __all__ = [
     "COUNTED",
     "Deployment",
     "KINDS",
-    "Preempted",
-    "PreemptionGuard",
     "StudyBudget",
     "check_budget",
-    "exit_cleanly_on_sigterm",
     "has_heartbeats",
-    "interruption_behind",
     "make_storage",
-    "raise_if_preempted",
-    "signals_deferred",
     "render",
     "run_with_retries",
     "set_thread_budget",

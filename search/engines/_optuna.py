@@ -29,7 +29,6 @@ from search.cluster import (
     StudyBudget,
     check_budget,
     has_heartbeats,
-    raise_if_preempted,
     resilient_storage,
     run_with_retries,
 )
@@ -37,6 +36,7 @@ from search.engines._champion import crown, crown_confirmed
 from search.engines._pruning import PruneOnObjective
 from search.engines._study import BUDGET_ATTR, PARENT_ATTR, counted_trials, load_existing_study, open_study, stored_space
 from search.errors import StorageError
+from search.signals import raise_if_preempted
 from search.space import Space, optuna_suggest
 from search.stores import default_storage, default_tracking_uri, redact
 from search.tracking import BackgroundWriter, ModelKeeping, Tracker

@@ -14,7 +14,7 @@ from functools import partial
 
 from mtl.fused import can_fuse, train_fused
 from mtl.weighting import WEIGHTINGS, GradientAggregator
-from search.cluster import PreemptionGuard, signals_deferred
+from search.signals import PreemptionGuard, signals_deferred
 from search.space import Suggest, sample
 from search.tracking import EpochLogger
 from search.trial._run import TrialContext, TrialOutcome, close_run, end_runs_after, start_run, train_config_for

@@ -13,7 +13,7 @@ from mtl.errors import TrialFailed
 from mtl.models import ModelConfig
 from mtl.partition import canonical, strategy_partition
 from mtl.training import TrainConfig, TrainResult, train
-from search.cluster import PreemptionGuard, interruption_behind, signals_deferred
+from search.signals import PreemptionGuard, interruption_behind, signals_deferred
 from search.space import Sampled, Space, Suggest, sample
 from search.tracking import BackgroundWriter, EpochLogger, Tracker
 from search.trial._warm import Sources, warm_start

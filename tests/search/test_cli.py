@@ -16,8 +16,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from mtl.errors import MtlError
+from search import signals
 from search.cli import build_parser, cmd_report, cmd_run
-from search.cluster import Preempted, PreemptionGuard, _workers, interruption_behind, signals_deferred
+from search.signals import Preempted, PreemptionGuard, interruption_behind, signals_deferred
 from tests.conftest import TINY_SPACE
 
 pytestmark = pytest.mark.slow
@@ -140,24 +141,24 @@ def test_an_error_native_code_raised_for_a_ctrl_c_or_sigterm_counts_as_that_sign
     assert isinstance(interruption_behind(TypeError("lost")), TypeError)  # no signal came: the error is the error
     ctrl_c = threading.Event()
     ctrl_c.set()
-    monkeypatch.setattr(_workers, "_interrupted", ctrl_c)
+    monkeypatch.setattr(signals, "_interrupted", ctrl_c)
     assert type(interruption_behind(TypeError("lost"))) is KeyboardInterrupt
     term = threading.Event()
     term.set()
-    monkeypatch.setattr(_workers, "_preempted", term)
+    monkeypatch.setattr(signals, "_preempted", term)
     assert isinstance(interruption_behind(SystemError("lost")), Preempted)
 
 
 def test_a_ctrl_c_during_training_waits_for_the_next_batch_and_a_second_one_stops_at_once(monkeypatch) -> None:
     # Raised at once, the handler's KeyboardInterrupt can land in TensorFlow's C++, which prints a traceback
-    monkeypatch.setattr(_workers, "_interrupted", threading.Event())
-    previous = signal.signal(signal.SIGINT, _workers._raise_interrupt)
+    monkeypatch.setattr(signals, "_interrupted", threading.Event())
+    previous = signal.signal(signal.SIGINT, signals._raise_interrupt)
     try:
         guard = PreemptionGuard()
         with pytest.raises(KeyboardInterrupt):
             with signals_deferred():
                 signal.raise_signal(signal.SIGINT)  # recorded only: training code goes on here
-                recorded = _workers._interrupted.is_set()
+                recorded = signals._interrupted.is_set()
                 with pytest.raises(KeyboardInterrupt):
                     guard.on_train_batch_end(0)  # the next batch boundary raises it
                 with pytest.raises(KeyboardInterrupt):

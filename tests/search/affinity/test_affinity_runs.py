@@ -10,10 +10,10 @@ import pytest
 
 from mtl.affinity import lookahead
 from mtl.errors import MtlError
+from search import signals
 from search.affinity import CANDIDATES_ATTR, latest_affinity, resolve_groups, run_affinity
 from search.affinity import _pass as pass_module
 from search.cli import build_parser, cmd_affinity, cmd_report, cmd_run
-from search.cluster import _workers
 from search.engines import run_tuner_sweep
 from search.errors import SpaceError
 from search.space import load_space
@@ -86,7 +86,7 @@ def test_a_ctrl_c_during_the_pass_stops_it_between_steps_and_its_run_is_killed(t
 
     ctrl_c = threading.Event()
     ctrl_c.set()  # a Ctrl-C recorded while deferred (as signals_deferred's handler records it)
-    monkeypatch.setattr(_workers, "_interrupted", ctrl_c)
+    monkeypatch.setattr(signals, "_interrupted", ctrl_c)
     monkeypatch.setattr(pass_module, "task_affinity", counted)
     with pytest.raises(KeyboardInterrupt):
         run_affinity(space, prepare_data(space), Tracker(tracking, "clusters"), "clusters", printer=lambda line: None)
