@@ -54,6 +54,13 @@ def confirmation_seeds(space: Space, replicate: int = 0) -> tuple[int, ...]:
     return tuple(replicate_seed(space, replicate) + CONFIRM_OFFSET + i for i in range(k))
 
 
+def seed_span(indices: list[int]) -> str:
+    """Seed indices as a person counts them: ``[0, 1, 2]`` -> ``1-3``, ``[3]`` -> ``4``, ``[0, 2]`` -> ``1, 3``."""
+    if len(indices) > 1 and indices == list(range(indices[0], indices[-1] + 1)):
+        return f"{indices[0] + 1}-{indices[-1] + 1}"
+    return ", ".join(str(i + 1) for i in indices)
+
+
 def replicates(space: Space) -> int:
     """How many replicates the comparison runs (1 without ``[compare] replicates``)."""
     return space.compare.replicates if space.compare is not None else 1
@@ -145,9 +152,6 @@ def confirm(sweep: OpenSweep, printer: Printer = print,
             printer(f"{arm.label}: no complete tuning trial to confirm")
             continue
         contenders.append((arm.name, arm, best))
-        missing = sum((arm.name, seed, best.number) not in existing for seed in confirmation_seeds(space, arm.replicate))
-        if missing:
-            printer(f"{arm.label}: confirming trial {best.number} with {missing} seed(s)")
     compare = space.compare
     racing = compare is not None and compare.racing and replicates(space) == 1
     fuse = fused(space)
@@ -163,7 +167,10 @@ def confirm(sweep: OpenSweep, printer: Printer = print,
             todo = [i for i in seed_indices if (name, own[i], best.number) not in existing]
             if not todo:
                 continue
-            if fuse and len(todo) > 1:  # fuse: one split for every seed
+            stacked = fuse and len(todo) > 1
+            printer(f"{arm.label}: confirming trial {best.number}, seeds {seed_span(todo)} of {len(own)}"
+                    + (" (stacked)" if stacked else ""))
+            if stacked:  # fuse: one split for every seed
                 todo = _confirm_fused(_context(sweep, arm, arm.splits or sweep.splits), arm.label, best, todo, own, unfused_said,
                                       printer)
             for index in todo:

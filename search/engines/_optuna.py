@@ -143,7 +143,8 @@ def mean_objective(trial: FrozenTrial) -> float:
 
 
 class Progress:
-    """Prints one line per finished trial: its state and value, the best so far, and the budget used."""
+    """Prints one line per finished trial: its state and value, the best so far, the budget used, the time
+    elapsed and an estimate of what is left (this process's mean time per trial times the trials to go)."""
 
     def __init__(self, budget: int, printer: Printer) -> None:
         self.budget, self.printer, self.started = budget, printer, time.monotonic()
@@ -162,9 +163,10 @@ class Progress:
         best_text = f"best {mean_objective(best):.4f} (trial {best.number})" if best else "no complete trial yet"
         if len(study.directions) > 1:
             best_text += f", Pareto front {len(pareto_trials(study))}"
-        elapsed = time.monotonic() - self.started
-        self.printer(f"[{counted_trials(study):>3}/{self.budget}] trial {trial.number:>3} {trial.state.name:<8} "
-                     f"{what:<22} | {best_text} | {elapsed:6.1f} s")
+        elapsed, counted = time.monotonic() - self.started, counted_trials(study)
+        left = f", ~{elapsed / self.finished * (self.budget - counted):.0f} s left" if counted < self.budget else ""
+        self.printer(f"[{counted:>3}/{self.budget}] trial {trial.number:>3} {trial.state.name:<8} "
+                     f"{what:<22} | {best_text} | {elapsed:6.1f} s{left}")
 
 
 class FailureGuard:

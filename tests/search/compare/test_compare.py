@@ -151,6 +151,15 @@ def test_budgets_per_arm_are_equal_and_exact_with_two_jobs_and_a_resume(write_sp
     assert first.returncode == 0, first.stderr
     assert "verdict (up to 2 confirmation seeds per arm" in first.stdout
     assert "this process tunes independent" in first.stdout  # two jobs, two arms: each process its own arm
+    lines = [line for line in first.stdout.splitlines() if line.strip()]
+    for arm in ("independent", "hard"):  # one story: each stage line once, tuning before confirming, each round said once
+        tuning = [i for i, line in enumerate(lines) if line.startswith(f"{arm}: tuning,")]
+        rounds = [i for i, line in enumerate(lines) if line.startswith(f"{arm}: confirming trial ")]
+        assert len(tuning) == 1 and len(rounds) == 1 and tuning[0] < rounds[0], first.stdout
+        assert lines[rounds[0]].endswith("seeds 1-2 of 2 (stacked)"), lines[rounds[0]]
+    assert len(lines) == len(set(lines)), first.stdout  # nothing printed twice
+    block = next(i for i, line in enumerate(lines) if line.startswith("verdict ("))
+    assert all(line.startswith("  ") for line in lines[block + 1:]) and block > max(rounds)  # the verdict block is last
     tuned_by = {}
     for arm in ("independent", "hard"):
         trials = optuna.load_study(study_name=arm_study_name("budget", arm), storage=storage).trials
