@@ -37,6 +37,7 @@ from mtl.tasks import Task
 from search.compare._race import confirmation_rounds, race, race_looks
 from search.compare._scores import OBJECTIVE, ConfirmedArm
 from search.engines import CAUGHT, RUN_ID_ATTR, ArmStudy, OpenSweep, best_trial, replicate_seed
+from search.progress import epoch_bars
 from search.space import RESERVED_ARM, Space, optuna_suggest
 from search.tracking import Tracker
 from search.trial import TrialContext, latest_baselines, prepare_data, run_fused, run_trial, train_baseline, why_not_fused
@@ -68,7 +69,7 @@ def replicates(space: Space) -> int:
 
 def _confirmation_runs(tracker: Tracker, parent: str, status: str) -> list[Run]:
     """The arms' confirmation runs under ``parent`` that ended with ``status`` (FINISHED or FAILED)."""
-    runs = tracker.client.search_runs(
+    runs = tracker.search_runs(
         [tracker.experiment_id],
         f"tags.kind = '{CONFIRM_KIND}' and tags.`mlflow.parentRunId` = '{parent}' and attributes.status = '{status}'",
         max_results=5000,
@@ -90,7 +91,7 @@ def _failed(tracker: Tracker, parent: str) -> set[tuple[str, int, int]]:
 
 def _existing_single_task(tracker: Tracker, parent: str) -> dict[tuple[int, str], Run]:
     """Finished single-task confirmation runs under ``parent``, by (seed, task)."""
-    runs = tracker.client.search_runs(
+    runs = tracker.search_runs(
         [tracker.experiment_id],
         f"tags.kind = '{CONFIRM_KIND}' and tags.`mlflow.parentRunId` = '{parent}' and tags.arm = '{SINGLE_TASK}' "
         "and attributes.status = 'FINISHED'",
@@ -225,7 +226,8 @@ def _confirm_fused(ctx: TrialContext, arm: str, best: optuna.trial.FrozenTrial, 
         return indices
     try:
         run_fused(ctx, numbers, suggest, CONFIRM_KIND, [_tags(best, seeds[i]) for i in indices],
-                  [f"confirm-{arm}-{i}" for i in indices])
+                  [f"confirm-{arm}-{i}" for i in indices],
+                  epoch_bars(f"{arm}: seeds {seed_span(indices)}", ctx.space.training.epochs))
     except TrialFailed as exc:
         printer(f"{arm}: side-by-side training of seeds {', '.join(str(seeds[i]) for i in indices)} failed ({exc}); "
                 "training them one by one")

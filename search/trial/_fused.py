@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from functools import partial
 
+import keras
+
 from mtl.fused import can_fuse, train_fused
 from mtl.weighting import WEIGHTINGS, GradientAggregator
 from search.signals import PreemptionGuard, signals_deferred
@@ -33,11 +35,13 @@ def why_not_fused(ctx: TrialContext, suggest: Suggest) -> str | None:
 
 
 def run_fused(ctx: TrialContext, numbers: Sequence[int], suggest: Suggest, kind: str,
-              tags: Sequence[Mapping[str, object]], run_names: Sequence[str]) -> list[TrialOutcome]:
+              tags: Sequence[Mapping[str, object]], run_names: Sequence[str],
+              callbacks: Sequence[keras.callbacks.Callback] = ()) -> list[TrialOutcome]:
     """Train trial ``numbers`` (one configuration, seeds ``space seed + number``) side by side; one run each.
 
-    Check :func:`why_not_fused` first. Raises :class:`~mtl.errors.TrialFailed` if any copy diverges
-    (every run then ends FAILED; the caller may train the seeds one by one).
+    ``callbacks`` run during the training (a progress bar, say). Check :func:`why_not_fused` first.
+    Raises :class:`~mtl.errors.TrialFailed` if any copy diverges (every run then ends FAILED; the caller
+    may train the seeds one by one).
     """
     tasks = ctx.splits.tasks
     sampled = sample(ctx.space, tasks, suggest)
@@ -50,7 +54,7 @@ def run_fused(ctx: TrialContext, numbers: Sequence[int], suggest: Suggest, kind:
             ctx.write(partial(ctx.tracker.log_datasets, run_id, ctx.splits, ctx.space.data.source))
         with signals_deferred():  # a Ctrl-C or SIGTERM stops training between batches, never inside TensorFlow's C++
             results = train_fused(sampled.model, ctx.splits, configs[0], [c.seed for c in configs], ctx.space.objective,
-                                  callbacks=[PreemptionGuard()])
+                                  callbacks=[PreemptionGuard(), *callbacks])
     except BaseException as exc:
         stop = end_runs_after(ctx, run_ids, exc)
         if stop is not exc:
