@@ -29,9 +29,9 @@ from optuna.study import MaxTrialsCallback
 
 from mtl.tasks import Task
 from search.cluster import COUNTED
-from search.engines import PARENT_ATTR, RUN_ID_ATTR, FailureGuard, Progress, open_study, run_sweep
+from search.engines import FailureGuard, Progress, open_study, run_sweep
 from search.space import Space, optuna_suggest, sample
-from search.tracking import Tracker
+from search.tracking import PARENT_ATTR, RUN_ID_ATTR, Tracker
 from search.trial import fixed_params, prepare_data
 
 FLAT_RATIO = 1.25  # the last bucket may cost at most this times a fresh study's trials to call the cost flat

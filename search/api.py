@@ -20,12 +20,12 @@ from optuna.trial import FrozenTrial
 
 from search.affinity import AffinityRun, run_affinity
 from search.compare import Verdict, conclude, read_confirmations, verdict_of
-from search.engines import RUN_ID_ATTR, ArmStudy, best_trial, finish_sweep, load_sweep, open_sweep, tune_sweep
+from search.engines import ArmStudy, best_trial, finish_sweep, load_sweep, open_sweep, tune_sweep
 from search.errors import StorageError
 from search.report import run_report
 from search.space import Space, load_space
 from search.stores import default_storage, default_tracking_uri
-from search.tracking import Tracker, download_model
+from search.tracking import RUN_ID_ATTR, Tracker, download_model
 from search.trial import prepare_data
 
 REPORTS = Path("reports")
@@ -71,10 +71,8 @@ class Result:
         run_id = self.best_run_id
         if run_id is None:
             raise StorageError(f"study {self.study.study_name!r} has no complete trial with a logged model")
-        from mlflow.tracking import MlflowClient
-
         with tempfile.TemporaryDirectory() as folder:
-            path, _ = download_model(MlflowClient(self.tracking_uri), run_id, folder)
+            path, _ = download_model(self.tracking_uri, run_id, folder)
             return keras.models.load_model(path)
 
 

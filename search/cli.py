@@ -267,9 +267,10 @@ def cmd_affinity(args: argparse.Namespace) -> int:
 
 def cmd_create(args: argparse.Namespace) -> int:
     """Create a study and its parent run; print the worker command line."""
-    from search.engines import BUDGET_ATTR, open_sweep
+    from search.engines import open_sweep
     from search.space import load_space
     from search.stores import redact
+    from search.tracking import BUDGET_ATTR
 
     space = load_space(args.space)
     if args.seed is not None:
@@ -306,10 +307,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     """Join a stored study and run trials until its budget is reached."""
     from search.cluster import worker_index
-    from search.engines import BUDGET_ATTR, PARENT_ATTR, load_existing_study, run_sweep, stored_space
+    from search.engines import load_existing_study, run_sweep, stored_space
     from search.errors import StorageError
     from search.stores import default_storage, default_tracking_uri
-    from search.tracking import Tracker
+    from search.tracking import BUDGET_ATTR, PARENT_ATTR, Tracker
 
     storage, tracking_uri = args.storage or default_storage(), args.tracking_uri or default_tracking_uri()
     study = load_existing_study(args.study, storage, tracking_uri)

@@ -27,25 +27,13 @@ MODEL_TRAINING = "workflowType=machine_learning"
 def study_links(tracking_uri: str, base: str, study: str | None = None) -> list[str]:
     """Lines naming, for each study in the store (or only ``study``), the page of its runs in the
     model-training view and, where it has a registry champion, the page of its registered model."""
-    from mlflow.tracking import MlflowClient
+    from search.tracking import study_pages
 
-    from search.tracking import CHAMPION
-
-    client = MlflowClient(tracking_uri)
-    names = [study] if study else [e.name for e in client.search_experiments() if e.experiment_id != "0"]
-    champions: dict[str, str] = {}  # study -> registered model holding its champion
-    for registered in client.search_registered_models():
-        if CHAMPION in registered.aliases:
-            version = client.get_model_version(registered.name, registered.aliases[CHAMPION])
-            champions.setdefault(version.tags.get("study", registered.name), registered.name)
     lines = []
-    for name in names:
-        experiment = client.get_experiment_by_name(name)
-        if experiment is None:
-            raise StorageError(f"no study {name!r} in the MLflow tracking store {tracking_uri!r}")
-        lines.append(f"runs of {name!r}: {base}/#/experiments/{experiment.experiment_id}/runs?{MODEL_TRAINING}")
-        if name in champions:
-            lines.append(f"champion of {name!r}: {base}/#/models/{quote(champions[name])}?{MODEL_TRAINING}")
+    for page in study_pages(tracking_uri, study):
+        lines.append(f"runs of {page.name!r}: {base}/#/experiments/{page.experiment_id}/runs?{MODEL_TRAINING}")
+        if page.champion is not None:
+            lines.append(f"champion of {page.name!r}: {base}/#/models/{quote(page.champion)}?{MODEL_TRAINING}")
     return lines
 
 

@@ -52,9 +52,9 @@ class EndStaleRun:
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         """Called by Optuna for each trial whose heartbeat stopped."""
-        from search.tracking import Tracker
+        from search.tracking import RUN_ID_ATTR, Tracker
 
-        run_id = trial.user_attrs.get("mlflow_run_id")
+        run_id = trial.user_attrs.get(RUN_ID_ATTR)
         if run_id:  # the run's own experiment: an arm's study <study>/<arm> logs to the experiment <study>
             tracker = Tracker.of_run(self.tracking_uri, run_id)
             # FAILED even where the run had ended: its worker may have lost the storage before recording it

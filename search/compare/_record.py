@@ -31,10 +31,10 @@ MAX_TAG = 5000
 def record_verdict(tracker: Tracker, parent: str, verdict: Verdict) -> None:
     """Write ``verdict`` to the parent run (replacing an earlier one)."""
     table = pd.DataFrame(verdict.table())
-    if not any(f.path == VERDICT_TABLE for f in tracker.client.list_artifacts(parent)):
-        tracker.client.log_table(parent, table, VERDICT_TABLE)  # registers it as a table for mlflow.load_table
+    if not any(f.path == VERDICT_TABLE for f in tracker.list_artifacts(parent)):
+        tracker.log_table(parent, table, VERDICT_TABLE)  # registers it as a table for mlflow.load_table
     # replace it (log_table would append) in the same format with every digit: log_table keeps 10 decimals, so p = 1e-12 read 0
-    tracker.client.log_text(parent, table.to_json(orient="split", index=False, double_precision=15), VERDICT_TABLE)
+    tracker.log_text(parent, table.to_json(orient="split", index=False, double_precision=15), VERDICT_TABLE)
     metrics = {}
     for s in verdict.standings:
         if s.n:
@@ -52,7 +52,7 @@ def read_verdict_table(tracker: Tracker, parent: str) -> list[dict[str, Any]]:
     """The verdict rows stored on the parent run (empty when it holds none)."""
     with tempfile.TemporaryDirectory() as folder:
         try:
-            path = Path(tracker.client.download_artifacts(parent, VERDICT_TABLE, folder))
+            path = Path(tracker.download_artifacts(parent, VERDICT_TABLE, folder))
         except Exception:  # no verdict logged yet
             return []
         doc = json.loads(path.read_text())

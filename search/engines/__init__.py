@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from search.engines._keras_tuner import run_tuner_sweep
 from search.engines._optuna import (
-    ARMS_ATTR,
     CAUGHT,
-    RUN_ID_ATTR,
-    STEP_MS_ATTR,
-    WORKER_ATTR,
     ArmStudy,
     FailureGuard,
     OpenSweep,
@@ -31,8 +27,6 @@ from search.engines._optuna import (
     tune_sweep,
 )
 from search.engines._study import (
-    BUDGET_ATTR,
-    PARENT_ATTR,
     counted_trials,
     load_existing_study,
     make_sampler,
@@ -40,19 +34,16 @@ from search.engines._study import (
     stored_space,
 )
 from search.engines._tuner_space import tuner_space
+from search.tracking import RUN_ID_ATTR, WORKER_ATTR  # search.compare and its tests read them here; their home is search.tracking
 
 __all__ = [
-    "ARMS_ATTR",
+    "RUN_ID_ATTR",
+    "WORKER_ATTR",
     "ArmStudy",
-    "BUDGET_ATTR",
     "CAUGHT",
     "FailureGuard",
     "OpenSweep",
-    "PARENT_ATTR",
     "Progress",
-    "RUN_ID_ATTR",
-    "STEP_MS_ATTR",
-    "WORKER_ATTR",
     "SweepResult",
     "arm_study_name",
     "replicate_arm_space",

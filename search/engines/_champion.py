@@ -59,9 +59,9 @@ def register_champion(tracker: Tracker, space: Space, study_name: str, number: i
     name = space.study.registered_model or study_name
 
     def register() -> Promotion:
-        strategy = tracker.client.get_run(run_id).data.tags.get("strategy", "")
+        strategy = tracker.get_run(run_id).data.tags.get("strategy", "")
         tags = {"trial": number, "strategy": strategy, "study": study_name, "direction": space.objective.direction}
-        return promote(tracker.client, name, run_id, objective, space.objective.direction == "minimize", tags)
+        return promote(tracker, name, run_id, objective, space.objective.direction == "minimize", tags)
 
     _say(_registered(name, register), printer, say_kept)
 
@@ -97,9 +97,9 @@ def crown_confirmed(tracker: Tracker, parent: str, trial: FrozenTrial, objective
     name = space.study.registered_model or study_name
 
     def register() -> Promotion:
-        strategy = tracker.client.get_run(run_id).data.tags.get("strategy", "")
+        strategy = tracker.get_run(run_id).data.tags.get("strategy", "")
         tags = {k: v[:MAX_TEXT] for k, v in verdict_tags(verdict, space, study_name, trial, objective, strategy).items()}
-        return promote_confirmed(tracker.client, name, run_id, tags, "\n".join(verdict.sentences())[:MAX_TEXT], best.mean)
+        return promote_confirmed(tracker, name, run_id, tags, "\n".join(verdict.sentences())[:MAX_TEXT], best.mean)
 
     _say(_registered(name, register), printer, say_kept)
 

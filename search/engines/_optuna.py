@@ -34,23 +34,29 @@ from search.cluster import (
 )
 from search.engines._champion import crown, crown_confirmed
 from search.engines._pruning import PruneOnObjective
-from search.engines._study import BUDGET_ATTR, PARENT_ATTR, counted_trials, load_existing_study, open_study, stored_space
+from search.engines._study import counted_trials, load_existing_study, open_study, stored_space
 from search.errors import StorageError
 from search.signals import raise_if_preempted
 from search.space import Space, optuna_suggest
 from search.stores import default_storage, default_tracking_uri, redact
-from search.tracking import BackgroundWriter, ModelKeeping, Tracker
+from search.tracking import (
+    ARMS_ATTR,
+    BUDGET_ATTR,
+    FAIL_ATTR,
+    MEAN_ATTR,
+    PARENT_ATTR,
+    RUN_ID_ATTR,
+    STEP_MS_ATTR,
+    WORKER_ATTR,
+    BackgroundWriter,
+    ModelKeeping,
+    Tracker,
+)
 from search.trial import BestSoFar, Sources, TrialContext, lean_process, prepare_data, resolve_init, run_trial
 
 if TYPE_CHECKING:  # search.compare imports the engines
     from search.compare import Verdict
 
-RUN_ID_ATTR = "mlflow_run_id"
-WORKER_ATTR = "worker"  # host:pid of the process that ran the trial
-FAIL_ATTR = "fail_reason"
-MEAN_ATTR = "objective"
-STEP_MS_ATTR = "step_ms"  # the trial's typical training step time (mtl.training.typical_step_ms)
-ARMS_ATTR = "arms"  # the host study of a comparison: its arm names, in order
 MAX_CONSECUTIVE_FAILURES = 5
 CAUGHT = (TrialFailed, ConfigError)  # a trial failing this way is recorded FAIL and the sweep goes on
 

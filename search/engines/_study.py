@@ -13,10 +13,7 @@ from search.engines._pruning import make_pruner
 from search.errors import SpaceError, StorageError
 from search.space import Space, parse_space
 from search.stores import default_tracking_uri, redact
-from search.tracking import Tracker
-
-SPACE_ATTR, FINGERPRINT_ATTR, PARENT_ATTR = "space_toml", "space_fingerprint", "mlflow_parent_run_id"
-BUDGET_ATTR = "trials"  # the study-wide budget given when it was created
+from search.tracking import FINGERPRINT_ATTR, SPACE_ATTR, Tracker
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)  # the harness prints its own progress lines
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -97,7 +94,7 @@ def stored_space(study: optuna.Study, tracker: Tracker, parent_run_id: str) -> S
     if text is None:
         raise StorageError(f"study {study.study_name!r} stores no space; was it created by `python -m search run`?")
     try:
-        params = tracker.client.get_run(parent_run_id).data.params
+        params = tracker.get_run(parent_run_id).data.params
     except MlflowException as exc:
         reason = exc.message.splitlines()[0]
         raise StorageError(f"MLflow parent run {parent_run_id} of study {study.study_name!r}: {reason}") from None

@@ -21,13 +21,14 @@ from optuna.trial import FrozenTrial, TrialState
 from mtl.budget import BudgetCurve, expected_best
 from search.affinity import latest_affinity
 from search.compare import Verdict, conclude
-from search.engines import RUN_ID_ATTR, STEP_MS_ATTR, ArmStudy, load_sweep, mean_objective, pareto_trials
+from search.engines import ArmStudy, load_sweep, mean_objective, pareto_trials
 from search.errors import SpaceError
 from search.report._data import STATES, BestTrial, GroupRow, Report
 from search.report._partitions import partition_rows
 from search.report._repeats import repeat_best
 from search.report._write import write_report
 from search.space import Space
+from search.tracking import RUN_ID_ATTR, STEP_MS_ATTR
 from search.trial import latest_baselines, resolve_init
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)

@@ -16,14 +16,13 @@ import optuna
 
 from mtl.data import Splits
 from mtl.training import TrainResult
-from search.engines import CAUGHT, PARENT_ATTR
+from search.engines import CAUGHT
 from search.report._data import BestTrial, GroupRow, Repeats, Report, Stat
 from search.space import Space, optuna_suggest
-from search.tracking import Tracker
+from search.tracking import PARENT_ATTR, REPEAT_KIND, Tracker
 from search.trial import Sources, TrialContext, run_trial
 
 REPEAT_OFFSET = 10_000
-REPEAT_KIND = "repeat"
 
 
 def repeat_seed(space: Space, index: int) -> int:

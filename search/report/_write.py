@@ -141,5 +141,5 @@ def write_report(
     paths = [markdown, page, *pngs, *pages, *([out_dir / PLOTLY_JS] if pages else [])]
     if tracker is not None and parent_run_id is not None:
         for path in paths:
-            tracker.client.log_artifact(parent_run_id, str(path), ARTIFACT_DIR)
+            tracker.log_artifact(parent_run_id, str(path), ARTIFACT_DIR)
     return paths

@@ -250,8 +250,11 @@ def model_id_of(client: MlflowClient, ref: str) -> str:
     return str(source)
 
 
-def download_model_files(client: MlflowClient, ref: str, folder: str) -> Path:
-    """Download the MLflow Model ``ref`` names (:func:`model_id_of`) into ``folder``; return its directory."""
+def download_model_files(client: MlflowClient | str, ref: str, folder: str) -> Path:
+    """Download the MLflow Model ``ref`` names (:func:`model_id_of`) into ``folder``; return its directory.
+    ``client`` is a client or a tracking URI."""
+    if isinstance(client, str):
+        client = MlflowClient(client)
     model_id = model_id_of(client, ref)
     try:
         location = client.get_logged_model(model_id).artifact_location
@@ -261,8 +264,8 @@ def download_model_files(client: MlflowClient, ref: str, folder: str) -> Path:
     return Path(local)
 
 
-def download_model(client: MlflowClient, ref: str, folder: str) -> tuple[Path, dict[str, Any]]:
+def download_model(client: MlflowClient | str, ref: str, folder: str) -> tuple[Path, dict[str, Any]]:
     """Download the model of ``ref`` (:func:`model_id_of`) into ``folder``: the path of its Keras file
-    and its column signature."""
+    and its column signature. ``client`` is a client or a tracking URI."""
     local = download_model_files(client, ref, folder) / "artifacts"
     return local / KERAS_FILE, json.loads((local / SIGNATURE_FILE).read_text())

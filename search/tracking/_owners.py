@@ -27,7 +27,8 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-OWNER_TAG, HEARTBEAT_TAG = "owner", "heartbeat"
+from search.tracking._schema import HEARTBEAT_TAG, OWNER_TAG
+
 RUN_HEARTBEAT_SECONDS = float(os.environ.get("MTL_RUN_HEARTBEAT_SECONDS", "60"))
 RUN_STALE_SECONDS = float(os.environ.get("MTL_RUN_STALE_SECONDS", "600"))
 

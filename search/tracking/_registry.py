@@ -21,8 +21,9 @@ from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
 from mlflow.tracking import MlflowClient
 from mlflow.tracking._tracking_service.utils import _use_tracking_uri
 
+from search.errors import StorageError
 from search.tracking._model import run_model_id
-from search.tracking._tracker import duplicate_key
+from search.tracking._tracker import Tracker, duplicate_key
 
 CHAMPION = "champion"
 
@@ -64,10 +65,11 @@ def _improves(objective: float, held: float, minimize: bool) -> bool:
     return math.isnan(held) or (objective < held if minimize else objective > held)
 
 
-def promote(client: MlflowClient, name: str, run_id: str, objective: float, minimize: bool,
+def promote(tracker: Tracker, name: str, run_id: str, objective: float, minimize: bool,
             tags: Mapping[str, object]) -> Promotion:
     """Register the model run ``run_id`` logged as a new version of ``name`` and point ``champion`` at it,
     unless the current champion is that run or has an objective at least as good."""
+    client = tracker.client
     current = _current(client, name)
     if current is not None:
         version, held, held_run = current
@@ -104,7 +106,7 @@ def _register(client: MlflowClient, name: str, run_id: str, tags: Mapping[str, s
 SAME_CHAMPION = ("study", "arm", "trial")  # the tags that say which confirmed arm and trial a version is
 
 
-def promote_confirmed(client: MlflowClient, name: str, run_id: str, tags: Mapping[str, str], description: str,
+def promote_confirmed(tracker: Tracker, name: str, run_id: str, tags: Mapping[str, str], description: str,
                       objective: float) -> Promotion:
     """Make the model run ``run_id`` logged (a comparison's first arm by its confirmed ranking) the champion of
     ``name``, with ``tags`` (:data:`SAME_CHAMPION` among them) and ``description``.
@@ -113,6 +115,7 @@ def promote_confirmed(client: MlflowClient, name: str, run_id: str, tags: Mappin
     description are brought up to date (more seeds, a new verdict); otherwise a new version is registered
     and the alias moves to it. ``objective`` is the arm's confirmed test objective, for the terminal line.
     """
+    client = tracker.client
     try:
         found = client.get_model_version_by_alias(name, CHAMPION)
     except MlflowException:
@@ -127,3 +130,31 @@ def promote_confirmed(client: MlflowClient, name: str, run_id: str, tags: Mappin
     version = _register(client, name, run_id, tags, description)
     client.set_registered_model_alias(name, CHAMPION, version)
     return Promotion(name, version, objective, moved=True, arm=tags["arm"])
+
+
+@dataclass(frozen=True)
+class StudyPage:
+    """A study in the tracking store: its experiment and the registered model holding its champion (None without one)."""
+
+    name: str
+    experiment_id: str
+    champion: str | None
+
+
+def study_pages(tracking_uri: str, study: str | None = None) -> list[StudyPage]:
+    """Every study in the store (or only ``study``), with its experiment and champion; :class:`StorageError`
+    where ``study`` is not there."""
+    client = MlflowClient(tracking_uri)
+    names = [study] if study else [e.name for e in client.search_experiments() if e.experiment_id != "0"]
+    champions: dict[str, str] = {}  # study -> registered model holding its champion
+    for registered in client.search_registered_models():
+        if CHAMPION in registered.aliases:
+            version = client.get_model_version(registered.name, registered.aliases[CHAMPION])
+            champions.setdefault(version.tags.get("study", registered.name), registered.name)
+    pages = []
+    for name in names:
+        experiment = client.get_experiment_by_name(name)
+        if experiment is None:
+            raise StorageError(f"no study {name!r} in the MLflow tracking store {tracking_uri!r}")
+        pages.append(StudyPage(name, experiment.experiment_id, champions.get(name)))
+    return pages

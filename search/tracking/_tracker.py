@@ -22,7 +22,8 @@ from functools import partial
 from typing import Any
 
 import keras
-from mlflow.entities import DatasetInput, Metric, Param, RunTag
+import pandas as pd
+from mlflow.entities import DatasetInput, FileInfo, Metric, Param, Run, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -35,10 +36,9 @@ from search.tracking import _curves as plots
 from search.tracking._datasets import dataset_inputs
 from search.tracking._keep import ModelKeeping
 from search.tracking._model import log_model, model_signature
-from search.tracking._owners import HEARTBEAT_TAG, HEARTBEATS, OWNER_TAG, orphaned, owner, shared_store
+from search.tracking._owners import HEARTBEATS, orphaned, owner, shared_store
+from search.tracking._schema import EXPERIMENT_KIND_TAG, HEARTBEAT_TAG, MODEL_DEVELOPMENT, OWNER_TAG, PARENT_TAG
 
-PARENT_TAG = "mlflow.parentRunId"
-KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"  # MLflow's own tag: a model-training experiment
 logging.getLogger("alembic").setLevel(logging.WARNING)
 logging.getLogger("mlflow").setLevel(logging.WARNING)
 
@@ -69,13 +69,13 @@ class Tracker:
             found = self.client.get_experiment_by_name(experiment)
             if found is None:
                 self.experiment_id = self.client.create_experiment(experiment, artifact_location=local_artifact_root(tracking_uri),
-                                                                   tags={KIND_TAG: KIND})
+                                                                   tags={EXPERIMENT_KIND_TAG: MODEL_DEVELOPMENT})
             elif found.lifecycle_stage == "deleted":
                 raise StorageError(f"MLflow experiment {experiment!r} is deleted; restore it or use another --study")
             else:
                 self.experiment_id = found.experiment_id
-                if found.tags.get(KIND_TAG) != KIND:
-                    self.client.set_experiment_tag(self.experiment_id, KIND_TAG, KIND)
+                if found.tags.get(EXPERIMENT_KIND_TAG) != MODEL_DEVELOPMENT:
+                    self.client.set_experiment_tag(self.experiment_id, EXPERIMENT_KIND_TAG, MODEL_DEVELOPMENT)
         except MlflowException as exc:
             raise StorageError(f"MLflow tracking store {tracking_uri!r}: {exc.message.splitlines()[0]}") from None
 
@@ -181,6 +181,36 @@ class Tracker:
     def log_curves(self, run_id: str, history: dict[str, list[float]], tasks: tuple[Task, ...], best_epoch: int) -> None:
         """The run's ``learning_curves.png`` (a finished run too)."""
         self.client.log_figure(run_id, plots.learning_curves(history, tasks, best_epoch), "learning_curves.png")
+
+    def get_run(self, run_id: str) -> Run:
+        """The run ``run_id``: its info, params, metrics and tags."""
+        return self.client.get_run(run_id)
+
+    def search_runs(self, experiment_ids: list[str], filter_string: str = "", max_results: int = 1000,
+                    order_by: list[str] | None = None) -> list[Run]:
+        """The runs of ``experiment_ids`` that ``filter_string`` selects (MLflow's search syntax), ``order_by`` first."""
+        return list(self.client.search_runs(experiment_ids, filter_string, max_results=max_results, order_by=order_by))
+
+    def log_artifact(self, run_id: str, local_path: str, artifact_path: str | None = None) -> None:
+        """Copy the file ``local_path`` into the run's artifacts (under ``artifact_path``)."""
+        self.client.log_artifact(run_id, local_path, artifact_path)
+
+    def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
+        """The run's artifacts (under ``path``)."""
+        return list(self.client.list_artifacts(run_id, path))
+
+    def log_table(self, run_id: str, data: pd.DataFrame, artifact_file: str) -> None:
+        """Log ``data`` as the run's MLflow table ``artifact_file`` (``mlflow.load_table`` reads it; appends to one there)."""
+        self.client.log_table(run_id, data, artifact_file)
+
+    def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
+        """Write ``text`` as the run's artifact ``artifact_file`` (replacing one there)."""
+        self.client.log_text(run_id, text, artifact_file)
+
+    def download_artifacts(self, run_id: str, path: str, dst_path: str) -> str:
+        """Download the run's artifact ``path`` into the folder ``dst_path``; return its local path."""
+        found: str = self.client.download_artifacts(run_id, path, dst_path)
+        return found
 
     def end(self, run_id: str, status: str, state: str, error: str | None = None) -> None:
         """Close a run: ``status`` is MLflow's (FINISHED/FAILED/KILLED), ``state`` the trial's."""

@@ -23,11 +23,9 @@ from mtl.objective import Objective
 from mtl.tasks import Task
 from mtl.training import TrainConfig, train
 from search.space import BASELINE_KEYS, Space
-from search.tracking import EpochLogger, Tracker
+from search.tracking import BASELINE_KIND, EpochLogger, Tracker
 from search.trial._data import prepare_data
 from search.trial._run import fixed_params
-
-BASELINE_KIND = "baseline"
 
 
 @dataclass(frozen=True)
@@ -110,7 +108,7 @@ def train_baseline(space: Space, splits: Splits, tracker: Tracker, task: Task, s
 
 def latest_baselines(tracker: Tracker) -> tuple[Baseline, ...]:
     """The latest finished baseline run of each task in the tracker's experiment, by task name."""
-    runs = tracker.client.search_runs(
+    runs = tracker.search_runs(
         [tracker.experiment_id], filter_string=f"tags.kind = '{BASELINE_KIND}' and attributes.status = 'FINISHED'",
         order_by=["attributes.start_time DESC"], max_results=1000)
     found: dict[str, Baseline] = {}

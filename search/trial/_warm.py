@@ -14,8 +14,6 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlflow.tracking import MlflowClient
-
 from mtl.data import Splits
 from mtl.errors import ConfigError
 from mtl.models import build_model
@@ -42,7 +40,7 @@ def _load(path: str, ref: str, key: str, space: Space) -> Source:
         raise SpaceError(space.path, key, str(exc)) from None
 
 
-def _read(ref: str, key: str, space: Space, client: MlflowClient, tracking_uri: str) -> Source:
+def _read(ref: str, key: str, space: Space, tracking_uri: str) -> Source:
     """One source: a ``.keras`` file, or the model a run logged."""
     if ref.endswith(".keras"):
         if not Path(ref).is_file():
@@ -50,7 +48,7 @@ def _read(ref: str, key: str, space: Space, client: MlflowClient, tracking_uri: 
         return _load(ref, ref, key, space)
     with tempfile.TemporaryDirectory() as folder:
         try:
-            path = download_model(client, ref, folder)[0]
+            path = download_model(tracking_uri, ref, folder)[0]
         except StorageError as exc:
             raise SpaceError(space.path, key, f"{exc} ({redact(tracking_uri)})") from None
         return _load(str(path), ref, key, space)
@@ -60,12 +58,11 @@ def resolve_init(space: Space, splits: Splits, tracking_uri: str) -> Sources | N
     """Read the space's ``[init]`` sources and check them against its models; None without ``[init]``."""
     if not space.init.given:
         return None
-    client = MlflowClient(tracking_uri)
     read: dict[str, Source] = {}  # one read per distinct source
 
     def get(ref: str, key: str) -> Source:
         if ref not in read:
-            read[ref] = _read(ref, key, space, client, tracking_uri)
+            read[ref] = _read(ref, key, space, tracking_uri)
         return read[ref]
 
     towers_key = "init.towers" if isinstance(space.init.towers, str) else None

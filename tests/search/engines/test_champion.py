@@ -9,9 +9,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from search.compare import CONFIRM_KIND, conclude
-from search.engines import RUN_ID_ATTR, crown_champion, open_sweep, tune_sweep
+from search.engines import crown_champion, open_sweep, tune_sweep
 from search.space import load_space
-from search.tracking import CHAMPION
+from search.tracking import CHAMPION, RUN_ID_ATTR
 from tests.conftest import TINY_SPACE, mlflow_runs
 from tests.search.servers import mlflow_server
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from mlflow.tracking import MlflowClient
 
-from search.engines import RUN_ID_ATTR, open_study, run_sweep
+from search.engines import open_study, run_sweep
 from search.errors import SpaceError
 from search.space import load_space, parse_space
+from search.tracking import RUN_ID_ATTR
 from tests.conftest import TINY_SPACE
 
 PRUNED_SPACE = (

@@ -7,10 +7,10 @@ import numpy as np
 import optuna
 import pytest
 
-from search.engines import PARENT_ATTR, RUN_ID_ATTR, open_study, run_sweep
+from search.engines import open_study, run_sweep
 from search.errors import SpaceError
 from search.space import load_space
-from search.tracking import download_model
+from search.tracking import PARENT_ATTR, RUN_ID_ATTR, download_model
 from search.trial import prepare_data
 from tests.conftest import mlflow_runs as _runs
 

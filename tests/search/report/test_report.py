@@ -9,10 +9,10 @@ import pytest
 from optuna.distributions import CategoricalDistribution, IntDistribution
 from optuna.trial import TrialState, create_trial
 
-from search.engines import PARENT_ATTR, RUN_ID_ATTR, STEP_MS_ATTR, open_study, run_sweep
+from search.engines import open_study, run_sweep
 from search.report import STATES, build_report, repeat_best, run_report, write_report
 from search.space import load_space, parse_space
-from search.tracking import Tracker
+from search.tracking import PARENT_ATTR, RUN_ID_ATTR, STEP_MS_ATTR, Tracker
 from search.trial import prepare_data
 from tests.conftest import TINY_SPACE
 

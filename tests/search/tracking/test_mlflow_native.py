@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 import mtl.models  # noqa: F401  (registers the custom layers a saved model uses)
-from search.engines import RUN_ID_ATTR, run_sweep
+from search.engines import run_sweep
 from search.space import load_space
-from search.tracking import CHAMPION, Tracker, download_model_files, promote
+from search.tracking import CHAMPION, RUN_ID_ATTR, Tracker, download_model_files, promote
 from search.trial import prepare_data
 from tests.conftest import mlflow_runs
 
@@ -82,7 +82,7 @@ def test_trials_log_models_datasets_and_the_best_becomes_champion_only_on_improv
     # A worse candidate leaves it where it is.
     worst = max((t for t in second.study.trials if t.value is not None), key=lambda t: t.value)
     tracker = Tracker(stores["tracking_uri"], "tiny")
-    kept = promote(tracker.client, "tiny", worst.user_attrs[RUN_ID_ATTR], worst.value, True, {})
+    kept = promote(tracker, "tiny", worst.user_attrs[RUN_ID_ATTR], worst.value, True, {})
     assert not kept.moved and champion(client, "tiny").version == moved.version
 
 

@@ -7,7 +7,8 @@ import socket
 import subprocess
 import sys
 
-from search.tracking._owners import HEARTBEAT_TAG, OWNER_TAG, orphaned, owner, process_token, shared_store
+from search.tracking import HEARTBEAT_TAG, OWNER_TAG
+from search.tracking._owners import orphaned, owner, process_token, shared_store
 
 
 def _dead_pid() -> int:

@@ -13,9 +13,9 @@ from mlflow.tracking import MlflowClient
 
 from mtl.errors import MtlError
 from search.cli import build_parser, cmd_predict
-from search.engines import RUN_ID_ATTR, run_sweep
+from search.engines import run_sweep
 from search.space import load_space
-from search.tracking import download_model
+from search.tracking import RUN_ID_ATTR, download_model
 from search.trial import prepare_data
 
 pytestmark = pytest.mark.slow

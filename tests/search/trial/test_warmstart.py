@@ -16,10 +16,9 @@ from mlflow.tracking import MlflowClient
 from mtl.errors import MtlError
 from mtl.models import ModelConfig, build_model
 from mtl.warmstart import load_weights
-from search.engines import RUN_ID_ATTR
 from search.errors import SpaceError
 from search.space import load_space
-from search.tracking import download_model
+from search.tracking import RUN_ID_ATTR, download_model
 from search.trial import prepare_data, resolve_init, warm_start
 from tests.conftest import TINY_SPACE, mlflow_runs
 from tests.search.test_cli import run_in_process
