@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import mlflow
+import numpy as np
 import optuna
+import pandas as pd
 import pytest
 
 from search.space import load_space, optuna_suggest
@@ -23,7 +26,7 @@ def _context(write_space, stores, text: str = LONGER) -> tuple[TrialContext, opt
     return TrialContext(space, prepare_data(space), tracker, parent, "tiny"), trial
 
 
-def test_side_by_side_seeds_log_one_run_each_and_the_first_matches_its_lone_twin(write_space, stores) -> None:
+def test_side_by_side_seeds_log_one_run_each_and_the_first_matches_its_lone_twin(write_space, stores, monkeypatch) -> None:
     ctx, trial = _context(write_space, stores)
     alone = run_trial(ctx, NUMBERS[0], optuna_suggest(trial), kind="confirmation", run_name="alone")
     params = trial.params
@@ -46,12 +49,22 @@ def test_side_by_side_seeds_log_one_run_each_and_the_first_matches_its_lone_twin
         assert {f"test/{t}/loss" for t in ("task1", "task2")} <= set(run.data.metrics)
         assert run.outputs.model_outputs and len(run.inputs.dataset_inputs) == 3  # its Logged Model and datasets
         assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {"history.json", "learning_curves.png"}
-    # the copy whose seed orders the batches is its lone twin, step for step (tolerance: float rounding)
+    # every copy reads its own seed's batches: the first (trained alone too) is its lone twin, step for step
+    # (tolerance: float rounding)
     first, twin = runs[f"fused-{NUMBERS[0]}"].data.metrics, runs["alone"].data.metrics
     for key in ("objective", "best_epoch", "test/task1/loss", "test/task2/loss"):
         assert first[key] == pytest.approx(twin[key], rel=1e-4), key
     assert len({runs[f"fused-{n}"].data.metrics["test/task1/loss"] for n in NUMBERS}) == 3  # each copy its own seed
     assert alone.result.objective == pytest.approx(outcomes[0].result.objective, rel=1e-4)
+    # a stacked copy is exported as an ordinary model: its pyfunc predicts raw rows as the copy's weights do
+    rows = pd.DataFrame(ctx.splits.test.x, columns=list(ctx.splits.test.feature_names))
+    last = runs[f"fused-{NUMBERS[-1]}"]
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", stores["tracking_uri"])  # where models:/ resolves (restored after the test)
+    loaded = mlflow.pyfunc.load_model(f"models:/{last.outputs.model_outputs[0].model_id}")
+    predicted = loaded.predict(rows)
+    expected = outcomes[-1].result.model.predict(ctx.splits.test.x, verbose=0)
+    for task in ("task1", "task2"):
+        np.testing.assert_allclose(predicted[task].to_numpy(), np.asarray(expected[task])[:, 0], rtol=1e-5, atol=1e-6)
 
 
 def test_a_weighting_with_state_trains_one_by_one(write_space, stores) -> None:
