@@ -96,7 +96,7 @@ def run(space: Space | str | Path, study: str | None = None, data: pd.DataFrame 
     if verdict is None:
         finish_sweep(sweep, printer)
     name = sweep.study.study_name
-    path = run_report(name, storage, tracking_uri, REPORTS / name, 0, printer, frame=data) if report else None
+    path = run_report(name, storage, tracking_uri, REPORTS / name, printer, frame=data) if report else None
     return Result(space, sweep.study, sweep.parent_run_id, storage, tracking_uri, sweep.arms if sweep.compares else (),
                   verdict, path)
 

@@ -54,11 +54,25 @@ def build_parser() -> argparse.ArgumentParser:
     _add_experiment_run(affinity)
     report = commands.add_parser("report", help="compare the strategies of a study (HTML, Markdown, plots)",
                                  description="Report one row per strategy and weighting: best trial, per-task metrics, "
-                                             "trial counts, time; optionally retrain each best configuration with more seeds.")
+                                             "trial counts, time, the repeats MLflow holds; a comparison's verdict on the "
+                                             "confirmations MLflow holds. Reads only: it trains nothing.")
     report.add_argument("--study", required=True, help="study name")
     _add_stores(report)
-    report.add_argument("--repeats", type=int, default=0, help="retrain each group's best configuration with K further seeds")
     report.add_argument("--out", help=f"output folder (default: {REPORTS}/<study>)")
+    confirm = commands.add_parser("confirm", help="train a comparison's missing confirmations, judge and record the verdict",
+                                  description="Confirm every arm's best configuration with the [compare] seeds MLflow does "
+                                              "not hold yet (for example after cluster workers tuned the arms), then judge "
+                                              "and record the verdict, as `run` does at a comparison's end.")
+    confirm.add_argument("--study", required=True, help="study name")
+    _add_stores(confirm)
+    repeat = commands.add_parser("repeat", help="retrain each group's best configuration with further seeds",
+                                 description="Retrain each strategy and weighting group's best configuration with K seeds "
+                                             "(study seed + 10000 + i; those MLflow holds are not trained again), as child "
+                                             "runs of the sweep's parent run; `report` draws them. For sweeps that compare "
+                                             "nothing: a comparison's confirmation seeds are its repeats.")
+    repeat.add_argument("--study", required=True, help="study name")
+    _add_stores(repeat)
+    repeat.add_argument("--repeats", type=int, default=3, help="seeds per group (default: 3)")
     create = commands.add_parser("create", help="create a study from a space file for workers to share",
                                  description="Create the study (storing its space and budget) and its MLflow parent run, "
                                              "so workers need only the study name and the URLs.")
@@ -184,7 +198,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         result = finish_sweep(sweep)
         print(format_summary(result.study, result.best))
     if not args.no_report:
-        args.study, args.repeats, args.out = sweep.study.study_name, 0, None
+        args.study, args.out = sweep.study.study_name, None
         cmd_report(args)
     if summary:
         print(summary)  # the answer comes last, where the eye lands
@@ -328,8 +342,37 @@ def cmd_report(args: argparse.Namespace) -> int:
     from search.stores import default_storage, default_tracking_uri
 
     out = Path(args.out or Path(REPORTS) / args.study)
-    path = run_report(args.study, args.storage or default_storage(), args.tracking_uri or default_tracking_uri(), out, args.repeats)
+    path = run_report(args.study, args.storage or default_storage(), args.tracking_uri or default_tracking_uri(), out)
     print(f"report: {path} (and {path.with_suffix('.html').name}); logged to the sweep's parent run under report/")
+    return 0
+
+
+def cmd_confirm(args: argparse.Namespace) -> int:
+    """Train a comparison's missing confirmations, judge and record the verdict; print it."""
+    from dataclasses import replace
+
+    from search.compare import conclude
+    from search.engines import load_sweep
+    from search.errors import SpaceError
+    from search.report import format_comparison
+    from search.stores import default_storage, default_tracking_uri
+    from search.trial import resolve_init
+
+    tracking_uri = args.tracking_uri or default_tracking_uri()
+    sweep = load_sweep(args.study, args.storage or default_storage(), tracking_uri)
+    if not sweep.compares:
+        raise SpaceError(sweep.space.path, "compare", "confirm is for comparisons; this study compares nothing")
+    verdict = conclude(replace(sweep, sources=resolve_init(sweep.space, sweep.splits, tracking_uri)), finish=False)
+    print(format_comparison(sweep.arms, verdict))
+    return 0
+
+
+def cmd_repeat(args: argparse.Namespace) -> int:
+    """Retrain each group's best configuration of a study with further seeds (those not in MLflow yet)."""
+    from search.repeats import run_repeats
+    from search.stores import default_storage, default_tracking_uri
+
+    run_repeats(args.study, args.storage or default_storage(), args.tracking_uri or default_tracking_uri(), args.repeats)
     return 0
 
 
@@ -381,7 +424,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     exit_cleanly_on_sigterm()
     command = {"run": cmd_run, "affinity": cmd_affinity, "baselines": cmd_baselines, "create": cmd_create, "worker": cmd_worker,
-               "deploy": cmd_deploy, "predict": cmd_predict, "report": cmd_report, "ui": cmd_ui,
+               "deploy": cmd_deploy, "predict": cmd_predict, "report": cmd_report, "confirm": cmd_confirm,
+               "repeat": cmd_repeat, "ui": cmd_ui,
                "docs": cmd_docs}[args.command]
     try:
         try:

@@ -1,8 +1,10 @@
 """The strategy-comparison report of a study: which (strategy, weighting) group did best, and how reliably.
 
-:func:`build_report` groups a study's trials; :func:`search.report._repeats.repeat_best` retrains each
-group's best configuration with further seeds; :func:`search.report._write.write_report` writes
-Markdown, HTML and plots. :func:`run_report` does all of it for a stored study (the CLI's entry).
+:func:`build_report` groups a study's trials; :func:`search.report._repeats.read_repeats` adds the retrainings of
+each group's best configuration that MLflow holds; :func:`search.report._write.write_report` writes Markdown, HTML
+and plots. :func:`run_report` does all of it for a stored study (the CLI's entry). It reads and draws, and trains
+nothing: missing confirmations are trained by ``python -m search confirm`` (or ``run``), repeats by ``python -m
+search repeat``.
 """
 
 from __future__ import annotations
@@ -20,16 +22,15 @@ from optuna.trial import FrozenTrial, TrialState
 
 from mtl.budget import BudgetCurve, expected_best
 from search.affinity import latest_affinity
-from search.compare import Verdict, conclude
-from search.engines import ArmStudy, load_sweep, mean_objective, pareto_trials
-from search.errors import SpaceError
+from search.compare import Verdict, read_confirmations, verdict_of
+from search.engines import ArmStudy, OpenSweep, load_sweep, mean_objective, pareto_trials
 from search.report._data import STATES, BestTrial, GroupRow, Report
 from search.report._partitions import partition_rows
-from search.report._repeats import repeat_best
+from search.report._repeats import read_repeats
 from search.report._write import write_report
 from search.space import Space
 from search.tracking import RUN_ID_ATTR, STEP_MS_ATTR
-from search.trial import latest_baselines, resolve_init
+from search.trial import latest_baselines
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 UNSAMPLED = "unsampled"  # a trial that failed before its strategy was drawn
@@ -118,26 +119,33 @@ def build_report(study: optuna.Study, space: Space, arms: Sequence[ArmStudy] = (
                   budgets=budget_curves(arms, maximize) if arms else None)
 
 
-def run_report(study_name: str, storage: str, tracking_uri: str, out_dir: str | Path, repeats: int,
+def stored_verdict(sweep: OpenSweep, printer: Callable[[str], None] = print) -> Verdict | None:
+    """The verdict on the confirmations MLflow holds (None where no arm has one); a line names the arms without any
+    and the command that trains them."""
+    confirmed = read_confirmations(sweep)
+    missing = list(dict.fromkeys(c.arm for c in confirmed if not c.scores and not c.failed))
+    if missing:
+        printer(f"no confirmation in MLflow for arm(s) {', '.join(missing)}: `python -m search confirm --study "
+                f"{sweep.study.study_name}` trains them")
+    if all(not c.scores and not c.failed for c in confirmed):
+        return None
+    return verdict_of(sweep, confirmed)
+
+
+def run_report(study_name: str, storage: str, tracking_uri: str, out_dir: str | Path,
                printer: Callable[[str], None] = print, frame: pd.DataFrame | None = None) -> Path:
-    """Report on a stored study: group, retrain each group's best ``repeats`` times, write and log.
+    """Report on a stored study as it stands: group, add the stored repeats, write and log. Trains nothing.
 
-    A comparison's report opens with its verdict; confirmation seeds not yet in MLflow (for
-    example after cluster workers tuned the arms) are trained first.
-
-    The repeats are child runs of the study's MLflow parent run, and every report file is logged
-    under ``report/`` in that run. The latest baseline run per task (``python -m search
+    A comparison's report opens with its verdict on the confirmations MLflow holds (:func:`stored_verdict`). The
+    repeats ``python -m search repeat`` trained are drawn beside each group's best. Every report file is logged
+    under ``report/`` in the sweep's parent run. The latest baseline run per task (``python -m search
     baselines``), where there are any, joins the per-task metrics as the single-task reference.
     Returns the path of ``report.md``.
     """
     sweep = load_sweep(study_name, storage, tracking_uri, frame)
-    space, splits, tracker, parent, study = sweep.space, sweep.splits, sweep.tracker, sweep.parent_run_id, sweep.study
-    if repeats and sweep.compares:
-        raise SpaceError(space.path, "compare.seeds", "a comparison is confirmed with its [compare] seeds; "
-                                                      "--repeats is for sweeps that compare nothing")
-    sources = resolve_init(space, splits, tracking_uri) if repeats or sweep.compares else None
-    verdict = conclude(replace(sweep, sources=sources), printer, finish=False) if sweep.compares else None
+    space, tracker, parent, study = sweep.space, sweep.tracker, sweep.parent_run_id, sweep.study
+    verdict = stored_verdict(sweep, printer) if sweep.compares else None
     report = build_report(study, space, sweep.arms if sweep.compares else (), verdict)
-    report = repeat_best(study, space, report, repeats, tracker, splits, sources)
+    report = read_repeats(report, tracker, parent)
     report = replace(report, baselines=latest_baselines(tracker), affinity=latest_affinity(tracker))
     return write_report(report, out_dir, tracker, parent)[0]

@@ -1,4 +1,5 @@
-"""The strategy-comparison report from real sweeps: best per group, counts, repeats in MLflow, files, artifacts."""
+"""The strategy-comparison report from real sweeps: best per group, counts, the repeats MLflow holds (trained by
+``python -m search repeat``, never by the report), files, artifacts."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ import pytest
 from optuna.distributions import CategoricalDistribution, IntDistribution
 from optuna.trial import TrialState, create_trial
 
-from search.engines import open_study, run_sweep
-from search.report import STATES, build_report, repeat_best, run_report, write_report
+from search.cli import build_parser, cmd_confirm
+from search.engines import open_study, open_sweep, run_sweep, tune_sweep
+from search.repeats import repeat_best, run_repeats
+from search.report import STATES, build_report, run_report, write_report
 from search.space import load_space, parse_space
 from search.tracking import PARENT_ATTR, RUN_ID_ATTR, STEP_MS_ATTR, Tracker
-from search.trial import prepare_data
+from search.trial import TrialContext, prepare_data
 from tests.conftest import TINY_SPACE
 
 TWO_STRATEGIES = (TINY_SPACE.replace("epochs = 3", "epochs = 2")
@@ -64,9 +67,12 @@ def test_report_groups_by_strategy_repeats_the_best_and_logs_its_files(write_spa
     assert report.rows[0].best.objective <= report.rows[1].best.objective  # best group first
 
     tracker = Tracker(stores["tracking_uri"], "tiny")
-    report = repeat_best(study, space, report, 2, tracker, prepare_data(space))
+    ctx = TrialContext(space, prepare_data(space), tracker, result.parent_run_id, "tiny")
+    report = repeat_best(ctx, study, report, 2)
     runs = _repeat_runs(tracker)
     assert len(runs) == 4
+    again = repeat_best(ctx, study, build_report(study, space), 2)  # what MLflow holds is read, not trained again
+    assert len(_repeat_runs(tracker)) == 4 and [r.repeats for r in again.rows] == [r.repeats for r in report.rows]
     for row in report.rows:
         mine = [r for r in runs if r.data.tags["repeat_of_trial"] == str(row.best.number)]
         assert sorted(r.info.run_id for r in mine) == sorted(row.repeats.run_ids) and row.repeats.failed == 0
@@ -107,11 +113,17 @@ def test_report_groups_by_strategy_repeats_the_best_and_logs_its_files(write_spa
 
 def test_run_report_recovers_the_stored_space_and_seed(write_space, stores, tmp_path) -> None:
     _sweep(write_space, stores, ("hard", "independent"), seed=7)
-    path = run_report("tiny", stores["storage"], stores["tracking_uri"], tmp_path / "out", repeats=1)
+    tracker = Tracker(stores["tracking_uri"], "tiny")
+    path = run_report("tiny", stores["storage"], stores["tracking_uri"], tmp_path / "out")
+    assert not _repeat_runs(tracker)  # the report trains nothing
+    lines: list[str] = []
+    run_repeats("tiny", stores["storage"], stores["tracking_uri"], 1, printer=lines.append)
+    assert lines == ["2 repeat(s) of 2 group(s)' best configuration in MLflow (0 failed)"]
+    runs = _repeat_runs(tracker)
+    path = run_report("tiny", stores["storage"], stores["tracking_uri"], tmp_path / "out")
     assert path == tmp_path / "out" / "report.md"
     assert "| hard | fixed |" in path.read_text() and "| independent | fixed |" in path.read_text()
-    tracker = Tracker(stores["tracking_uri"], "tiny")
-    runs = _repeat_runs(tracker)
+    assert len(_repeat_runs(tracker)) == len(runs)
     assert sorted(r.data.tags["strategy"] for r in runs) == ["hard", "independent"]
     assert {(r.data.tags["repeat_seed"], r.data.params["seed"]) for r in runs} == {("10007", "7")}
     parent = optuna.load_study(study_name="tiny", storage=stores["storage"]).user_attrs[PARENT_ATTR]
@@ -188,3 +200,27 @@ def test_a_comparison_report_shows_budget_curves_beside_the_effects_and_says_whe
     answer = markdown.split("## The answer")[1].split("\n## ")[0]
     assert f"- {sentence}" in answer and "(budget_curves.png)" in answer  # under the verdict, with the plot
     assert "budget_curves.png" not in markdown.split("## Plots")[-1]
+
+
+COMPARISON = TINY_SPACE + ('\n[compare]\nseeds = 2\nracing = false\n'
+                           '[compare.arms.a]\nstrategy = "hard"\n[compare.arms.b]\nstrategy = "independent"\n')
+
+
+def test_a_comparisons_report_reads_the_confirmations_and_confirm_trains_the_missing(write_space, stores, tmp_path) -> None:
+    sweep = open_sweep(load_space(write_space(COMPARISON)), "cmp", trials=3, **QUIET, **stores)
+    tune_sweep(sweep, **QUIET)  # tuned (as cluster workers tune), not confirmed
+    tracker = Tracker(stores["tracking_uri"], "cmp")
+
+    def confirmations() -> list:
+        return tracker.search_runs([tracker.experiment_id], "tags.kind = 'confirmation'", max_results=100)
+
+    lines: list[str] = []
+    run_report("cmp", stores["storage"], stores["tracking_uri"], tmp_path / "before", printer=lines.append)
+    assert lines == ["no confirmation in MLflow for arm(s) a, b: `python -m search confirm --study cmp` trains them"]
+    assert not confirmations()  # the report trains nothing
+    args = ["confirm", "--study", "cmp", "--storage", stores["storage"], "--tracking-uri", stores["tracking_uri"]]
+    assert cmd_confirm(build_parser().parse_args(args)) == 0
+    assert len(confirmations()) == 4  # two arms, two seeds
+    lines.clear()
+    path = run_report("cmp", stores["storage"], stores["tracking_uri"], tmp_path / "after", printer=lines.append)
+    assert lines == [] and len(confirmations()) == 4 and path.is_file()
