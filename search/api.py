@@ -19,16 +19,14 @@ import pandas as pd
 from optuna.trial import FrozenTrial
 
 from search.affinity import AffinityRun, run_affinity
-from search.compare import Verdict, conclude, read_confirmations, verdict_of
-from search.engines import ArmStudy, best_trial, finish_sweep, load_sweep, open_sweep, tune_sweep
+from search.compare import Verdict, read_confirmations, verdict_of
+from search.engines import ArmStudy, best_trial, load_sweep
 from search.errors import StorageError
-from search.report import run_report
+from search.pipeline import REPORTS, run_pipeline
 from search.space import Space, load_space
 from search.stores import default_storage, default_tracking_uri
 from search.tracking import RUN_ID_ATTR, Tracker, download_model
 from search.trial import prepare_data
-
-REPORTS = Path("reports")
 
 
 @dataclass(frozen=True)
@@ -89,16 +87,11 @@ def run(space: Space | str | Path, study: str | None = None, data: pd.DataFrame 
     space = space if isinstance(space, Space) else load_space(space)
     if seed is not None:
         space = space.with_seed(seed)
-    storage, tracking_uri = storage or default_storage(), tracking_uri or default_tracking_uri()
-    sweep = open_sweep(space, study, storage, tracking_uri, trials, frame=data)
-    tune_sweep(sweep, timeout, printer)
-    verdict = conclude(sweep, printer) if sweep.compares else None
-    if verdict is None:
-        finish_sweep(sweep, printer)
-    name = sweep.study.study_name
-    path = run_report(name, storage, tracking_uri, REPORTS / name, printer, frame=data) if report else None
-    return Result(space, sweep.study, sweep.parent_run_id, storage, tracking_uri, sweep.arms if sweep.compares else (),
-                  verdict, path)
+    outcome = run_pipeline(space, study, storage, tracking_uri, trials, timeout, frame=data,
+                           reports=REPORTS if report else None, printer=printer)
+    sweep = outcome.sweep
+    return Result(space, sweep.study, sweep.parent_run_id, sweep.storage, sweep.tracking_uri,
+                  sweep.arms if sweep.compares else (), outcome.verdict, outcome.report)
 
 
 def task_affinity(space: Space | str | Path, study: str | None = None, data: pd.DataFrame | None = None, *,

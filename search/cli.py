@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from search.engines import OpenSweep
     from search.space import Space
 
+    _Commands = argparse._SubParsersAction[argparse.ArgumentParser]  # what add_subparsers returns
+
 EXIT_BAD_INPUT, EXIT_INTERRUPTED = 2, 130
 DEFAULT_SPACE = "default"  # a built-in space (search/space/builtin/default.toml; spaces/ in the repository)
 REPORTS = "reports"
@@ -26,6 +28,14 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = argparse.ArgumentParser(prog="python -m search", description="Search how much multi-task Keras networks should share.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_add_run, _add_baselines, _add_affinity, _add_report, _add_confirm, _add_repeat, _add_create, _add_worker,
+                _add_deploy, _add_predict, _add_ui, _add_docs):
+        add(commands)
+    return parser
+
+
+def _add_run(commands: _Commands) -> None:
+    """``run``: run or resume a sweep."""
     run = commands.add_parser("run", help="run or resume a sweep of a space file",
                               description="Run a sweep: sample architectures with Optuna, train them jointly, log to MLflow. "
                                           "Running the same --study again resumes it. Ends with the strategy report.")
@@ -39,6 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--jobs", type=int, default=1, help="processes tuning at once, sharing the study; a comparison with at "
                      "least JOBS arms gives each process its own arms (default: 1)")
     run.add_argument("--worker", type=int, default=0, help=argparse.SUPPRESS)  # set by --jobs for its child processes
+
+
+def _add_baselines(commands: _Commands) -> None:
+    """``baselines``: single-task baselines."""
     baselines = commands.add_parser("baselines", help="train one single-task network per task and log each to MLflow",
                                     description="Train, per task, a network over that task alone (the space's trunk, tower "
                                                 "and head; [baselines] settings, else the space's fixed values, else the "
@@ -46,12 +60,20 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "'<task> <run id>' lines: the ids [init] can warm-start from, and the "
                                                 "report's single-task reference.")
     _add_experiment_run(baselines)
+
+
+def _add_affinity(commands: _Commands) -> None:
+    """``affinity``: task affinity."""
     affinity = commands.add_parser("affinity", help="measure which tasks help each other (TAG) and propose task groupings",
                                    description="Train one hard-shared model on the space's data, measuring every few steps how "
                                                "a step on each task's loss moves every other task's loss (task affinity, "
                                                "Fifty et al. 2021); log the matrix, its heatmap and the best partition per "
                                                "number of groups as an MLflow run (kind=affinity) of the study's experiment.")
     _add_experiment_run(affinity)
+
+
+def _add_report(commands: _Commands) -> None:
+    """``report``: the report."""
     report = commands.add_parser("report", help="compare the strategies of a study (HTML, Markdown, plots)",
                                  description="Report one row per strategy and weighting: best trial, per-task metrics, "
                                              "trial counts, time, the repeats MLflow holds; a comparison's verdict on the "
@@ -59,12 +81,20 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--study", required=True, help="study name")
     _add_stores(report)
     report.add_argument("--out", help=f"output folder (default: {REPORTS}/<study>)")
+
+
+def _add_confirm(commands: _Commands) -> None:
+    """``confirm``: a comparison's confirmations."""
     confirm = commands.add_parser("confirm", help="train a comparison's missing confirmations, judge and record the verdict",
                                   description="Confirm every arm's best configuration with the [compare] seeds MLflow does "
                                               "not hold yet (for example after cluster workers tuned the arms), then judge "
                                               "and record the verdict, as `run` does at a comparison's end.")
     confirm.add_argument("--study", required=True, help="study name")
     _add_stores(confirm)
+
+
+def _add_repeat(commands: _Commands) -> None:
+    """``repeat``: repeats."""
     repeat = commands.add_parser("repeat", help="retrain each group's best configuration with further seeds",
                                  description="Retrain each strategy and weighting group's best configuration with K seeds "
                                              "(study seed + 10000 + i; those MLflow holds are not trained again), as child "
@@ -73,10 +103,18 @@ def build_parser() -> argparse.ArgumentParser:
     repeat.add_argument("--study", required=True, help="study name")
     _add_stores(repeat)
     repeat.add_argument("--repeats", type=int, default=3, help="seeds per group (default: 3)")
+
+
+def _add_create(commands: _Commands) -> None:
+    """``create``: a study for workers."""
     create = commands.add_parser("create", help="create a study from a space file for workers to share",
                                  description="Create the study (storing its space and budget) and its MLflow parent run, "
                                              "so workers need only the study name and the URLs.")
     _add_space(create)
+
+
+def _add_worker(commands: _Commands) -> None:
+    """``worker``: a worker."""
     worker = commands.add_parser("worker", help="join a study and run trials until its budget is reached",
                                  description="Run trials of an existing study (made by `create` or `run`) until the study "
                                              "counts its budget, however many workers share it. SIGTERM ends the current "
@@ -87,6 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--timeout", type=float, help="stop starting new trials after this many seconds")
     worker.add_argument("--worker", type=int, help="worker index for the sampler seed (default: "
                         "JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID + 1, else the process id)")
+
+
+def _add_deploy(commands: _Commands) -> None:
+    """``deploy``: scheduler templates."""
     deploy = commands.add_parser("deploy", help="print a scheduler template that runs workers of a study",
                                  description="Render a Kubernetes Indexed Job or CronJob, a Slurm job array or a cron line "
                                              "running `python -m search worker --study NAME`; URLs come from MTL_STORAGE and "
@@ -97,6 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--image", default="mtl-search:latest", help="container image (Kubernetes)")
     deploy.add_argument("--schedule", default="0 2 * * *", help="cron schedule (CronJob, cron; default: nightly 02:00)")
     deploy.add_argument("--secret", default="mtl-search-stores", help="Kubernetes Secret holding MTL_STORAGE and MLFLOW_TRACKING_URI")
+
+
+def _add_predict(commands: _Commands) -> None:
+    """``predict``: predictions."""
     predict = commands.add_parser("predict", help="apply a trial's logged model to a table",
                                   description="Load the MLflow Model a trial logged (or any models:/ URI, such as "
                                               "models:/<study>@champion) and write its predictions for the rows of a "
@@ -108,6 +154,10 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--output", required=True, help="CSV file to write")
     predict.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI"),
                          help="MLflow tracking URI (env MLFLOW_TRACKING_URI; default: sqlite:///mlruns/mlflow.db)")
+
+
+def _add_ui(commands: _Commands) -> None:
+    """``ui``: the UIs."""
     ui = commands.add_parser("ui", help="start the MLflow UI on the project's store (and optuna-dashboard)",
                              description="Serve the MLflow UI for the tracking store, and with --dashboard optuna-dashboard "
                                          "for the Optuna storage; prints the addresses; Ctrl-C stops both.")
@@ -116,11 +166,14 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--dashboard", action="store_true", help="also start optuna-dashboard on the Optuna storage")
     ui.add_argument("--dashboard-port", type=int, help="optuna-dashboard port (default: --port + 1)")
     ui.add_argument("--study", help="print the pages of this study only (default: every study in the store)")
+
+
+def _add_docs(commands: _Commands) -> None:
+    """``docs``: the documentation site."""
     docs = commands.add_parser("docs", help="serve the documentation site locally (mkdocs serve; a source checkout)",
                                description="Serve docs/ (mkdocs.yml at the checkout's root) on 127.0.0.1, rebuilding on every "
                                            "edit; needs the test extra (pip install -e \".[test]\"). Ctrl-C stops it.")
     docs.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
-    return parser
 
 
 def _add_space(command: argparse.ArgumentParser) -> None:
@@ -168,8 +221,8 @@ def _positive(parser: argparse.ArgumentParser, name: str, value: float | None) -
 def cmd_run(args: argparse.Namespace) -> int:
     """Run or resume a sweep (a comparison: tune every arm, confirm, judge) and print its summary or verdict."""
     from search.cluster import set_thread_budget
-    from search.compare import conclude
-    from search.engines import finish_sweep, open_sweep, tune_sweep
+    from search.engines import open_sweep, tune_sweep
+    from search.pipeline import run_pipeline
     from search.report import format_comparison, format_summary
     from search.space import load_space
 
@@ -185,23 +238,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     if args.jobs > 1:
         set_thread_budget(args.jobs)  # before TensorFlow starts its thread pools
-    sweep = open_sweep(space, args.study, args.storage, args.tracking_uri, args.trials)
-    if args.jobs > 1:
-        _run_jobs(sweep, args)
-    else:
-        tune_sweep(sweep, args.timeout)
-    summary = ""
-    if sweep.compares:
-        verdict = conclude(sweep)
-        summary = format_comparison(sweep.arms, verdict)
-    else:
-        result = finish_sweep(sweep)
-        print(format_summary(result.study, result.best))
-    if not args.no_report:
-        args.study, args.out = sweep.study.study_name, None
-        cmd_report(args)
-    if summary:
-        print(summary)  # the answer comes last, where the eye lands
+    outcome = run_pipeline(space, args.study, args.storage, args.tracking_uri, args.trials, args.timeout,
+                           reports=None if args.no_report else Path(REPORTS),
+                           tune=(lambda sweep: _run_jobs(sweep, args)) if args.jobs > 1 else None)
+    if outcome.result is not None:
+        print(format_summary(outcome.result.study, outcome.result.best))
+    if outcome.report is not None:
+        print(_report_line(outcome.report))
+    if outcome.verdict is not None:
+        print(format_comparison(outcome.sweep.arms, outcome.verdict))  # the answer comes last, where the eye lands
     return 0
 
 
@@ -343,8 +388,13 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     out = Path(args.out or Path(REPORTS) / args.study)
     path = run_report(args.study, args.storage or default_storage(), args.tracking_uri or default_tracking_uri(), out)
-    print(f"report: {path} (and {path.with_suffix('.html').name}); logged to the sweep's parent run under report/")
+    print(_report_line(path))
     return 0
+
+
+def _report_line(path: Path) -> str:
+    """The line saying where the report went."""
+    return f"report: {path} (and {path.with_suffix('.html').name}); logged to the sweep's parent run under report/"
 
 
 def cmd_confirm(args: argparse.Namespace) -> int:
