@@ -66,7 +66,7 @@ def _defaults(section: str) -> dict[str, Any]:
 
     from mtl.data import DATASETS
     from search.space import CompareSettings
-    from search.space._file import SEARCH, DataSettings, StudySettings, TrainingSettings
+    from search.space._settings import SEARCH, DataSettings, StudySettings, TrainingSettings
 
     classes = {"study": StudySettings, "data": DataSettings, "training": TrainingSettings, "compare": CompareSettings}
     if section in classes:
@@ -78,7 +78,7 @@ def _defaults(section: str) -> dict[str, Any]:
     if section == "objective":
         return {"per_task": False}
     if section == "tracking":
-        from search.space._file import TrackingSettings
+        from search.space._settings import TrackingSettings
 
         return {f.name: f.default for f in dataclasses.fields(TrackingSettings) if f.default is not dataclasses.MISSING}
     return {}
@@ -129,7 +129,7 @@ def _check_keys(page: str, markdown: str) -> str:
                 written[key.group(1).strip("[]")] = cells
         known = _known(section)
         if section == "search":  # the strategy and weighting options have a generated table of their own
-            from search.space._file import OPTIONS, WEIGHTING_OPTIONS
+            from search.space._settings import OPTIONS, WEIGHTING_OPTIONS
 
             known = [k for k in known if k not in OPTIONS and k not in WEIGHTING_OPTIONS or k in written]
         missing, unknown = sorted(set(known) - set(written)), sorted(set(written) - set(known))

@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
+from search.engines._common import CAUGHT
 from search.engines._keras_tuner import run_tuner_sweep
 from search.engines._optuna import (
-    CAUGHT,
-    ArmStudy,
     FailureGuard,
-    OpenSweep,
     Progress,
-    SweepResult,
-    arm_study_name,
-    best_trial,
     budget_complete,
     crown_champion,
     finish_sweep,
     load_sweep,
-    mean_objective,
     open_sweep,
-    own_arms,
-    pareto_trials,
-    replicate_arm_space,
-    replicate_seed,
     run_sweep,
-    splits_arms,
     tune_sweep,
 )
 from search.engines._study import (
@@ -32,6 +21,19 @@ from search.engines._study import (
     make_sampler,
     open_study,
     stored_space,
+)
+from search.engines._sweep import (
+    ArmStudy,
+    OpenSweep,
+    SweepResult,
+    arm_study_name,
+    best_trial,
+    mean_objective,
+    own_arms,
+    pareto_trials,
+    replicate_arm_space,
+    replicate_seed,
+    splits_arms,
 )
 from search.engines._tuner_space import tuner_space
 from search.tracking import RUN_ID_ATTR, WORKER_ATTR  # search.compare and its tests read them here; their home is search.tracking

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from mlflow.exceptions import MlflowException
 from optuna.trial import FrozenTrial
 
+from search.engines._common import Printer
 from search.errors import StorageError
 from search.space import Space
 from search.tracking import Promotion, Tracker, promote, promote_confirmed
@@ -26,7 +27,6 @@ from search.tracking import Promotion, Tracker, promote, promote_confirmed
 if TYPE_CHECKING:  # search.compare imports the engines
     from search.compare import Verdict
 
-Printer = Callable[[str], None]
 MAX_TEXT = 5000  # MLflow's SQL stores keep a version's tag values and description in 5000 characters
 
 

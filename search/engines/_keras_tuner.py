@@ -26,7 +26,7 @@ from keras_tuner.engine.base_tuner import BaseTuner
 from keras_tuner.engine.trial import Trial, TrialStatus
 
 from search.engines._champion import register_champion
-from search.engines._optuna import CAUGHT, MAX_CONSECUTIVE_FAILURES, Printer
+from search.engines._common import CAUGHT, MAX_CONSECUTIVE_FAILURES, Printer
 from search.engines._tuner_space import TunerSpace, tuner_space
 from search.errors import SpaceError, StorageError
 from search.space import Space, wants_affinity

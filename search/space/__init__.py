@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from search.space._arms import RESERVED_ARM, Arm, CompareSettings
-from search.space._file import BASELINE_KEYS, Space, load_space, parse_space
+from search.space._file import load_space, parse_space
 from search.space._groups import wants_affinity, with_candidates
 from search.space._params import Param
 from search.space._pruners import PRUNERS, pruner_options
 from search.space._sampling import Sampled, Suggest, optuna_suggest, sample
+from search.space._settings import BASELINE_KEYS, Space
 
 __all__ = [
     "RESERVED_ARM",

@@ -15,8 +15,8 @@ import optuna
 
 from mtl.models import STRATEGY_OPTIONS, USES_SHARED_STACK, ModelConfig
 from mtl.tasks import Task
-from search.space._file import WEIGHTING_OPTIONS, Space
 from search.space._params import Param
+from search.space._settings import WEIGHTING_OPTIONS, Space
 
 Suggest = Callable[[Param], Any]
 
