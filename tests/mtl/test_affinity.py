@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import stats
 
-from mtl.affinity import AffinitySettings, candidate_partitions, partition_score, task_affinity
+from mtl.affinity import AffinitySettings, candidate_partitions, matrix_spread, partition_score, propose, task_affinity
 from mtl.affinity.partitions import EXHAUSTIVE_UP_TO, _set_partitions
+from mtl.affinity.uncertainty import _all_partitions, contrasts, scores
 from mtl.data.splits import split
 from mtl.data.synthetic import make_synthetic
 from mtl.errors import ConfigError
@@ -34,6 +36,47 @@ def test_affinity_is_higher_within_planted_clusters_than_across_for_every_pair()
     candidates = [canonical(p) for p in candidate_partitions(result.matrix, result.tasks)]
     assert "task1+task2+task3|task4+task5+task6" in candidates
     assert [len(c.split("|")) for c in candidates] == [1, 2, 3, 4, 5, 6]
+    assert result.samples.shape == (result.measurements, 6, 6)
+    proposal = propose(result.samples, result.matrix, result.tasks)  # the planted path: told apart, planted first
+    assert proposal.separable and proposal.separated >= 0.95 and proposal.separation > 0
+    assert len(proposal.candidates) == 6 and "task1+task2+task3|task4+task5+task6" in map(canonical, proposal.candidates)
+    assert all(len({cluster[t] for t in group}) == 1 for group in proposal.candidates[0])  # no pair across clusters
+    assert list(proposal.support) == sorted(proposal.support, reverse=True) and proposal.support[0] > 0.5
+
+
+def test_without_clusters_the_pass_says_it_cannot_tell_and_offers_only_hard_and_independent() -> None:
+    data = make_synthetic(n_samples=800, n_features=8, n_tasks=4, correlation=0.0, noise=0.5, seed=0)  # unrelated tasks
+    result = task_affinity(ModelConfig(shared_depth=1, shared_width=32), split(data, 0.2, 0.2, seed=0),
+                           AffinitySettings(epochs=6), seed=0)
+    proposal = propose(result.samples, result.matrix, result.tasks)
+    assert not proposal.separable and proposal.separated < 0.95
+    assert {canonical(p) for p in proposal.candidates} == {"task1+task2+task3+task4", "task1|task2|task3|task4"}
+
+
+def test_the_bootstrap_spread_agrees_with_scipys_bootstrap_of_the_median() -> None:
+    rng = np.random.default_rng(3)
+    samples = rng.standard_t(3, size=(80, 3, 3)) * np.array([0.05, 0.1, 0.2])[None, :, None]  # heavy tails, three scales
+    samples[rng.random(samples.shape) < 0.1] = np.nan  # a task unlabelled in some batches
+    spread = matrix_spread(samples, draws=3000, seed=1)
+    for i in range(3):
+        for j in range(3):
+            cell = samples[:, i, j]
+            expected = stats.bootstrap((cell[np.isfinite(cell)],), np.median, n_resamples=3000, method="percentile",
+                                       rng=np.random.default_rng(2)).standard_error
+            assert spread[i, j] == pytest.approx(expected, rel=0.2), (i, j)
+
+
+def test_vectorised_scores_and_contrasts_match_a_direct_computation() -> None:
+    tasks = ("a", "b", "c", "d")
+    rng = np.random.default_rng(0)
+    matrix = rng.normal(size=(4, 4))
+    matrix[0, 2] = np.nan  # an unmeasured pair
+    partitions = _all_partitions(tasks)
+    assert np.allclose(scores(matrix[None], partitions, tasks)[0], [partition_score(matrix, p, tasks) for p in partitions])
+    two = parse_partition("a+b|c+d", tasks)
+    within = [matrix[0, 1], matrix[1, 0], matrix[2, 3], matrix[3, 2]]
+    across = [matrix[i, j] for i in range(4) for j in range(4) if (i < 2) != (j < 2) and np.isfinite(matrix[i, j])]
+    assert contrasts(matrix[None], [two], tasks)[0, 0] == pytest.approx(np.mean(within) - np.mean(across))
 
 
 def test_missing_labels_leave_the_affinity_finite() -> None:

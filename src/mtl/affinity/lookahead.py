@@ -49,13 +49,16 @@ class AffinitySettings:
 @dataclass(frozen=True)
 class Affinity:
     """``matrix[i, j]``: the median affinity of task ``tasks[i]``'s lookahead step onto ``tasks[j]``'s loss,
-    over ``measurements`` measured steps of ``steps`` training steps; ``seconds``: the whole pass."""
+    over ``measurements`` measured steps of ``steps`` training steps; ``seconds``: the whole pass;
+    ``samples``: every measured step's matrix (measurements x T x T, NaN where a task had no label in
+    the batch), which :mod:`mtl.affinity.uncertainty` resamples."""
 
     tasks: tuple[str, ...]
     matrix: np.ndarray
     measurements: int
     steps: int
     seconds: float
+    samples: np.ndarray
 
 
 def task_affinity(config: ModelConfig, splits: Splits, settings: AffinitySettings = AffinitySettings(), seed: int = 0,
@@ -116,4 +119,4 @@ def task_affinity(config: ModelConfig, splits: Splits, settings: AffinitySetting
     stacked = np.array(measured).reshape(-1, len(names), len(names))
     seen = np.isfinite(stacked).any(axis=0)
     matrix[seen] = np.nanmedian(stacked[:, seen], axis=0)
-    return Affinity(names, matrix, len(measured), steps, time.perf_counter() - start)
+    return Affinity(names, matrix, len(measured), steps, time.perf_counter() - start, stacked)
