@@ -3,10 +3,13 @@
 A confirmation retrains one configuration with K seeds. Their models have the same shapes, so
 they train as one model: the lone models, each built and initialised exactly as an unfused
 training with its seed builds it (:func:`mtl.training.build_for`), stacked into one network whose
-every weight holds K slices (:mod:`mtl.stacked`), with one output per copy and task
-(``<task>_c<k>``) and one ``fit``. The loss is the sum of the copies' losses, each with the
-configuration's task weights; the copies share no weight, and Adam's updates are per element, so
-one copy's gradients never touch another's weights.
+every weight holds K slices (:mod:`mtl.stacked`), trained by :class:`~mtl.copy_trainer.CopyTrainer`
+in one ``fit``: each task's loss computed once over the copy axis, per copy as a lone training's,
+weighted by the configuration's task weights and summed; the copies share no weight, and Adam's
+updates are per element, so one copy's gradients never touch another's weights. Validation is one
+pass per epoch over the copy axis (:class:`~mtl.copy_trainer.CopyValidation`); the final
+validation and test metrics come from the fused model, one output per copy and task
+(``<task>_c<k>``), evaluated as a lone training's.
 
 Early stopping is per copy (:class:`CopyStopping`): each copy's validation objective is computed
 from its own outputs, its best weights are kept, and a copy whose patience runs out is done (its
@@ -34,6 +37,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from mtl.copy_trainer import CopyTrainer, CopyValidation
 from mtl.data import Dataset, Splits
 from mtl.errors import TrialFailed
 from mtl.models import ModelConfig
@@ -88,11 +92,19 @@ def _merged(elements: Sequence[Batch]) -> Batch:
     return (inputs, *rest)
 
 
+def _stacked_targets(elements: Sequence[Batch]) -> Batch:
+    """The copies' training batches as one batch of the stacked model: inputs, targets and sample weights all
+    stacked on a copy axis after the rows (what :class:`CopyTrainer` reads)."""
+    inputs = tf.nest.map_structure(lambda *parts: tf.stack([_column(p) for p in parts], axis=1), *(e[0] for e in elements))
+    rest = [tf.nest.map_structure(lambda *parts: tf.stack(parts, axis=1), *(e[i] for e in elements)) for i in range(1, len(elements[0]))]
+    return (inputs, *rest)
+
+
 def copy_feed(data: Dataset, batch_size: int, seeds: Sequence[int]) -> Feed:
-    """Training batches for the fused model: copy k's inputs and targets are the batches of its own
-    :func:`~mtl.pipeline.training_feed` with ``seeds[k]``, as its unfused twin reads them."""
+    """Training batches for the stacked model: copy k's inputs and targets are the batches of its own
+    :func:`~mtl.pipeline.training_feed` with ``seeds[k]``, as its unfused twin reads them, stacked on a copy axis."""
     feeds = [training_feed(data, batch_size, seed) for seed in seeds]
-    zipped = tf.data.Dataset.zip(tuple(f.dataset for f in feeds)).map(lambda *elements: _merged(elements))
+    zipped = tf.data.Dataset.zip(tuple(f.dataset for f in feeds)).map(lambda *elements: _stacked_targets(elements))
     return Feed(without_rewrites(zipped), feeds[0].steps)
 
 
@@ -183,19 +195,24 @@ def train_fused(config: ModelConfig, splits: Splits, train_config: TrainConfig, 
     keras.backend.clear_session()
     net, stacked, copies = build_fused(config, splits.train, seeds)
     count = len(seeds)
+    trainer = CopyTrainer(stacked, tasks, count, train_config.loss_weights)
+    trainer.compile(optimizer=keras.optimizers.Adam(learning_rate=train_config.learning_rate))
+    trainer.optimizer.build(trainer.trainable_variables)  # now, not inside the first trace (compile_trainer says why)
     fused_tasks = copy_tasks(tasks, count)
     weights = {copy_name(t.name, c): float(train_config.loss_weights.get(t.name, 1.0)) for c in range(count) for t in tasks}
     weighting = make_weighting("fixed", fused_tasks, weights, {})
-    trainer = WeightedTrainer(net, fused_tasks, weighting)
-    compile_trainer(trainer, train_config.learning_rate, task_metrics(fused_tasks))
     val_baselines, test_baselines = baseline_losses(splits, "val"), baseline_losses(splits, "test")
     stopper = CopyStopping(stacked, copies, tasks, objective, val_baselines, train_config.patience)
     guard = StopOnNonFinite()
-    history = fit_feeds(trainer, copy_feed(splits.train, train_config.batch_size, seeds), shared_feed(splits.val, count),
-                        train_config.verbose, [guard, WeightLogger(weighting), stopper, *callbacks], epochs=train_config.epochs)
+    every = [guard, CopyValidation(trainer, splits.val, copy_name), WeightLogger(weighting), stopper, *callbacks]
+    history = fit_feeds(trainer, copy_feed(splits.train, train_config.batch_size, seeds), None, train_config.verbose, every,
+                        epochs=train_config.epochs)
     if guard.diverged_at is not None:
         raise TrialFailed(f"training diverged: non-finite loss in epoch {guard.diverged_at} (fused copies)")
-    flat_val, flat_test = evaluate_feed(trainer, shared_feed(splits.val, count)), evaluate_feed(trainer, shared_feed(splits.test, count))
+    evaluator = WeightedTrainer(net, fused_tasks, weighting)  # the copies' final metrics, as a lone training's evaluation
+    compile_trainer(evaluator, train_config.learning_rate, task_metrics(fused_tasks))
+    flat_val = evaluate_feed(evaluator, shared_feed(splits.val, count))
+    flat_test = evaluate_feed(evaluator, shared_feed(splits.test, count))
     results = []
     for copy, model in enumerate(copies):
         val = _copy_metrics(flat_val, tasks, copy, val_baselines)

@@ -258,15 +258,16 @@ def fit_trainer(
     return fit_feeds(trainer, feed, val_feed, train_config.verbose, callbacks, **epochs)
 
 
-def fit_feeds(trainer: keras.Model, feed: Feed, val_feed: Feed, verbose: int, callbacks: list[keras.callbacks.Callback],
+def fit_feeds(trainer: keras.Model, feed: Feed, val_feed: Feed | None, verbose: int, callbacks: list[keras.callbacks.Callback],
               **epochs: int) -> dict[str, list[float]]:
-    """One ``fit`` on a training feed, validated on ``val_feed``; its history as floats (:func:`fit_trainer`)."""
+    """One ``fit`` on a training feed, validated on ``val_feed`` (None: a callback validates); its history as floats
+    (:func:`fit_trainer`)."""
     try:
         fitted = trainer.fit(
             feed.dataset,
             steps_per_epoch=feed.steps,
-            validation_data=val_feed.dataset,
-            validation_steps=val_feed.steps,
+            validation_data=None if val_feed is None else val_feed.dataset,
+            validation_steps=None if val_feed is None else val_feed.steps,
             shuffle=False,  # each epoch of the training feed is already a new permutation
             verbose=verbose,
             callbacks=callbacks,
