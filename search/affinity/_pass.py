@@ -7,8 +7,11 @@ batch size of the space's single-task baselines (``[baselines]``, else the space
 the defaults); the space's epochs and seed; a lookahead step of 0.1 (a plain gradient step on the
 shared variables) every 5 training steps. The run
 lives in the study's experiment, named ``affinity``, tagged ``kind=affinity``; it logs the matrix as
-an MLflow table (``affinity.json``), the heatmap (``affinity.png``), the candidate partitions with
-their scores (``affinity_partitions.json``, also the ``candidates`` tag) and the pass's seconds.
+an MLflow table (``affinity.json``), each cell's bootstrap spread as another (``affinity_spread.json``),
+the heatmap (``affinity.png``), the candidate partitions with their scores, spreads and support,
+ranked by the support (``affinity_partitions.json``, also the ``candidates`` tag), whether the groups
+could be told apart (tag ``separable``; metrics ``affinity/separated`` and ``affinity/separation``,
+:mod:`mtl.affinity.uncertainty`) and the pass's seconds.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mtl.affinity import Affinity, AffinitySettings, candidate_partitions, partition_score, task_affinity
+from mtl.affinity import CANNOT_TELL, Affinity, AffinitySettings, Proposal, propose, task_affinity
 from mtl.data import Splits
 from mtl.errors import ConfigError
 from mtl.partition import canonical
@@ -34,21 +37,25 @@ from search.trial import baseline_config, baseline_settings
 
 AFFINITY_KIND = "affinity"
 CANDIDATES_ATTR = "affinity_candidates"  # the study's user attribute caching ``groups = "auto"``'s partitions
-SCORES_ATTR = "affinity_scores"  # their scores, in the same order
+SCORES_ATTR = "affinity_scores"  # their ranking keys (rank T - i for the i-th), in the same order
 PASS_SHAPE = {"shared_depth": 1, "shared_width": 64, "tower_depth": 1, "tower_width": 32}  # the pass's model, fixed
 MATRIX_FILE, HEATMAP_FILE, PARTITIONS_FILE = "affinity.json", "affinity.png", "affinity_partitions.json"
+SPREAD_FILE = "affinity_spread.json"
 
 
 @dataclass(frozen=True)
 class AffinityRun:
-    """A logged affinity pass: its matrix, the candidates (one per number of groups, canonical) and their scores,
-    its MLflow run and that run's experiment."""
+    """A logged affinity pass: its matrix, the candidates (canonical, best support first: one per number of
+    groups, or only the all-singletons and one-group partitions where the groups cannot be told apart), their
+    ranking keys (T - i for the i-th: higher is better, as the study stores them), the whole
+    :class:`~mtl.affinity.Proposal`, its MLflow run and that run's experiment."""
 
     affinity: Affinity
     candidates: list[str]
     scores: list[float]
     run_id: str
     experiment: str
+    proposal: Proposal
 
 
 def run_affinity(space: Space, splits: Splits, tracker: Tracker, study_name: str, parent_run_id: str | None = None,
@@ -70,44 +77,75 @@ def run_affinity(space: Space, splits: Splits, tracker: Tracker, study_name: str
     try:
         with signals_deferred():  # a Ctrl-C or SIGTERM stops the pass between steps, never inside TensorFlow's C++
             affinity = task_affinity(config, splits, options, seed=space.study.seed, after_step=raise_if_preempted)
-        partitions = candidate_partitions(affinity.matrix, affinity.tasks)
-        candidates = [canonical(p) for p in partitions]
-        scores = [partition_score(affinity.matrix, p, affinity.tasks) for p in partitions]
-        _log(tracker, run_id, affinity, candidates, scores)
+        proposal = propose(affinity.samples, affinity.matrix, affinity.tasks, seed=space.study.seed)
+        candidates = [canonical(p) for p in proposal.candidates]
+        _log(tracker, run_id, affinity, proposal, candidates)
     except BaseException as exc:
         tracker.end_after(run_id, exc)
         raise
     tracker.end(run_id, "FINISHED", "COMPLETE")
-    printer(format_affinity(affinity, candidates, scores))
-    return AffinityRun(affinity, candidates, scores, run_id, study_name)
+    printer(format_affinity(affinity, proposal))
+    return AffinityRun(affinity, candidates, [float(len(candidates) - i) for i in range(len(candidates))], run_id,
+                       study_name, proposal)
 
 
-def _log(tracker: Tracker, run_id: str, affinity: Affinity, candidates: list[str], scores: list[float]) -> None:
+def _log(tracker: Tracker, run_id: str, affinity: Affinity, proposal: Proposal, candidates: list[str]) -> None:
     client = tracker.client
-    frame = pd.DataFrame(affinity.matrix, columns=list(affinity.tasks))
-    frame.insert(0, "task", list(affinity.tasks))
-    client.log_table(run_id, frame, MATRIX_FILE)
-    figure = affinity_figure(affinity.matrix, affinity.tasks)
+    for values, name in ((affinity.matrix, MATRIX_FILE), (proposal.spread, SPREAD_FILE)):
+        frame = pd.DataFrame(values, columns=list(affinity.tasks))
+        frame.insert(0, "task", list(affinity.tasks))
+        client.log_table(run_id, frame, name)
+    figure = affinity_figure(affinity.matrix, affinity.tasks, proposal.spread)
     client.log_figure(run_id, figure, HEATMAP_FILE)
     figure.clf()
-    client.log_dict(run_id, {"tasks": list(affinity.tasks), "matrix": affinity.matrix.tolist(),
-                             "partitions": [{"groups": c, "score": s} for c, s in zip(candidates, scores)]},
-                    PARTITIONS_FILE)
-    tracker.log_metrics(run_id, {"affinity/seconds": affinity.seconds, "affinity/measurements": affinity.measurements,
-                                 "affinity/steps": affinity.steps})
-    tracker.set_tags(run_id, {"candidates": " ; ".join(candidates)})
+    client.log_dict(run_id, {
+        "tasks": list(affinity.tasks), "matrix": affinity.matrix.tolist(), "spread": _listed(proposal.spread),
+        "separable": proposal.separable, "separated": proposal.separated, "separation": _finite(proposal.separation),
+        "partitions": [{"groups": c, "score": s, "spread": _finite(d), "support": _finite(b)}
+                       for c, s, d, b in zip(candidates, proposal.scores, proposal.spreads, proposal.support)]},
+        PARTITIONS_FILE)
+    metrics = {"affinity/seconds": affinity.seconds, "affinity/measurements": affinity.measurements,
+               "affinity/steps": affinity.steps, "affinity/separated": proposal.separated}
+    if np.isfinite(proposal.separation):
+        metrics["affinity/separation"] = proposal.separation
+    spread = proposal.spread[~np.eye(len(affinity.tasks), dtype=bool)]
+    if np.isfinite(spread).any():
+        metrics["affinity/median_spread"] = float(np.nanmedian(spread))
+    tracker.log_metrics(run_id, metrics)
+    tracker.set_tags(run_id, {"candidates": " ; ".join(candidates), "separable": str(proposal.separable).lower()})
 
 
-def format_affinity(affinity: Affinity, candidates: list[str], scores: list[float]) -> str:
-    """The matrix and the candidates as text: what ``python -m search affinity`` prints."""
-    width = max(len(t) for t in affinity.tasks) + 2
+def _finite(value: float) -> float | None:
+    """``value``, or None (JSON null) where it is NaN."""
+    return float(value) if np.isfinite(value) else None
+
+
+def _listed(matrix: np.ndarray) -> list[list[float | None]]:
+    """``matrix`` as nested lists, NaN as None."""
+    return [[_finite(v) for v in row] for row in matrix]
+
+
+def format_affinity(affinity: Affinity, proposal: Proposal) -> str:
+    """The matrix with each cell's bootstrap spread and the ranked candidates as text: what ``python -m search
+    affinity`` prints."""
+    width = max(max(len(t) for t in affinity.tasks) + 2, 17)
     lines = ["affinity of the row task's step onto the column task's loss (median over "
-             f"{affinity.measurements} measurements, {affinity.seconds:.1f} s):",
+             f"{affinity.measurements} measurements, {affinity.seconds:.1f} s; +- its bootstrap spread over the "
+             "measured steps):",
              " " * width + "".join(f"{t:>{width}}" for t in affinity.tasks)]
     for i, task in enumerate(affinity.tasks):
-        lines.append(f"{task:<{width}}" + "".join(f"{affinity.matrix[i, j]:>{width}.4f}" for j in range(len(affinity.tasks))))
-    lines.append("candidate partitions (best per number of groups; score = summed mean affinity within groups):")
-    lines += [f"  {len(c.split('|'))} group(s): {c}  (score {s:.4f})" for c, s in zip(candidates, scores)]
+        cells = [f"{affinity.matrix[i, j]:.4f} +- {proposal.spread[i, j]:.4f}" for j in range(len(affinity.tasks))]
+        lines.append(f"{task:<{width}}" + "".join(f"{c:>{width}}" for c in cells))
+    told = (f"within-group minus across-group affinity {proposal.separation:+.4f} (median out of bag), "
+            f"positive in {proposal.separated:.0%} of the bootstrap resamples")
+    if not proposal.separable:
+        lines.append(f"{CANNOT_TELL} ({told}; 95% needed): only the one-group and all-singletons partitions are offered")
+    elif np.isfinite(proposal.separation):
+        lines.append(f"the groups are told apart: {told}")
+    lines.append("candidate partitions, best first (score = summed mean affinity within groups +- its bootstrap spread; "
+                 "support = share of resamples where it scores highest of these):")
+    lines += [f"  {len(p)} group(s): {canonical(p)}  (score {s:.4f} +- {d:.4f}, support {b:.0%})"
+              for p, s, d, b in zip(proposal.candidates, proposal.scores, proposal.spreads, proposal.support)]
     return "\n".join(lines)
 
 

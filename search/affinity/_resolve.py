@@ -4,8 +4,9 @@ The first process to open a sweep runs the pass (a run nested under the sweep's 
 stores its candidates in the study (user attribute ``affinity_candidates``); every later process
 (resumes, ``--jobs`` workers, cluster workers, reports) reads them from there, so all of them search
 the same choices and the pass runs once per study. Written partitions are put in canonical form.
-The candidates' scores are stored beside them (``affinity_scores``), and every study that searches
-them gets one trial per candidate enqueued before its sampler draws, best score first
+The candidates' ranking keys are stored beside them (``affinity_scores``: higher first, as the pass
+ranked them, :mod:`mtl.affinity.uncertainty`), and every study that searches
+them gets one trial per candidate enqueued before its sampler draws, best ranked first
 (:func:`enqueue_candidates`), so a budget of at least the number of candidates tries each of them.
 In a comparison, a ``grouped`` arm's candidates leave out the one-group partition where an arm holds
 ``hard`` and the all-singletons one where an arm holds ``independent``: those arms tune them already,

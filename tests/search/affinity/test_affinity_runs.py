@@ -20,7 +20,7 @@ from search.space import load_space
 from search.tracking import Tracker
 from search.trial import prepare_data
 from tests.conftest import mlflow_runs
-from tests.search.test_cli import assert_one_line_error, cli
+from tests.helpers import assert_one_line_error, cli
 
 pytestmark = pytest.mark.slow
 
@@ -60,16 +60,19 @@ def test_the_affinity_command_logs_its_matrix_heatmap_and_partitions(tmp_path, w
     args = build_parser().parse_args(["affinity", "--space", str(write_space(CLUSTERS)), "--tracking-uri", tracking])
     assert cmd_affinity(args) == 0
     printed = capsys.readouterr().out
-    assert "candidate partitions" in printed and "2 group(s): " in printed
+    assert "candidate partitions" in printed and "2 group(s): " in printed and " +- " in printed and "support" in printed
+    assert "the groups are told apart" in printed
     client, parents, children = mlflow_runs(tracking, "clusters")
     assert not children and len(parents) == 1
     run = parents[0]
     assert run.data.tags["kind"] == "affinity" and run.info.status == "FINISHED"
     assert run.data.params["strategy"] == "hard" and run.data.metrics["affinity/measurements"] > 0
     candidates = run.data.tags["candidates"].split(" ; ")
-    assert candidates[0] == "task1+task2+task3+task4" and candidates[-1] == "task1|task2|task3|task4"
+    assert candidates[0] == "task1+task2|task3+task4" and len(candidates) == 4  # the planted partition ranked first
+    assert run.data.tags["separable"] == "true" and run.data.metrics["affinity/separated"] >= 0.95
+    assert run.data.metrics["affinity/median_spread"] > 0
     files = {f.path for f in client.list_artifacts(run.info.run_id)}
-    assert {"affinity.json", "affinity.png", "affinity_partitions.json"} <= files
+    assert {"affinity.json", "affinity_spread.json", "affinity.png", "affinity_partitions.json"} <= files
     table = client.load_table(client.get_experiment_by_name("clusters").experiment_id, "affinity.json",
                               run_ids=[run.info.run_id])
     assert list(table["task"]) == ["task1", "task2", "task3", "task4"] and table.shape == (4, 5)
@@ -103,7 +106,7 @@ def test_auto_groups_run_the_pass_once_per_study_and_trials_carry_their_partitio
     assert cmd_run(build_parser().parse_args(["run", *stores, "--trials", "4"])) == 0  # a resume
     study = optuna.load_study(study_name="clusters", storage=storage)
     candidates = study.user_attrs[CANDIDATES_ATTR]
-    assert len(candidates) == 4 and candidates[0] == "task1+task2+task3+task4"
+    assert len(candidates) == 4 and candidates[0] == "task1+task2|task3+task4"
     client, parents, children = mlflow_runs(tracking, "clusters")
     affinity = [r for r in children if r.data.tags["kind"] == "affinity"]
     assert len(affinity) == 1, "the resume reads the stored candidates"
@@ -115,9 +118,9 @@ def test_auto_groups_run_the_pass_once_per_study_and_trials_carry_their_partitio
         assert run.data.tags["groups"] == expected and expected in candidates
     grouped = [t for t in study.trials if t.params["strategy"] == "grouped"]
     assert all(t.params["groups"] in candidates for t in grouped)
-    # auto tries what it recommends: every candidate enqueued once, best affinity score first, across the resume
+    # auto tries what it recommends: every candidate enqueued once, best ranked first, across the resume
     stored = latest_affinity(Tracker(tracking, "clusters"))
-    ranked = [groups for groups, _ in sorted(stored.partitions, key=lambda p: -p[1])]
+    ranked = [groups for groups, _ in stored.partitions]  # stored best first
     by_number = sorted(trials, key=lambda r: int(r.data.tags["trial_number"]))
     assert [(r.data.tags["strategy"], r.data.tags["groups"]) for r in by_number] == [("grouped", g) for g in ranked]
     assert len(study.trials) == 4 and sum("fixed_params" in t.system_attrs for t in study.trials) == 4
