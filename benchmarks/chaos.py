@@ -3,8 +3,8 @@ still counted exactly once?
 
 Set-up: ``--workers`` (3) ``python -m search worker`` processes share a study of ``--trials`` (40)
 trials on the machine's PostgreSQL (127.0.0.1:5432, user postgres, throwaway databases). The Optuna
-storage is reached through a TCP proxy this script controls (``tests.search.servers.Link``, so the
-test extras must be installed); the MLflow tracking store is a second database, reached directly.
+storage is reached through a TCP proxy this script controls (``faults.Link``; the test extra's psycopg
+must be installed); the MLflow tracking store is a second database, reached directly.
 Heartbeats every ``--heartbeat`` s, stale after ``--grace`` s; a trial (``--epochs`` epochs of
 ``--rows`` synthetic rows) lasts longer than the grace period.
 
@@ -37,13 +37,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))  # tests.search.servers: the proxy and the throwaway databases
-
-import optuna  # noqa: E402
-from mlflow.tracking import MlflowClient  # noqa: E402
-
-from tests.search.servers import Link, postgres_databases  # noqa: E402
+import optuna
+from faults import Link, postgres_databases
+from mlflow.tracking import MlflowClient
 
 RESULTS = Path(__file__).resolve().parent / "results"
 STUDY = "chaos"

@@ -7,7 +7,6 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import optuna
@@ -17,24 +16,12 @@ from mlflow.tracking import MlflowClient
 
 from mtl.errors import MtlError
 from search import signals
-from search.cli import build_parser, cmd_report, cmd_run
+from search.cli import build_parser, cmd_report
 from search.signals import Preempted, PreemptionGuard, interruption_behind, signals_deferred
 from tests.conftest import TINY_SPACE
+from tests.helpers import assert_one_line_error, cli, run_in_process
 
 pytestmark = pytest.mark.slow
-
-
-def cli(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "search", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess, *needles: str) -> None:
-    assert result.returncode == 2, result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert "Traceback" not in result.stderr
-    for needle in needles:
-        assert needle in lines[0]
 
 
 def test_help_lists_the_run_flags(tmp_path) -> None:
@@ -58,12 +45,6 @@ def test_a_short_sweep_on_the_embedded_default_stores(tmp_path, write_space) -> 
 
     with pytest.raises(MtlError, match="no study 'nope'"):  # in this process: the one-line wrapper is tested below
         cmd_report(build_parser().parse_args(["report", "--study", "nope"]))
-
-
-def run_in_process(*args: str) -> int:
-    """``python -m search run ARGS`` in this process, without the CLI's error wrapper (that is tested through
-    a real process below): a bad input raises its :class:`MtlError`."""
-    return cmd_run(build_parser().parse_args(["run", *args]))
 
 
 def test_bad_inputs_exit_2_with_one_line(tmp_path, write_space, monkeypatch) -> None:

@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -15,16 +14,11 @@ import urllib.request
 
 import pytest
 
+from benchmarks.faults import free_port
 from search.engines import run_sweep
 from search.space import load_space
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def api(port: int, path: str, body: dict | None = None) -> dict:

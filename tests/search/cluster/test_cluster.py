@@ -12,9 +12,12 @@ from mlflow.tracking import MlflowClient
 
 from tests.conftest import TINY_SPACE
 from tests.search.servers import (
+    QUICK_SPACE,
+    assert_shared_budget,
     create,
     mlflow_server,
     parent_run,
+    run_workers,
     tiny_study,
     trial_runs,
     wait_for_running_trial,
@@ -24,7 +27,6 @@ from tests.search.servers import (
 pytestmark = pytest.mark.slow
 SLOW_SPACE = (TINY_SPACE.replace("epochs = 3", "epochs = 20").replace("patience = 2", "patience = 20")
               .replace("n_samples = 400", "n_samples = 1000").replace("batch_size = 64", "batch_size = 16"))
-QUICK_SPACE = TINY_SPACE.replace("epochs = 3", "epochs = 2")
 HELD_SPACE = SLOW_SPACE.replace("epochs = 20", "epochs = 2000").replace("patience = 20", "patience = 2000")  # ends by signal
 
 
@@ -32,28 +34,6 @@ HELD_SPACE = SLOW_SPACE.replace("epochs = 20", "epochs = 2000").replace("patienc
 def tracking_server(databases, tmp_path):
     """An MLflow tracking server whose backend store is the fresh PostgreSQL database, artifacts under tmp_path."""
     yield from mlflow_server(databases[1], tmp_path / "artifacts")
-
-
-def assert_shared_budget(storage, tracking: str, budget: int) -> None:
-    """Exactly ``budget`` counted trials with unique numbers, none left RUNNING, one child run each under one parent."""
-    trials = tiny_study(storage).trials
-    counted = [t for t in trials if t.state.name in ("COMPLETE", "PRUNED")]
-    assert len(counted) == budget
-    assert len({t.number for t in trials}) == len(trials) and not [t for t in trials if t.state.name == "RUNNING"]
-    runs = [r for r in trial_runs(tracking) if r.data.tags["state"] in ("COMPLETE", "PRUNED")]
-    assert sorted(int(r.data.tags["trial_number"]) for r in runs) == sorted(t.number for t in counted)
-    assert len({r.data.tags["mlflow.parentRunId"] for r in runs}) == 1
-    assert len({tuple(sorted(t.params.items())) for t in counted}) > 1  # workers did not all propose the same
-    # which worker ran how many is not asserted: a worker that starts late may find the budget filled
-    # (the outage and killed-worker tests show two workers holding trials at once)
-
-
-def run_workers(storage: str, tracking: str, cwd, count: int) -> None:
-    """Start ``count`` workers at once and wait for all; each must exit 0."""
-    workers = [worker(storage, tracking, cwd, i) for i in range(1, count + 1)]
-    for process in workers:
-        _, err = process.communicate(timeout=300)
-        assert process.returncode == 0, err
 
 
 def test_three_workers_share_one_budget_exactly_with_an_mlflow_server_and_the_last_ends_the_parent_run(

@@ -13,10 +13,10 @@ from datetime import datetime, timedelta
 import pytest
 from mlflow.tracking import MlflowClient
 
+from benchmarks.faults import Link
 from tests.conftest import TINY_SPACE
 from tests.search.servers import (
     GRACE_SECONDS,
-    Link,
     Output,
     create,
     parent_run,

@@ -8,8 +8,17 @@ import optuna
 import pytest
 
 from search.cluster import make_storage
-from tests.search.cluster.test_cluster import QUICK_SPACE, assert_shared_budget, run_workers
-from tests.search.servers import MARIADB, create, mariadb_admin, trial_runs, unavailable, worker
+from tests.search.servers import (
+    MARIADB,
+    QUICK_SPACE,
+    assert_shared_budget,
+    create,
+    mariadb_admin,
+    run_workers,
+    trial_runs,
+    unavailable,
+    worker,
+)
 
 pytestmark = pytest.mark.slow
 

@@ -24,7 +24,7 @@ from search.errors import SpaceError
 from search.space import load_space, parse_space
 from search.trial import run_baselines
 from tests.conftest import TINY_SPACE, mlflow_runs
-from tests.search.test_cli import cli, run_in_process
+from tests.helpers import cli, run_in_process
 
 COUNTED = ("COMPLETE", "PRUNED")
 

@@ -15,7 +15,7 @@ from mlflow.tracking import MlflowClient
 from search.compare import CONFIRM_KIND, read_verdict_table
 from search.tracking import Tracker
 from tests.conftest import TINY_SPACE, mlflow_runs
-from tests.search.test_cli import run_in_process
+from tests.helpers import run_in_process
 
 pytestmark = pytest.mark.slow
 

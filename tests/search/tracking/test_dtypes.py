@@ -21,7 +21,7 @@ from search.engines import run_sweep
 from search.space import load_space
 from search.tracking import download_model, download_model_files, predict
 from search.tracking._model import SIGNATURE_FILE, checked_rows, plain_frame
-from tests.search.test_cli import assert_one_line_error, cli
+from tests.helpers import assert_one_line_error, cli
 
 pytestmark = pytest.mark.slow
 

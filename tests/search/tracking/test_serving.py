@@ -16,13 +16,14 @@ import pytest
 from mlflow.models import Model
 from mlflow.tracking import MlflowClient
 
+from benchmarks.faults import free_port
 from search.engines import run_sweep
 from search.space import load_space
 from search.tracking import download_model_files, predict
 from search.ui import wait_until_up
 from tests.conftest import mixed_frame
-from tests.search.servers import free_port, mlflow_server
-from tests.search.trial.test_mixed_tables import MIXED_SPACE
+from tests.helpers import MIXED_SPACE
+from tests.search.servers import mlflow_server
 
 pytestmark = pytest.mark.slow
 

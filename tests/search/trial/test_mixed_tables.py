@@ -13,45 +13,7 @@ from search.space import load_space
 from search.tracking import download_model, predict
 from search.trial import prepare_data
 from tests.conftest import mixed_frame, mlflow_runs
-from tests.search.test_cli import run_in_process
-
-MIXED_SPACE = """
-[study]
-name = "mixed"
-trials = 1
-sampler = "random"
-seed = 1
-
-[data]
-source = "mixed.csv"
-stratify = "churn"
-
-[[data.tasks]]
-name = "price"
-kind = "regression"
-
-[[data.tasks]]
-name = "churn"
-kind = "binary"
-
-[[data.tasks]]
-name = "segment"
-kind = "multiclass"
-column = "segment label"
-
-[training]
-epochs = 2
-patience = 2
-
-[search]
-shared_depth = 1
-shared_width = 8
-tower_depth = 1
-tower_width = 4
-weighting = "gradnorm"
-learning_rate = 0.01
-batch_size = 32
-"""
+from tests.helpers import MIXED_SPACE, run_in_process
 
 
 def raw_inputs(frame: pd.DataFrame) -> dict[str, np.ndarray]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import keras
@@ -21,7 +20,7 @@ from search.space import load_space
 from search.tracking import RUN_ID_ATTR, download_model
 from search.trial import prepare_data, resolve_init, warm_start
 from tests.conftest import TINY_SPACE, mlflow_runs
-from tests.search.test_cli import run_in_process
+from tests.helpers import cli, run_in_process
 
 pytestmark = pytest.mark.slow
 
@@ -29,10 +28,6 @@ BASE = (TINY_SPACE.replace("shared_depth = { low = 0, high = 2 }", "shared_depth
         .replace("shared_width = { low = 4, high = 16 }", "shared_width = 8")
         .replace("tower_depth = { low = 0, high = 1 }", "tower_depth = 1").replace("tie_outputs = [false, true]", "tie_outputs = false")
         .replace("epochs = 3", "epochs = 2"))
-
-
-def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "search", *args], cwd=cwd, capture_output=True, text=True, timeout=300)
 
 
 def one_line_error(result: subprocess.CompletedProcess) -> str:
