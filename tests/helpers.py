@@ -4,9 +4,39 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tomllib
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
+
+import tomli_w
 
 from search.cli import build_parser, cmd_run
+from tests.conftest import TINY_SPACE
+
+
+def space_toml(base: str = TINY_SPACE, **sections: Mapping[str, Any] | None) -> str:
+    """``base`` (a space's TOML text) with ``sections`` set, written back as TOML (``tomli_w``).
+
+    Each keyword is a section (``search={"tower_width": 12}``) whose keys are set (a dotted key reaches into a
+    nested table: ``data={"options.n_samples": 1000}``); a key or a section given as None is removed. Unlike a text
+    replacement, a change cannot silently miss when the base's text changes.
+    """
+    doc = tomllib.loads(base)
+    for name, table in sections.items():
+        if table is None:
+            doc.pop(name, None)
+            continue
+        for dotted, value in table.items():
+            *path, key = [name, *dotted.split(".")]
+            where = doc
+            for part in path:
+                where = where.setdefault(part, {})
+            if value is None:
+                where.pop(key, None)
+            else:
+                where[key] = value
+    return tomli_w.dumps(doc)
 
 
 def cli(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:

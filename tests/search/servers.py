@@ -28,11 +28,11 @@ from benchmarks import faults
 from benchmarks.faults import POSTGRES, Unreachable, free_port
 from search.cli import build_parser, cmd_create
 from search.ui import mlflow_command, server_env, wait_until_up
-from tests.conftest import TINY_SPACE
+from tests.helpers import space_toml
 
 HEARTBEAT_SECONDS, GRACE_SECONDS = 1, 4  # the workers' settings here: fast, so a dead worker's trial goes stale soon
 T = TypeVar("T")
-QUICK_SPACE = TINY_SPACE.replace("epochs = 3", "epochs = 2")  # a cluster test's space: trials of two epochs
+QUICK_SPACE = space_toml(training={"epochs": 2})  # a cluster test's space: trials of two epochs
 MARIADB = "mysql+pymysql://root@127.0.0.1:3306"
 
 

@@ -18,8 +18,7 @@ from mtl.errors import MtlError
 from search import signals
 from search.cli import build_parser, cmd_report
 from search.signals import Preempted, PreemptionGuard, interruption_behind, signals_deferred
-from tests.conftest import TINY_SPACE
-from tests.helpers import assert_one_line_error, cli, run_in_process
+from tests.helpers import assert_one_line_error, cli, run_in_process, space_toml
 
 pytestmark = pytest.mark.slow
 
@@ -48,7 +47,7 @@ def test_a_short_sweep_on_the_embedded_default_stores(tmp_path, write_space) -> 
 
 
 def test_bad_inputs_exit_2_with_one_line(tmp_path, write_space, monkeypatch) -> None:
-    broken = write_space(TINY_SPACE.replace("shared_depth = { low = 0, high = 2 }", "shared_depth = { low = 3, high = 2 }"), "broken.toml")
+    broken = write_space(space_toml(search={"shared_depth": {"low": 3, "high": 2}}), "broken.toml")
     assert_one_line_error(cli("run", "--space", str(broken), cwd=tmp_path), "broken.toml", "search.shared_depth", "low 3 > high 2")
 
     monkeypatch.chdir(tmp_path)  # the default stores would be created here
@@ -76,8 +75,8 @@ def test_unreachable_storage_is_one_line_and_hides_the_password(tmp_path, write_
 
 
 def test_ctrl_c_marks_the_running_trial_failed_and_a_rerun_resumes(tmp_path, write_space) -> None:
-    slow = TINY_SPACE.replace("epochs = 3", "epochs = 60").replace("patience = 2", "patience = 60")  # a trial: 3-10 s
-    space = write_space(slow.replace("n_samples = 400", "n_samples = 1000").replace("batch_size = 64", "batch_size = 16"))
+    space = write_space(space_toml(training={"epochs": 60, "patience": 60}, data={"options.n_samples": 1000},
+                                   search={"batch_size": 16}))  # a trial: 3-10 s
     storage, tracking = f"sqlite:///{tmp_path / 'o.db'}", f"sqlite:///{tmp_path / 'm.db'}"
     args = [sys.executable, "-m", "search", "run", "--space", str(space), "--storage", storage, "--tracking-uri", tracking]
     # SIGINT restored in the child: a shell running pytest in the background would hand it down ignored
@@ -150,7 +149,7 @@ def test_a_ctrl_c_during_training_waits_for_the_next_batch_and_a_second_one_stop
 
 
 def test_jobs_2_completes_exactly_the_budget_with_unique_trials(tmp_path, write_space) -> None:
-    space = write_space(TINY_SPACE.replace("epochs = 3", "epochs = 2"))
+    space = write_space(space_toml(training={"epochs": 2}))
     storage, tracking = f"sqlite:///{tmp_path / 'o.db'}", f"sqlite:///{tmp_path / 'm.db'}"
     result = cli("run", "--space", str(space), "--trials", "5", "--jobs", "2", "--storage", storage,
                  "--tracking-uri", tracking, "--no-report", cwd=tmp_path)

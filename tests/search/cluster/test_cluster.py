@@ -10,7 +10,7 @@ import signal
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import TINY_SPACE
+from tests.helpers import space_toml
 from tests.search.servers import (
     QUICK_SPACE,
     assert_shared_budget,
@@ -25,9 +25,8 @@ from tests.search.servers import (
 )
 
 pytestmark = pytest.mark.slow
-SLOW_SPACE = (TINY_SPACE.replace("epochs = 3", "epochs = 20").replace("patience = 2", "patience = 20")
-              .replace("n_samples = 400", "n_samples = 1000").replace("batch_size = 64", "batch_size = 16"))
-HELD_SPACE = SLOW_SPACE.replace("epochs = 20", "epochs = 2000").replace("patience = 20", "patience = 2000")  # ends by signal
+SLOW_SPACE = space_toml(training={"epochs": 20, "patience": 20}, data={"options.n_samples": 1000}, search={"batch_size": 16})
+HELD_SPACE = space_toml(SLOW_SPACE, training={"epochs": 2000, "patience": 2000})  # ends by signal
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from benchmarks.faults import Link
-from tests.conftest import TINY_SPACE
+from tests.helpers import space_toml
 from tests.search.servers import (
     GRACE_SECONDS,
     Output,
@@ -29,9 +29,8 @@ from tests.search.servers import (
 )
 
 pytestmark = pytest.mark.slow
-SPACE = (TINY_SPACE.replace("epochs = 3", "epochs = 12").replace("patience = 2", "patience = 12")
-         .replace("n_samples = 400", "n_samples = 1500").replace("batch_size = 64", "batch_size = 16"))
-HELD = SPACE.replace("epochs = 12", "epochs = 60").replace("patience = 12", "patience = 60")  # a trial: 12-30 s here
+SPACE = space_toml(training={"epochs": 12, "patience": 12}, data={"options.n_samples": 1500}, search={"batch_size": 16})
+HELD = space_toml(SPACE, training={"epochs": 60, "patience": 60})  # a trial: 12-30 s here
 RETRIES = {"MTL_STORAGE_BACKOFF": "1", "MTL_STORAGE_RETRIES": "8"}
 
 

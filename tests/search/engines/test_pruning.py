@@ -10,13 +10,10 @@ from search.errors import SpaceError
 from search.space import load_space, parse_space
 from search.tracking import RUN_ID_ATTR
 from tests.conftest import TINY_SPACE
+from tests.helpers import space_toml
 
-PRUNED_SPACE = (
-    TINY_SPACE.replace('seed = 3', 'seed = 3\npruner = { name = "median", n_startup_trials = 2, n_warmup_steps = 1 }')
-    .replace("learning_rate = 0.01", "learning_rate = [0.01, 1e-7]")
-    .replace("epochs = 3", "epochs = 6")
-    .replace("patience = 2", "patience = 6")
-)
+PRUNED_SPACE = space_toml(study={"pruner": {"name": "median", "n_startup_trials": 2, "n_warmup_steps": 1}},
+                          search={"learning_rate": [0.01, 1e-7]}, training={"epochs": 6, "patience": 6})
 
 
 def test_a_clearly_worse_trial_is_pruned_and_marked_in_mlflow(write_space, stores) -> None:

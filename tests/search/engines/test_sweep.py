@@ -13,6 +13,7 @@ from search.space import load_space
 from search.tracking import PARENT_ATTR, RUN_ID_ATTR, download_model
 from search.trial import prepare_data
 from tests.conftest import mlflow_runs as _runs
+from tests.helpers import space_toml
 
 
 def test_sweep_logs_one_child_run_per_trial_with_metrics_and_artifacts(write_space, stores, tmp_path) -> None:
@@ -69,19 +70,17 @@ def test_rerun_resumes_the_study_and_its_parent_run(write_space, stores) -> None
 
 
 def test_resuming_with_a_changed_space_is_refused(write_space, stores) -> None:
-    from tests.conftest import TINY_SPACE
 
     run_sweep(load_space(write_space()), trials=1, printer=lambda line: None, **stores)
-    changed = load_space(write_space(TINY_SPACE.replace("tower_width = 8", "tower_width = 12"), "changed.toml"))
+    changed = load_space(write_space(space_toml(search={"tower_width": 12}), "changed.toml"))
     with pytest.raises(SpaceError, match="different space"):
         run_sweep(changed, study_name="tiny", printer=lambda line: None, **stores)
     assert len(optuna.load_study(study_name="tiny", storage=stores["storage"]).get_trials()) == 1
 
 
 def test_a_diverging_trial_is_recorded_failed_and_the_sweep_goes_on(write_space, stores) -> None:
-    from tests.conftest import TINY_SPACE
 
-    space = load_space(write_space(TINY_SPACE.replace("learning_rate = 0.01", "learning_rate = [0.01, 1e9]")))
+    space = load_space(write_space(space_toml(search={"learning_rate": [0.01, 1e9]})))
     study = open_study(space, "tiny", stores["storage"])
     study.enqueue_trial({"learning_rate": 1e9})
     study.enqueue_trial({"learning_rate": 0.01})
@@ -99,12 +98,11 @@ def test_a_diverging_trial_is_recorded_failed_and_the_sweep_goes_on(write_space,
 
 
 def test_one_study_pits_strategies_and_weightings_and_tags_them(write_space, stores) -> None:
-    from tests.conftest import TINY_SPACE
 
-    text = TINY_SPACE.replace("[search]", '[search]\nstrategy = ["hard", "independent", "mmoe", "cgc", "ple", "cross_stitch"]\n'
-                              'weighting = ["fixed", "uncertainty", "dwa", "gradnorm"]\nn_experts = { low = 2, high = 3 }\n'
-                              "expert_width = 4\nlevels = [1, 2]\n").replace("epochs = 3", "epochs = 2") \
-        + '\n[compare]\narms = "none"\n'  # one study: strategy and weighting searched as hyperparameters
+    text = space_toml(search={"strategy": ["hard", "independent", "mmoe", "cgc", "ple", "cross_stitch"],
+                              "weighting": ["fixed", "uncertainty", "dwa", "gradnorm"], "n_experts": {"low": 2, "high": 3},
+                              "expert_width": 4, "levels": [1, 2]},
+                      training={"epochs": 2}, compare={"arms": "none"})  # one study: strategy and weighting as hyperparameters
     space = load_space(write_space(text))
     result = run_sweep(space, trials=6, printer=lambda line: None, **stores)
     client, _, children = _runs(stores["tracking_uri"], "tiny")
@@ -121,9 +119,8 @@ def test_one_study_pits_strategies_and_weightings_and_tags_them(write_space, sto
 
 
 def test_a_gradient_level_method_with_its_option_runs_as_a_trial(write_space, stores) -> None:
-    from tests.conftest import TINY_SPACE
 
-    text = TINY_SPACE.replace("[search]", '[search]\nweighting = "cagrad"\ncagrad_c = 0.25\n').replace("epochs = 3", "epochs = 2")
+    text = space_toml(search={"weighting": "cagrad", "cagrad_c": 0.25}, training={"epochs": 2})
     result = run_sweep(load_space(write_space(text)), trials=1, printer=lambda line: None, **stores)
     client, _, children = _runs(stores["tracking_uri"], "tiny")
     assert [t.state.name for t in result.study.get_trials()] == ["COMPLETE"]
@@ -136,9 +133,8 @@ def test_a_gradient_level_method_with_its_option_runs_as_a_trial(write_space, st
 
 
 def test_one_objective_per_task_reports_exactly_the_non_dominated_set(write_space, stores) -> None:
-    from tests.conftest import TINY_SPACE
 
-    text = TINY_SPACE.replace('sampler = "random"', 'sampler = "nsga2"') + "\n[objective]\nper_task = true\n"
+    text = space_toml(study={"sampler": "nsga2"}, objective={"per_task": True})
     result = run_sweep(load_space(write_space(text)), trials=5, printer=lambda line: None, **stores)
     complete = [t for t in result.study.get_trials() if t.state.name == "COMPLETE"]
     assert len(result.study.directions) == 2 and len(complete) == 5
@@ -156,8 +152,7 @@ def test_one_objective_per_task_reports_exactly_the_non_dominated_set(write_spac
 
 
 def test_per_task_objectives_refuse_a_pruner(write_space) -> None:
-    from tests.conftest import TINY_SPACE
 
-    text = TINY_SPACE.replace("seed = 3", 'seed = 3\npruner = "median"') + "\n[objective]\nper_task = true\n"
+    text = space_toml(study={"pruner": "median"}, objective={"per_task": True})
     with pytest.raises(SpaceError, match="cannot prune"):
         load_space(write_space(text))

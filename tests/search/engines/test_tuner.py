@@ -16,19 +16,17 @@ from search.errors import SpaceError, StorageError
 from search.space import Param, load_space, sample
 from search.tracking import CHAMPION
 from search.trial import prepare_data
-from tests.conftest import TINY_SPACE
 from tests.conftest import mlflow_runs as _runs
+from tests.helpers import space_toml
 
-TWO_EPOCHS = TINY_SPACE.replace("epochs = 3", "epochs = 2")
+TWO_EPOCHS = space_toml(training={"epochs": 2})
 # every kind of setting: choices (str, int, bool), int ranges (plain, stepped, log), float ranges
 # (plain, stepped, log), and conditions two deep (strategy -> shared_depth -> shared_width)
-SEARCHED = (TWO_EPOCHS.replace("tower_width = 8", "tower_width = { low = 4, high = 8, step = 2 }")
-            .replace("shared_width = { low = 4, high = 16 }", "shared_width = { low = 4, high = 16, log = true }")
-            .replace("learning_rate = 0.01", "learning_rate = { low = 5e-3, high = 2e-2, log = true }")
-            .replace("batch_size = 64", "batch_size = [32, 64]")
-            .replace("[search]", '[search]\nstrategy = ["hard", "mmoe"]\nn_experts = { low = 2, high = 3 }\n'
-                                 "expert_width = 4\ndropout = { low = 0.0, high = 0.2, step = 0.1 }")
-            + '\n[compare]\narms = "none"\n')
+SEARCHED = space_toml(TWO_EPOCHS, search={
+    "tower_width": {"low": 4, "high": 8, "step": 2}, "shared_width": {"low": 4, "high": 16, "log": True},
+    "learning_rate": {"low": 5e-3, "high": 2e-2, "log": True}, "batch_size": [32, 64], "strategy": ["hard", "mmoe"],
+    "n_experts": {"low": 2, "high": 3}, "expert_width": 4, "dropout": {"low": 0.0, "high": 0.2, "step": 0.1},
+}, compare={"arms": "none"})
 CONDITIONS = {  # what search.space.sample asks for, restated
     "shared_depth": (("strategy", ("hard",)),),
     "shared_width": (("strategy", ("hard",)), ("shared_depth", (1, 2))),
@@ -94,7 +92,7 @@ def test_what_keras_tuner_cannot_search_is_refused_before_anything_runs(write_sp
 @pytest.mark.parametrize("oracle", ["random", "bayesian", "hyperband"])
 def test_a_sweep_with_each_oracle_logs_one_child_run_per_trial_inside_the_space(oracle, write_space, stores, tmp_path, monkeypatch) -> None:
     monkeypatch.setattr("search.engines._keras_tuner.STARTUP_TRIALS", 2)  # so Bayesian optimisation proposes the third trial
-    text = SEARCHED.replace("epochs = 2", "epochs = 3") if oracle == "hyperband" else SEARCHED
+    text = space_toml(SEARCHED, training={"epochs": 3}) if oracle == "hyperband" else SEARCHED
     trials = 4 if oracle == "hyperband" else 3  # hyperband, 3 epochs: three 1-epoch trials, then the best for 3
     space = load_space(write_space(text))
     lines: list[str] = []
@@ -201,7 +199,7 @@ def test_a_rerun_resumes_the_project_and_the_parent_run_after_an_interruption(wr
     assert "boom" in next(r for r in children if r.data.tags["trial_number"] == "1").data.tags["error"]
     with pytest.raises(StorageError, match="--oracle random"):
         run_tuner_sweep(space, trials=3, **{**sweep, "oracle": "bayesian"})
-    changed = load_space(write_space(TWO_EPOCHS.replace("tower_width = 8", "tower_width = 12"), "changed.toml"))
+    changed = load_space(write_space(space_toml(TWO_EPOCHS, search={"tower_width": 12}), "changed.toml"))
     with pytest.raises(SpaceError, match="different space"):
         run_tuner_sweep(changed, "tiny", trials=3, **sweep)
 

@@ -18,10 +18,10 @@ from search.space import load_space, parse_space
 from search.tracking import PARENT_ATTR, RUN_ID_ATTR, STEP_MS_ATTR, Tracker
 from search.trial import TrialContext, prepare_data
 from tests.conftest import TINY_SPACE
+from tests.helpers import space_toml
 
-TWO_STRATEGIES = (TINY_SPACE.replace("epochs = 3", "epochs = 2")
-                  .replace("learning_rate = 0.01", 'learning_rate = [0.01, 1e9]\nstrategy = ["hard", "independent"]')
-                  + '\n[compare]\narms = "none"\n')  # one study: the strategy searched as a hyperparameter
+TWO_STRATEGIES = space_toml(training={"epochs": 2}, search={"learning_rate": [0.01, 1e9], "strategy": ["hard", "independent"]},
+                            compare={"arms": "none"})  # one study: the strategy searched as a hyperparameter
 QUIET = {"printer": lambda line: None}
 
 
@@ -151,9 +151,8 @@ def test_report_respects_the_direction_and_skips_what_the_trials_cannot_show(tmp
 
 
 def test_report_of_a_per_task_study_lists_exactly_the_pareto_set(write_space, stores, tmp_path) -> None:
-    text = TINY_SPACE.replace('sampler = "random"', 'sampler = "nsga2"').replace(
-        "[search]", '[search]\nstrategy = ["hard", "independent"]') + "\n[objective]\nper_task = true\n" \
-        + '[compare]\narms = "none"\n'
+    text = space_toml(study={"sampler": "nsga2"}, search={"strategy": ["hard", "independent"]}, objective={"per_task": True},
+                      compare={"arms": "none"})
     space = load_space(write_space(text))
     result = run_sweep(space, trials=5, **QUIET, **stores)
     complete = [t for t in result.study.get_trials() if t.state == TrialState.COMPLETE]
@@ -202,8 +201,7 @@ def test_a_comparison_report_shows_budget_curves_beside_the_effects_and_says_whe
     assert "budget_curves.png" not in markdown.split("## Plots")[-1]
 
 
-COMPARISON = TINY_SPACE + ('\n[compare]\nseeds = 2\nracing = false\n'
-                           '[compare.arms.a]\nstrategy = "hard"\n[compare.arms.b]\nstrategy = "independent"\n')
+COMPARISON = space_toml(compare={"seeds": 2, "racing": False, "arms": {"a": {"strategy": "hard"}, "b": {"strategy": "independent"}}})
 
 
 def test_a_comparisons_report_reads_the_confirmations_and_confirm_trains_the_missing(write_space, stores, tmp_path) -> None:

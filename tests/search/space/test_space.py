@@ -12,6 +12,7 @@ from search.engines import make_sampler
 from search.errors import SpaceError
 from search.space import load_space, optuna_suggest, parse_space, sample
 from tests.conftest import TINY_SPACE
+from tests.helpers import space_toml
 
 SPACES = sorted(Path(__file__).resolve().parents[3].joinpath("spaces").glob("*.toml"))
 
@@ -43,19 +44,19 @@ BAD = [
     (_with("dropout = { low = 0.0, high = 0.2, log = true }"), "search.dropout", "log range needs low > 0"),
     (_with("learning_rate = { low = 0.0, high = 0.1, log = true }").replace("learning_rate = 0.01\n", ""),
      "search.learning_rate.low", "must be > 0"),
-    (TINY_SPACE.replace("shared_depth = { low = 0, high = 2 }", "shared_depth = { low = -1, high = 2 }"),
+    (space_toml(search={"shared_depth": {"low": -1, "high": 2}}),
      "search.shared_depth.low", "must be >= 0"),
-    (TINY_SPACE.replace("tower_width = 8", "tower_width = { low = 4, high = 16, log = true, step = 2 }"),
+    (space_toml(search={"tower_width": {"low": 4, "high": 16, "log": True, "step": 2}}),
      "search.tower_width", "both log = true and a step"),
-    (TINY_SPACE.replace("tower_width = 8", "tower_width = 'wide'"), "search.tower_width", "expected int"),
-    (TINY_SPACE.replace("tower_width = 8", "tower_width = { low = 4 }"), "search.tower_width", "needs both low and high"),
-    (TINY_SPACE.replace("tower_width = 8", "tower_width = []"), "search.tower_width", "must not be empty"),
+    (space_toml(search={"tower_width": "wide"}), "search.tower_width", "expected int"),
+    (space_toml(search={"tower_width": {"low": 4}}), "search.tower_width", "needs both low and high"),
+    (space_toml(search={"tower_width": []}), "search.tower_width", "must not be empty"),
     (_with("activation = ['relu', 'sparkle']"), "search.activation", "must be one of"),
-    (TINY_SPACE.replace('sampler = "random"', 'sampler = "magic"'), "study.sampler", "must be one of"),
-    (TINY_SPACE.replace('source = "synthetic"', ""), "data.source", "required"),
-    (TINY_SPACE.replace("n_tasks = 2", "n_jobs = 2"), "data.options.n_jobs", "unknown option"),
-    (TINY_SPACE.replace("epochs = 3", "epochs = 0"), "training.epochs", "must be >= 1"),
-    (TINY_SPACE.replace("[search]", "[data.x]\n[search]"), "data.x", "unknown key"),
+    (space_toml(study={"sampler": "magic"}), "study.sampler", "must be one of"),
+    (space_toml(data={"source": None}), "data.source", "required"),
+    (space_toml(data={"options.n_tasks": None, "options.n_jobs": 2}), "data.options.n_jobs", "unknown option"),
+    (space_toml(training={"epochs": 0}), "training.epochs", "must be >= 1"),
+    (space_toml(data={"x": {}}), "data.x", "unknown key"),
     (_with("val_fraction = 0.6\ntest_fraction = 0.5", after="[data]"), "data", "leaves no training rows"),
     (TINY_SPACE + "\n[objective]\nmetrics = { task1 = 'rmse' }\n", "objective.direction", "required"),
     (_with("split_column = 'part'", after="[data]"), "data.split_column", "has no split column"),
@@ -132,8 +133,8 @@ def test_objective_metric_must_exist_for_its_task() -> None:
 
 def test_fingerprint_ignores_budget_but_not_search_or_seed() -> None:
     base = parse_space(TINY_SPACE, "a.toml")
-    assert base.fingerprint() == parse_space(TINY_SPACE.replace("trials = 3", "trials = 9"), "a.toml").fingerprint()
-    assert base.fingerprint() != parse_space(TINY_SPACE.replace("tower_width = 8", "tower_width = 9"), "a.toml").fingerprint()
+    assert base.fingerprint() == parse_space(space_toml(study={"trials": 9}), "a.toml").fingerprint()
+    assert base.fingerprint() != parse_space(space_toml(search={"tower_width": 9}), "a.toml").fingerprint()
     assert base.fingerprint() != base.with_seed(99).fingerprint()
 
 
@@ -158,16 +159,14 @@ def test_every_sampler_runs_a_seeded_study(sampler: str) -> None:
         assert 0 <= values["shared_depth"] <= 2 and 0.5 <= values["loss_weight.task1"] <= 2.0
 
 
-WARM = (TINY_SPACE.replace("shared_depth = { low = 0, high = 2 }", "shared_depth = 1")
-        .replace("shared_width = { low = 4, high = 16 }", "shared_width = 8")
-        .replace("tower_depth = { low = 0, high = 1 }", "tower_depth = 1").replace("tie_outputs = [false, true]", "tie_outputs = false"))
+WARM = space_toml(search={"shared_depth": 1, "shared_width": 8, "tower_depth": 1, "tie_outputs": False})
 RUN = "0123456789abcdef0123456789abcdef"
 WARM_BAD = [
     (_with("freeze = ['none', 'trunk']"), "search.freeze", "needs warm-started weights"),
-    (WARM.replace("patience = 2", "patience = 2\nfinetune_after = 1"), "training.finetune_after", "nothing is ever frozen"),
-    (WARM.replace("shared_width = 8", "shared_width = [8, 16]") + f"[init]\ntrunk = '{RUN}'\n", "search.shared_width", "must be fixed"),
-    (WARM.replace("[search]", "[search]\nstrategy = ['hard', 'mmoe']") + f"[init]\ntrunk = '{RUN}'\n", "init.trunk", "only strategy"),
-    (WARM.replace("tie_outputs = false", "tie_outputs = [false, true]") + f"[init]\ntowers = '{RUN}'\n", "init.towers", "tied output head"),
+    (space_toml(WARM, training={"finetune_after": 1}), "training.finetune_after", "nothing is ever frozen"),
+    (space_toml(WARM, search={"shared_width": [8, 16]}, init={"trunk": RUN}), "search.shared_width", "must be fixed"),
+    (space_toml(WARM, search={"strategy": ["hard", "mmoe"]}, init={"trunk": RUN}), "init.trunk", "only strategy"),
+    (space_toml(WARM, search={"tie_outputs": [False, True]}, init={"towers": RUN}), "init.towers", "tied output head"),
     (WARM + "[init]\ntrunk = 'models/x.h5'\n", "init.trunk", "neither an MLflow run id"),
     (WARM + "[init]\ntowers = { task1 = 3 }\n", "init.towers.task1", "expected an MLflow run id"),
     (WARM + "[init]\ncolumns = 'a.keras'\n", "init.columns", "unknown key"),

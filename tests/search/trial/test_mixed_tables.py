@@ -13,7 +13,7 @@ from search.space import load_space
 from search.tracking import download_model, predict
 from search.trial import prepare_data
 from tests.conftest import mixed_frame, mlflow_runs
-from tests.helpers import MIXED_SPACE, run_in_process
+from tests.helpers import MIXED_SPACE, run_in_process, space_toml
 
 
 def raw_inputs(frame: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -83,7 +83,7 @@ def test_bad_tables_are_one_error_naming_the_problem(tmp_path, write_space, monk
 def test_a_split_column_named_in_the_space_fixes_the_split(tmp_path, write_space) -> None:
     frame = mixed_frame(50).assign(part=["train", "train", "train", "val", "test"] * 10)
     frame.to_csv(tmp_path / "mixed.csv", index=False)
-    text = MIXED_SPACE.replace('stratify = "churn"', 'split_column = "part"')
+    text = space_toml(MIXED_SPACE, data={"stratify": None, "split_column": "part"})
     splits = prepare_data(load_space(write_space(text, "split.toml")))
     assert (len(splits.train), len(splits.val), len(splits.test)) == (30, 10, 10)
     assert "part" not in splits.train.categorical

@@ -19,15 +19,12 @@ from search.errors import SpaceError
 from search.space import load_space
 from search.tracking import RUN_ID_ATTR, download_model
 from search.trial import prepare_data, resolve_init, warm_start
-from tests.conftest import TINY_SPACE, mlflow_runs
-from tests.helpers import cli, run_in_process
+from tests.conftest import mlflow_runs
+from tests.helpers import cli, run_in_process, space_toml
 
 pytestmark = pytest.mark.slow
 
-BASE = (TINY_SPACE.replace("shared_depth = { low = 0, high = 2 }", "shared_depth = 1")
-        .replace("shared_width = { low = 4, high = 16 }", "shared_width = 8")
-        .replace("tower_depth = { low = 0, high = 1 }", "tower_depth = 1").replace("tie_outputs = [false, true]", "tie_outputs = false")
-        .replace("epochs = 3", "epochs = 2"))
+BASE = space_toml(search={"shared_depth": 1, "shared_width": 8, "tower_depth": 1, "tie_outputs": False}, training={"epochs": 2})
 
 
 def one_line_error(result: subprocess.CompletedProcess) -> str:
