@@ -1,7 +1,7 @@
 """How good the task-affinity pass's groupings are: measured against the best partition, found by training them all.
 
 Run by hand: ``python benchmarks/affinity_quality.py [--quick] [--seeds S] [--copies K] [--tasks 5]
-[--noise 0.3 1.0] [--full]``.
+[--noise 0.3 1.0] [--full] [--every N]``.
 
 **Cases.** Planted data (:func:`mtl.data.make_synthetic` with ``groups``): T tasks (4 by default:
 clusters of 3 and 1; ``--tasks 5``: 3 and 2; ``--tasks 6``: 4 and 2), 2,000 rows, 12 features,
@@ -27,7 +27,7 @@ batch 64, 20 epochs (``--epochs``), patience 5 (yeast: an 8-unit ``relu`` trunk)
 normalised test loss; the best partition is the one of lowest mean over the seeds.
 
 **The pass** is what ``python -m search affinity`` runs (``hard``, a 64-unit trunk, towers of 32,
-dropout 0, the same learning rate, batch size and epochs), then :func:`mtl.affinity.propose`. Its
+dropout 0, the same learning rate, batch size and epochs; a lookahead every 5 steps, ``--every``), then :func:`mtl.affinity.propose`. Its
 choice is its first-ranked candidate. Reported per cell: the share of seeds where it said it cannot
 tell the groups apart, where its choice is the planted partition, the median rank of its choice
 among all partitions (1 = best), the mean gap of its choice to the best partition (% of the best's
@@ -113,11 +113,11 @@ def cell_data(cell: Cell, tasks: int, seed: int) -> Splits:
     return split(data, 0.2, 0.3, seed=seed)
 
 
-def run_cell(cell: Cell, tasks: int, seeds: int, copies: int, epochs: int) -> dict[str, object]:
+def run_cell(cell: Cell, tasks: int, seeds: int, copies: int, epochs: int, every: int) -> dict[str, object]:
     """The truth on the cell's data, then the pass with every seed, and how its choice fares."""
     model = YEAST_MODEL if cell.yeast else SYNTHETIC_MODEL
     train = TrainConfig(learning_rate=5e-3, batch_size=64, epochs=epochs, patience=5)
-    settings = AffinitySettings(epochs=epochs, learning_rate=train.learning_rate, batch_size=train.batch_size)
+    settings = AffinitySettings(epochs=epochs, every=every, learning_rate=train.learning_rate, batch_size=train.batch_size)
     pass_model = ModelConfig(strategy="hard", activation=model.activation, **PASS_SHAPE)
     splits = cell_data(cell, tasks, 0)
     names = tuple(t.name for t in splits.tasks)
@@ -188,13 +188,14 @@ def main() -> None:
     cli.add_argument("--copies", type=int, default=3, help="training seeds per partition, stacked in one network")
     cli.add_argument("--tasks", type=int, default=4, choices=sorted(PLANTED), help="planted tasks (4, 5 or 6)")
     cli.add_argument("--noise", type=float, nargs="+", default=[0.3], help="noise levels of the planted data")
+    cli.add_argument("--every", type=int, default=AffinitySettings().every, help="the pass's lookahead every N steps")
     cli.add_argument("--full", action="store_true", help="label fraction 1.0 too (default: 0.3 and 0.6)")
     cli.add_argument("--epochs", type=int, default=None, help="epochs (default 20; --quick 5)")
     args = cli.parse_args()
     seeds = args.seeds or (2 if args.quick else 5)
     epochs = args.epochs or (5 if args.quick else 20)
     started = time.perf_counter()
-    found = [run_cell(cell, args.tasks, seeds, args.copies, epochs)
+    found = [run_cell(cell, args.tasks, seeds, args.copies, epochs, args.every)
              for cell in [*cells(args, args.tasks), Cell("yeast 4 tasks", np.nan, 1.0, 0.0, None, yeast=True)]]
     rows = [(f["cell"]["name"], f["cannot_tell"], f["recovered"], f["median_rank"], f["gap"], f["max_gap"],
              f["planted_gap"], f["ends_gap"], {True: "met", False: "NOT met", None: "-"}[f["goal"]]) for f in found]
@@ -212,7 +213,7 @@ def main() -> None:
     ax.set_title("Task-affinity pass vs every partition trained")
     ax.legend()
     save_results("affinity_quality", args.quick, {"seeds": seeds, "copies": args.copies, "tasks": args.tasks,
-                                                  "noise": args.noise, "epochs": epochs,
+                                                  "noise": args.noise, "epochs": epochs, "every": args.every,
                                                   "seconds": time.perf_counter() - started}, found, figure)
 
 
