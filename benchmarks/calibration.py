@@ -67,8 +67,7 @@ from mtl.models import ModelConfig  # noqa: E402
 from mtl.objective import Objective  # noqa: E402
 from mtl.stats import NO_DIFFERENCE, WORSE, holm, paired, verdict  # noqa: E402
 from mtl.training import TrainConfig, train  # noqa: E402
-from search.compare import conclude  # noqa: E402
-from search.compare._simulate import any_claim  # noqa: E402
+from search.compare import any_claim, conclude  # noqa: E402
 from search.engines import open_sweep, tune_sweep  # noqa: E402
 from search.space import Space  # noqa: E402
 

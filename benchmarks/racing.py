@@ -1,7 +1,7 @@
 """The sequential design's error rates and power, by simulation of the shipped race and verdict.
 
 Run by hand: ``python benchmarks/racing.py [--reps 10000]``. Each repetition scores A arms on K = 10
-seeds (:func:`search.compare._simulate.simulated_arms`: a seed effect every arm shares, per-arm
+seeds (:func:`search.compare.simulated_arms`: a seed effect every arm shares, per-arm
 noise of the same size, 2 tasks) and runs :func:`search.compare.decide` exactly as a comparison
 does, arm0 the reference, fused racing's one look after 5 seeds (or no race). Under the global null
 (every arm equal) it counts any drop or any verdict other than "no detectable difference" (the
@@ -20,8 +20,7 @@ import numpy as np
 from common import RESULTS
 from scipy import stats
 
-from search.compare import decide, race_looks
-from search.compare._simulate import any_claim, simulated_arms
+from search.compare import any_claim, decide, race_looks, simulated_arms
 
 SEEDS = tuple(range(10))
 TASKS = ("task1", "task2")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from mtl.stats import BETTER, NO_DIFFERENCE, WORSE
 from search.compare._confirm import (
-    CONFIRM_KIND,
     SINGLE_TASK,
     confirm,
     confirm_before_race,
@@ -15,7 +14,9 @@ from search.compare._race import RACE_MIN_SEEDS, Dropped, confirmation_rounds, l
 from search.compare._record import VERDICT_TABLE, read_verdict_table, record_verdict
 from search.compare._run import conclude, verdict_of
 from search.compare._scores import OBJECTIVE, ConfirmedArm
+from search.compare._simulate import any_claim, simulated_arms
 from search.compare._verdict import ArmStanding, Comparison, Verdict, decide, judge
+from search.tracking import CONFIRM_KIND  # the confirmations' run kind (its home is the schema); kept here for readers
 
 __all__ = [
     "ArmStanding",
@@ -29,6 +30,7 @@ __all__ = [
     "RACE_MIN_SEEDS",
     "SINGLE_TASK",
     "VERDICT_TABLE",
+    "any_claim",
     "Verdict",
     "WORSE",
     "conclude",
@@ -44,5 +46,6 @@ __all__ = [
     "read_confirmations",
     "read_verdict_table",
     "record_verdict",
+    "simulated_arms",
     "verdict_of",
 ]

@@ -36,14 +36,13 @@ from mtl.errors import TrialFailed
 from mtl.tasks import Task
 from search.compare._race import confirmation_rounds, race, race_looks
 from search.compare._scores import OBJECTIVE, ConfirmedArm
-from search.engines import CAUGHT, RUN_ID_ATTR, ArmStudy, OpenSweep, best_trial, replicate_seed
+from search.engines import CAUGHT, ArmStudy, OpenSweep, best_trial, replicate_seed
 from search.progress import epoch_bars
 from search.space import RESERVED_ARM, Space, optuna_suggest
-from search.tracking import Tracker
+from search.tracking import CONFIRM_KIND, RUN_ID_ATTR, Tracker
 from search.trial import TrialContext, latest_baselines, prepare_data, run_fused, run_trial, train_baseline, why_not_fused
 
 CONFIRM_OFFSET = 20_000
-CONFIRM_KIND = "confirmation"
 SINGLE_TASK = RESERVED_ARM  # the pseudo-arm of the study's single-task baselines
 
 Printer = Callable[[str], None]

@@ -1,7 +1,7 @@
 """The verdict in MLflow: the parent run holds the table, one metric per arm and the sentences.
 
 On the sweep's parent run: the table ``verdict.json`` (one row per arm x target; logged with
-``MlflowClient.log_table``, so ``mlflow.load_table`` reads it, and later replaced whole in the same
+MLflow's ``log_table``, so ``mlflow.load_table`` reads it, and later replaced whole in the same
 format with full precision, since ``log_table`` would append to the earlier verdict and keeps 10 decimals),
 metrics ``arm/<arm>/test_objective``
 (mean over the confirmation seeds) and ``arm/<arm>/test_objective_std``, tags ``reference_arm``, ``best_arm``,
@@ -21,10 +21,9 @@ from typing import Any
 import pandas as pd
 
 from search.compare._verdict import Verdict
-from search.tracking import Tracker
+from search.tracking import NOTE_TAG, Tracker
 
 VERDICT_TABLE = "verdict.json"
-NOTE_TAG = "mlflow.note.content"
 MAX_TAG = 5000
 
 

@@ -36,11 +36,8 @@ from search.engines._sweep import (
     splits_arms,
 )
 from search.engines._tuner_space import tuner_space
-from search.tracking import RUN_ID_ATTR, WORKER_ATTR  # search.compare and its tests read them here; their home is search.tracking
 
 __all__ = [
-    "RUN_ID_ATTR",
-    "WORKER_ATTR",
     "ArmStudy",
     "CAUGHT",
     "FailureGuard",

@@ -12,12 +12,14 @@ from search.tracking._schema import (
     ARMS_ATTR,
     BASELINE_KIND,
     BUDGET_ATTR,
+    CONFIRM_KIND,
     EXPERIMENT_KIND_TAG,
     FAIL_ATTR,
     FINGERPRINT_ATTR,
     HEARTBEAT_TAG,
     MEAN_ATTR,
     MODEL_DEVELOPMENT,
+    NOTE_TAG,
     OWNER_TAG,
     PARENT_ATTR,
     PARENT_TAG,
@@ -30,8 +32,8 @@ from search.tracking._schema import (
 from search.tracking._tracker import EpochLogger, Tracker
 
 __all__ = [
-    "ARMS_ATTR", "BASELINE_KIND", "BUDGET_ATTR", "EXPERIMENT_KIND_TAG", "FAIL_ATTR", "FINGERPRINT_ATTR", "HEARTBEAT_TAG",
-    "MEAN_ATTR", "MODEL_DEVELOPMENT", "OWNER_TAG", "PARENT_ATTR", "PARENT_TAG", "REPEAT_KIND", "RUN_ID_ATTR", "SPACE_ATTR",
+    "ARMS_ATTR", "BASELINE_KIND", "BUDGET_ATTR", "CONFIRM_KIND", "EXPERIMENT_KIND_TAG", "FAIL_ATTR", "FINGERPRINT_ATTR", "HEARTBEAT_TAG",
+    "MEAN_ATTR", "MODEL_DEVELOPMENT", "NOTE_TAG", "OWNER_TAG", "PARENT_ATTR", "PARENT_TAG", "REPEAT_KIND", "RUN_ID_ATTR", "SPACE_ATTR",
     "STEP_MS_ATTR", "WORKER_ATTR",
     "CHAMPION", "LOG_MODELS", "BackgroundWriter", "EpochLogger", "ModelKeeping", "Promotion", "StudyPage", "Tracker",
     "download_model", "download_model_files", "log_model", "model_id_of", "model_signature", "predict", "promote",

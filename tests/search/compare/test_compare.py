@@ -19,9 +19,10 @@ from search.compare import (
     race_looks,
     read_verdict_table,
 )
-from search.engines import WORKER_ATTR, arm_study_name, open_sweep, own_arms, replicate_arm_space, tune_sweep
+from search.engines import arm_study_name, open_sweep, own_arms, replicate_arm_space, tune_sweep
 from search.errors import SpaceError
 from search.space import load_space, parse_space
+from search.tracking import WORKER_ATTR
 from search.trial import run_baselines
 from tests.conftest import TINY_SPACE, mlflow_runs
 from tests.helpers import cli, run_in_process

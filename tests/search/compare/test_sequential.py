@@ -6,8 +6,17 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from search.compare import NO_DIFFERENCE, ConfirmedArm, decide, look_levels, race_looks, read_verdict_table, record_verdict
-from search.compare._simulate import any_claim, simulated_arms
+from search.compare import (
+    NO_DIFFERENCE,
+    ConfirmedArm,
+    any_claim,
+    decide,
+    look_levels,
+    race_looks,
+    read_verdict_table,
+    record_verdict,
+    simulated_arms,
+)
 from search.tracking import Tracker
 
 SEEDS = tuple(range(100, 110))  # K = 10, as the default space
