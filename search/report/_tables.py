@@ -159,10 +159,18 @@ def partitions_table(report: Report) -> Table | None:
             if row.groups not in scores and set(report.affinity.tasks) == set(report.tasks):
                 partition = parse_partition(row.groups, report.affinity.tasks)
                 scores[row.groups] = partition_score(report.affinity.matrix, partition, report.affinity.tasks)
+    recommended = report.affinity.partitions[0][0] if report.affinity and report.affinity.partitions else None
+    winner = report.partitions[0].groups if report.partitions[0].best is not None else None
     rows = tuple((row.groups, str(len(row.groups.split(GROUP_SEP))), f"{row.complete}/{row.trials}", number(row.best),
-                  number(scores.get(row.groups))) for row in report.partitions)
+                  number(scores.get(row.groups)), _partition_role(row.groups, recommended, winner)) for row in report.partitions)
     return Table("Task partitions tried (which tasks share a trunk; best first)",
-                 ("partition", "groups", "complete/trials", "best val objective", "affinity score"), rows)
+                 ("partition", "groups", "complete/trials", "best val objective", "affinity score", "role"), rows)
+
+
+def _partition_role(groups: str, recommended: str | None, winner: str | None) -> str:
+    """``recommended`` (the affinity pass's first candidate), ``best`` (the best validation objective), both, or ``-``."""
+    roles = [name for name, match in (("recommended by affinity", recommended), ("best by validation", winner)) if groups == match]
+    return ", ".join(roles) or MISSING
 
 
 def report_tables(report: Report) -> list[Table]:

@@ -73,8 +73,11 @@ def test_affinity_of_a_data_frame_through_the_api(stores) -> None:
     found = search.task_affinity(_space("aff", compare=False), data=mixed_frame(200), tracking_uri=stores["tracking_uri"],
                                  printer=lambda line: None)
     assert found.affinity.tasks == ("price", "churn", "segment") and found.affinity.matrix.shape == (3, 3)
-    assert found.candidates[0] == "price+churn+segment" and found.candidates[-1] == "price|churn|segment"
-    assert len(found.candidates) == len(found.scores) == 3
+    assert len(found.candidates) == len(found.scores)
+    if found.proposal.separable:  # one candidate per number of groups, best support first
+        assert len(found.candidates) == 3 and set(found.candidates) >= {"price+churn+segment", "price|churn|segment"}
+    else:  # the pass cannot tell the groups apart on 200 rows: it offers only independent, then hard
+        assert found.candidates == ["price|churn|segment", "price+churn+segment"]
     _, parents, _ = mlflow_runs(stores["tracking_uri"], "aff")
     assert [p.info.run_id for p in parents] == [found.run_id] and parents[0].data.tags["kind"] == "affinity"
 

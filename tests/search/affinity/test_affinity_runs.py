@@ -135,6 +135,10 @@ def test_auto_groups_run_the_pass_once_per_study_and_trials_carry_their_partitio
     assert "## Task partitions tried" in markdown
     assert all(partition.replace("|", "\\|") in markdown for partition in tried)
     assert "![task affinity](task_affinity.png)" in markdown
+    table = markdown[markdown.index("## Task partitions tried"):].split("\n\n")[1]  # the recommended one beside the winner
+    recommended = ranked[0].replace("|", "\\|")
+    assert any(recommended in line and "recommended by affinity" in line for line in table.splitlines())
+    assert sum("best by validation" in line for line in table.splitlines()) == 1
 
 
 @pytest.mark.parametrize("groups, problem", [
