@@ -90,15 +90,14 @@ def run_affinity(space: Space, splits: Splits, tracker: Tracker, study_name: str
 
 
 def _log(tracker: Tracker, run_id: str, affinity: Affinity, proposal: Proposal, candidates: list[str]) -> None:
-    client = tracker.client
     for values, name in ((affinity.matrix, MATRIX_FILE), (proposal.spread, SPREAD_FILE)):
         frame = pd.DataFrame(values, columns=list(affinity.tasks))
         frame.insert(0, "task", list(affinity.tasks))
-        client.log_table(run_id, frame, name)
+        tracker.log_table(run_id, frame, name)
     figure = affinity_figure(affinity.matrix, affinity.tasks, proposal.spread)
-    client.log_figure(run_id, figure, HEATMAP_FILE)
+    tracker.log_figure(run_id, figure, HEATMAP_FILE)
     figure.clf()
-    client.log_dict(run_id, {
+    tracker.log_dict(run_id, {
         "tasks": list(affinity.tasks), "matrix": affinity.matrix.tolist(), "spread": _listed(proposal.spread),
         "separable": proposal.separable, "separated": proposal.separated, "separation": _finite(proposal.separation),
         "partitions": [{"groups": c, "score": s, "spread": _finite(d), "support": _finite(b)}
@@ -161,13 +160,13 @@ class StoredAffinity:
 
 def latest_affinity(tracker: Tracker) -> StoredAffinity | None:
     """The latest finished affinity run of the tracker's experiment (its ``affinity_partitions.json``), or None."""
-    runs = tracker.client.search_runs(
+    runs = tracker.search_runs(
         [tracker.experiment_id], filter_string=f"tags.kind = '{AFFINITY_KIND}' and attributes.status = 'FINISHED'",
         order_by=["attributes.start_time DESC"], max_results=1)
     if not runs:
         return None
     run_id = runs[0].info.run_id
     with tempfile.TemporaryDirectory() as folder:
-        stored = json.loads(Path(tracker.client.download_artifacts(run_id, PARTITIONS_FILE, folder)).read_text())
+        stored = json.loads(Path(tracker.download_artifacts(run_id, PARTITIONS_FILE, folder)).read_text())
     return StoredAffinity(run_id, tuple(stored["tasks"]), np.array(stored["matrix"], dtype=float),
                           tuple((p["groups"], float(p["score"])) for p in stored["partitions"]))

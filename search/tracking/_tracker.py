@@ -207,6 +207,14 @@ class Tracker:
         """Write ``text`` as the run's artifact ``artifact_file`` (replacing one there)."""
         self.client.log_text(run_id, text, artifact_file)
 
+    def log_figure(self, run_id: str, figure: Any, artifact_file: str) -> None:
+        """Save the matplotlib ``figure`` as the run's image ``artifact_file``."""
+        self.client.log_figure(run_id, figure, artifact_file)
+
+    def log_dict(self, run_id: str, values: Mapping[str, Any], artifact_file: str) -> None:
+        """Write ``values`` as the run's JSON (or YAML) artifact ``artifact_file``."""
+        self.client.log_dict(run_id, dict(values), artifact_file)
+
     def download_artifacts(self, run_id: str, path: str, dst_path: str) -> str:
         """Download the run's artifact ``path`` into the folder ``dst_path``; return its local path."""
         found: str = self.client.download_artifacts(run_id, path, dst_path)
