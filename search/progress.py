@@ -1,14 +1,17 @@
 """Live progress on a terminal: a bar per long training, with the time elapsed and an estimate of what is left.
 
 On a terminal (stdout is a TTY) a stacked confirmation round shows a transient ``rich`` bar of its
-epochs, which disappears when the round ends, so the log keeps its one line per stage; in a log
-file or under a scheduler nothing is drawn and the plain lines tell the story. ``rich`` comes with
+epochs, and the task-affinity pass one of its training steps; each disappears when its stage ends,
+so the log keeps its one line per stage; in a log file or under a scheduler nothing is drawn and
+the plain lines (tuning's carry an estimate of the time left) tell the story. ``rich`` comes with
 Keras and MLflow already; it is declared as a dependency of its own all the same.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import keras
@@ -21,6 +24,24 @@ def on_terminal() -> bool:
     return sys.stdout.isatty()
 
 
+def _bar(console: Console | None = None, unit: str = "epochs") -> Progress:
+    """A transient bar: description, progress, count, elapsed and estimated time left."""
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn(unit),
+                    TimeElapsedColumn(), TextColumn("~"), TimeRemainingColumn(), transient=True, console=console)
+
+
+@contextmanager
+def step_bar(description: str, total: int, console: Console | None = None) -> Iterator[Callable[[], None]]:
+    """A transient bar of ``total`` steps on a terminal (or on ``console``), advanced by the callable it yields;
+    elsewhere the callable does nothing."""
+    if console is None and not on_terminal():
+        yield lambda: None
+        return
+    with _bar(console, "steps") as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda: bar.advance(task)
+
+
 class EpochBar(keras.callbacks.Callback):  # type: ignore[misc]  # keras ships no type hints: its classes are Any to mypy
     """A transient bar of a training's epochs (``description``, at most ``epochs``), elapsed and remaining time."""
 
@@ -31,9 +52,7 @@ class EpochBar(keras.callbacks.Callback):  # type: ignore[misc]  # keras ships n
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         """Draw the bar."""
-        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("epochs"),
-                            TimeElapsedColumn(), TextColumn("~"), TimeRemainingColumn(), transient=True,
-                            console=self.console)
+        self.bar = _bar(self.console)
         self.bar.start()
         self.task = self.bar.add_task(self.description, total=self.epochs)
 

@@ -30,6 +30,7 @@ from mtl.data import Splits
 from mtl.errors import ConfigError
 from mtl.partition import canonical
 from search.affinity._plot import affinity_figure
+from search.progress import step_bar
 from search.signals import raise_if_preempted, signals_deferred
 from search.space import Space
 from search.tracking import Tracker
@@ -75,8 +76,14 @@ def run_affinity(space: Space, splits: Splits, tracker: Tracker, study_name: str
                                                                     "state": "RUNNING"})
     printer(f"affinity: one hard-shared training of {options.epochs} epochs, lookahead every {options.every} steps")
     try:
-        with signals_deferred():  # a Ctrl-C or SIGTERM stops the pass between steps, never inside TensorFlow's C++
-            affinity = task_affinity(config, splits, options, seed=space.study.seed, after_step=raise_if_preempted)
+        steps = -(-len(splits.train) // options.batch_size) * options.epochs
+        with signals_deferred(), step_bar("affinity pass", steps) as advance:  # a Ctrl-C or SIGTERM stops it between steps
+
+            def after_step() -> None:
+                raise_if_preempted()
+                advance()
+
+            affinity = task_affinity(config, splits, options, seed=space.study.seed, after_step=after_step)
         proposal = propose(affinity.samples, affinity.matrix, affinity.tasks, seed=space.study.seed)
         candidates = [canonical(p) for p in proposal.candidates]
         _log(tracker, run_id, affinity, proposal, candidates)
@@ -127,7 +134,7 @@ def _listed(matrix: np.ndarray) -> list[list[float | None]]:
 def format_affinity(affinity: Affinity, proposal: Proposal) -> str:
     """The matrix with each cell's bootstrap spread and the ranked candidates as text: what ``python -m search
     affinity`` prints."""
-    width = max(max(len(t) for t in affinity.tasks) + 2, 17)
+    width = max(max(len(t) for t in affinity.tasks) + 2, 19)  # a cell is up to 17 characters ("-0.0022 +- 0.0011")
     lines = ["affinity of the row task's step onto the column task's loss (median over "
              f"{affinity.measurements} measurements, {affinity.seconds:.1f} s; +- its bootstrap spread over the "
              "measured steps):",
