@@ -71,7 +71,9 @@ def verdict_tags(verdict: Verdict, space: Space, study_name: str, trial: FrozenT
     """The champion version's tags in a comparison: ``study``, ``arm``, ``strategy``, ``held.<setting>`` for each
     setting the arm holds, ``trial``, ``val_objective`` (the tuning trial's, ``objective``), the confirmed test objective over the
     seeds every ranked arm has (``test_objective_mean``, ``test_objective_sd``, ``test_objective_n``,
-    ``test_objective_failed``), ``reference_arm``, ``direction`` and ``seeds`` (the seeds planned per arm)."""
+    ``test_objective_failed``), ``reference_arm``, ``direction`` and ``seeds`` (the seeds planned per arm); with
+    replicates, ``replicate`` (0: the crowned trial is replicate 0's tuning trial of the arm; the confirmed test
+    objective is then the mean of the replicates' means) and ``replicates``."""
     best = verdict.best
     if best is None or space.compare is None:
         raise ValueError("a verdict without a confirmed arm crowns nothing")
@@ -81,7 +83,8 @@ def verdict_tags(verdict: Verdict, space: Space, study_name: str, trial: FrozenT
             "val_objective": repr(float(objective)),
             "test_objective_mean": repr(standing.mean), "test_objective_sd": repr(standing.std),
             "test_objective_n": str(standing.n), "test_objective_failed": str(standing.failed),
-            "reference_arm": verdict.reference, "direction": space.objective.direction, "seeds": str(verdict.seeds)}
+            "reference_arm": verdict.reference, "direction": space.objective.direction, "seeds": str(verdict.seeds),
+            **({"replicate": "0", "replicates": str(verdict.replicates)} if verdict.replicates > 1 else {})}
 
 
 def crown_confirmed(tracker: Tracker, parent: str, trial: FrozenTrial, objective: float, verdict: Verdict, space: Space,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from mlflow.tracking import MlflowClient
 
 from search.compare import CONFIRM_KIND, ConfirmedArm, conclude, read_verdict_table
 from search.compare._verdict import decide_designs
@@ -53,6 +54,8 @@ def test_a_comparison_with_three_replicates_runs_resumes_and_judges_the_designs(
     design = next(r for r in rows if r["target"] == "objective" and r["replicate"] == "all")
     assert design["n"] == 3 and design["seed_sd"] == pytest.approx(objective.components.seed)
     assert sorted(r["replicate"] for r in rows if r["target"] == "objective") == ["0", "1", "2", "all"]
+    champion = MlflowClient(stores["tracking_uri"]).get_model_version_by_alias("reps", "champion")
+    assert champion.tags["replicates"] == "3" and champion.tags["replicate"] == "0" and champion.tags["arm"] == verdict.best
     again = conclude(open_sweep(space, **stores), printer=lambda line: None)  # a resume trains nothing new, judges the same
     assert again == verdict
     assert len([r for r in mlflow_runs(stores["tracking_uri"], "reps")[2] if r.data.tags["kind"] == CONFIRM_KIND]) == 18
