@@ -26,6 +26,7 @@ network retrained alone with every confirmation seed, one run per task and seed,
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable
 
 import optuna
@@ -110,9 +111,10 @@ def has_baselines(sweep: OpenSweep) -> bool:
 
 
 def _scores(run: Run, space: Space, tasks: tuple[Task, ...]) -> dict[str, float] | None:
-    """A confirmation run's test score per task and their mean; None if a metric is missing or not finite."""
+    """A confirmation run's test score per task and their mean; None if a metric is missing or not finite (MLflow
+    stores an infinite metric as the largest float, which counts as infinite here)."""
     per_task = {t.name: run.data.metrics.get(f"test/{t.name}/{space.objective.metric_for(t)}", math.nan) for t in tasks}
-    if not all(math.isfinite(v) for v in per_task.values()):
+    if not all(math.isfinite(v) and abs(v) < sys.float_info.max for v in per_task.values()):
         return None
     return per_task | {OBJECTIVE: sum(per_task.values()) / len(per_task)}
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import sys
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -17,7 +20,11 @@ from search.compare import (
     record_verdict,
     simulated_arms,
 )
+from search.compare._confirm import _scores
+from search.space import parse_space
 from search.tracking import Tracker
+from search.trial import prepare_data
+from tests.conftest import TINY_SPACE
 
 SEEDS = tuple(range(100, 110))  # K = 10, as the default space
 LOOKS = race_looks(len(SEEDS), fuse=True)  # the default fused race: one look, after 5
@@ -125,3 +132,18 @@ def test_single_task_baselines_are_a_second_family(tracker) -> None:
     assert ordered[0]["p_holm"] == pytest.approx(min(1.0, 3 * ordered[0]["p"]))  # m = 3: the baselines' rows are not counted
     second = [r for r in rows.values() if r["reference"] == "single-task"]
     assert len(second) == 6 and all(r["verdict"] == "better" for r in second)
+
+
+def test_an_infinite_score_read_back_from_mlflow_is_a_failed_seed(tracker) -> None:
+    space = load_space_text()
+    run_id = tracker.client.create_run(tracker.experiment_id).info.run_id
+    tracker.log_metrics(run_id, {"test/task1/normalized_loss": math.inf, "test/task2/normalized_loss": 0.5})
+    run = tracker.get_run(run_id)
+    assert run.data.metrics["test/task1/normalized_loss"] == sys.float_info.max  # MLflow stores inf as the largest float
+    tasks = prepare_data(space).tasks
+    assert _scores(run, space, tasks) is None  # so read_confirmations counts the seed failed, never a pair
+
+
+def load_space_text():
+    """The tiny space (two regression tasks), parsed."""
+    return parse_space(TINY_SPACE, "tiny.toml")
