@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mtl.affinity.partitions import partition_score
-from mtl.partition import GROUP_SEP, parse_partition
+from mtl.partition import GROUP_SEP, canonical, parse_partition, strategy_partition
 from search.report._data import GroupRow, Report, Stat
 
 MISSING = "—"
@@ -161,10 +161,29 @@ def partitions_table(report: Report) -> Table | None:
                 scores[row.groups] = partition_score(report.affinity.matrix, partition, report.affinity.tasks)
     recommended = report.affinity.partitions[0][0] if report.affinity and report.affinity.partitions else None
     winner = report.partitions[0].groups if report.partitions[0].best is not None else None
+    confirmed = _confirmed_partitions(report)
     rows = tuple((row.groups, str(len(row.groups.split(GROUP_SEP))), f"{row.complete}/{row.trials}", number(row.best),
-                  number(scores.get(row.groups)), _partition_role(row.groups, recommended, winner)) for row in report.partitions)
+                  number(scores.get(row.groups)), confirmed.get(row.groups, MISSING),
+                  _partition_role(row.groups, recommended, winner)) for row in report.partitions)
     return Table("Task partitions tried (which tasks share a trunk; best first)",
-                 ("partition", "groups", "complete/trials", "best val objective", "affinity score", "role"), rows)
+                 ("partition", "groups", "complete/trials", "best val objective", "affinity score", "confirmed test objective",
+                  "role"), rows)
+
+
+def _confirmed_partitions(report: Report) -> dict[str, str]:
+    """The confirmed test objective (and arm) of each partition an arm's confirmed configuration trains, from the
+    verdict's standings: ``{canonical partition: "0.2883 (hard-tied)"}``; the first arm of a partition wins."""
+    means = {s.arm: s.mean for s in report.verdict.standings if s.n} if report.verdict else {}
+    found: dict[str, str] = {}
+    for row in report.rows:
+        if row.arm not in means or row.best is None:
+            continue
+        strategy = row.best.params.get("strategy", row.strategy)
+        groups = row.best.params.get("groups")
+        partition = strategy_partition(str(strategy), groups, report.tasks)
+        if partition is not None:
+            found.setdefault(canonical(partition), f"{means[row.arm]:.4f} ({row.arm})")
+    return found
 
 
 def _partition_role(groups: str, recommended: str | None, winner: str | None) -> str:

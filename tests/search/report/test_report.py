@@ -222,3 +222,6 @@ def test_a_comparisons_report_reads_the_confirmations_and_confirm_trains_the_mis
     lines.clear()
     path = run_report("cmp", stores["storage"], stores["tracking_uri"], tmp_path / "after", printer=lines.append)
     assert lines == [] and len(confirmations()) == 4 and path.is_file()
+    table = path.read_text().split("## Task partitions tried")[1].split("\n\n")[1].splitlines()  # each arm's partition
+    assert any("task1+task2 " in line and "(a)" in line for line in table)  # with the arm's confirmed test objective
+    assert any("task1\\|task2" in line and "(b)" in line for line in table)
