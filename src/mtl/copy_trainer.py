@@ -3,7 +3,8 @@
 The stacked model's outputs are each task's ``(rows, K, units)``. A training step computes each
 task's loss once for all copies: per copy, the mean over its rows of non-zero weight, as a lone
 training's loss, so ``(K,)`` values a task, weighted by the task's loss weight and summed over
-tasks and copies (:class:`CopyTrainer`). Validation is one pass of the stacked model over the
+tasks and copies (:class:`CopyTrainer`); each copy may have its own task weights and its own
+learning rate (:class:`CopyAdam`). Validation is one pass of the stacked model over the
 validation rows per epoch (:class:`CopyValidation`), each copy's loss and metrics computed at once
 over the copy axis with the formulas of the Keras metrics a lone training logs (RMSE, MAE,
 accuracy, and ROC AUC from Keras' own AUC with one label per copy). So a step or an epoch costs
@@ -14,7 +15,7 @@ made it grow with K. The epoch logs carry every copy's numbers under ``<task>_c<
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import keras
@@ -47,14 +48,32 @@ def copy_losses(tasks: tuple[Task, ...], y: Mapping[str, tf.Tensor], predicted: 
     return tf.stack(losses), tf.stack(rows)
 
 
+class CopyAdam(keras.optimizers.Adam):  # type: ignore[misc]  # keras ships no type hints: its classes are Any to mypy
+    """Adam with a learning rate per copy: every variable it updates carries the copy axis first, and copy k's slice
+    moves as a lone Adam with ``learning_rates[k]`` would move it (the same update, element by element)."""
+
+    def __init__(self, learning_rates: Sequence[float], **kwargs: Any) -> None:
+        super().__init__(learning_rate=1.0, **kwargs)
+        self.rates = np.asarray(learning_rates, dtype="float32")
+
+    def update_step(self, gradient: tf.Tensor, variable: keras.Variable, learning_rate: tf.Tensor) -> None:
+        """Adam's step with each copy's slice scaled by its own rate."""
+        if variable.shape[0] != len(self.rates):
+            raise ValueError(f"{variable.path} has no copy axis of {len(self.rates)}")
+        rates = tf.reshape(tf.constant(self.rates, dtype=variable.dtype), (-1, *[1] * (len(variable.shape) - 1)))
+        super().update_step(gradient, variable, tf.cast(learning_rate, variable.dtype) * rates)
+
+
 class CopyTrainer(keras.Model):  # type: ignore[misc]  # keras ships no type hints: its classes are Any to mypy
     """Trains ``stacked`` on every copy's weighted task losses; the copies' epoch losses accumulate in two ``(T, K)``
-    variables that :class:`CopyValidation` reads and resets."""
+    variables that :class:`CopyValidation` reads and resets. ``loss_weights`` holds each copy's task weights (1.0
+    where a task is not named)."""
 
-    def __init__(self, stacked: keras.Model, tasks: tuple[Task, ...], copies: int, loss_weights: Mapping[str, float]) -> None:
+    def __init__(self, stacked: keras.Model, tasks: tuple[Task, ...], loss_weights: Sequence[Mapping[str, float]]) -> None:
         super().__init__(name="copy_trainer")
+        copies = len(loss_weights)
         self.stacked, self.tasks, self.copies = stacked, tasks, copies
-        self.loss_weights = tf.constant([float(loss_weights.get(t.name, 1.0)) for t in tasks])[:, None]
+        self.loss_weights = tf.constant([[float(w.get(t.name, 1.0)) for w in loss_weights] for t in tasks])  # (T, K)
         zeros = np.zeros((len(tasks), copies), dtype="float32")
         self.loss_sum = keras.Variable(zeros, trainable=False, name="copy_loss_sum")
         self.rows_sum = keras.Variable(zeros, trainable=False, name="copy_rows_sum")

@@ -24,12 +24,19 @@ is its lone training up to float rounding, and the copies' scores are as indepen
 trainings one by one (a shared batch order would add one common shift to a round's paired
 differences). Only the ``fixed`` weighting and trainings without warm start fuse; the caller
 trains the others one by one.
+
+**Stacks of trials** (:func:`train_stack`). Copies need not share a configuration: tuning trials
+of one strategy with unlike widths, depths, dropout, learning rates and task weights train as one
+padded stack (:mod:`mtl.padding`, :mod:`mtl.stacked`), each copy with its own Adam learning rate
+(:class:`~mtl.copy_trainer.CopyAdam`), task weights and pruner, and each copy that diverges fails
+alone while the others train on. A padded stack is checked on a few rows to compute every copy's
+lone outputs before it trains.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -37,16 +44,18 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from mtl.copy_trainer import CopyTrainer, CopyValidation
+from mtl.copy_trainer import CopyAdam, CopyTrainer, CopyValidation
 from mtl.data import Dataset, Splits
 from mtl.errors import TrialFailed
 from mtl.models import ModelConfig
 from mtl.objective import Objective, baseline_losses, per_task_metrics
+from mtl.padding import padded_config
 from mtl.pipeline import Batch, Feed, evaluation_feed, training_feed, without_rewrites
-from mtl.stacked import build_stacked, copy_weights, stack_weights
+from mtl.stacked import CannotPad, build_stacked, copy_weights, stack_weights
 from mtl.tasks import Task
 from mtl.training import (
-    StopOnNonFinite,
+    STEP_MS,
+    StepClock,
     TrainConfig,
     TrainResult,
     build_for,
@@ -124,24 +133,31 @@ def build_fused(config: ModelConfig, data: Dataset, seeds: Sequence[int]) -> tup
     return keras.Model(stacked.input, outputs, name="fused"), stacked, copies
 
 
+Prune = Callable[[int, float], bool]  # (epoch, validation objective) -> stop this copy now (an engine's pruner)
+
+
 class CopyStopping(keras.callbacks.Callback):  # type: ignore[misc]  # keras ships no type hints: its classes are Any to mypy
     """Early stopping per copy on its own validation objective (``val_objective_c<k>`` in the logs).
 
     A copy is done once ``patience`` epochs pass without improvement (as Keras' ``EarlyStopping``
-    counts them); training stops when every copy is done, and each copy gets its best weights back.
+    counts them), once its ``prune`` says so (it is then pruned at that epoch), or once its training
+    loss or validation objective is not finite (it then diverged, at that epoch, counted from 1);
+    training stops when every copy is done, and each copy gets its best weights back.
     """
 
     def __init__(self, stacked: keras.Model, copies: list[keras.Model], tasks: tuple[Task, ...], objective: Objective,
-                 baselines: Mapping[str, float], patience: int) -> None:
+                 baselines: Mapping[str, float], patience: int, prune: Sequence[Prune | None] | None = None) -> None:
         super().__init__()
         self.stacked = stacked
         self.copies, self.tasks, self.objective, self.baselines, self.patience = copies, tasks, objective, baselines, patience
         count = len(copies)
+        self.prune = list(prune) if prune is not None else [None] * count
         self.best = [math.inf if objective.direction == "minimize" else -math.inf] * count
         self.best_epoch = [0] * count
         self.best_weights: list[list[np.ndarray] | None] = [None] * count
         self.wait = [0] * count
         self.done_at: list[int | None] = [None] * count  # the epoch after which the copy stopped
+        self.diverged_at: list[int | None] = [None] * count
 
     def copy_objective(self, logs: Mapping[str, Any], copy: int) -> float:
         """Copy ``copy``'s validation objective from the epoch's logs."""
@@ -158,14 +174,21 @@ class CopyStopping(keras.callbacks.Callback):  # type: ignore[misc]  # keras shi
             logs[f"val_objective_c{copy}"] = value
             if self.done_at[copy] is not None:
                 continue
+            losses = [logs.get(f"{copy_name(t.name, copy)}_loss", 0.0) for t in self.tasks]
+            if not all(math.isfinite(v) for v in (*losses, value)):
+                self.done_at[copy], self.diverged_at[copy] = epoch, epoch + 1
+                continue
             better = value < self.best[copy] if self.objective.direction == "minimize" else value > self.best[copy]
-            if better and math.isfinite(value):
+            if better:
                 self.best[copy], self.best_epoch[copy], self.wait[copy] = value, epoch, 0
                 self.best_weights[copy] = copy_weights(self.stacked, model, copy)
             else:
                 self.wait[copy] += 1
-                if self.wait[copy] >= self.patience or not math.isfinite(value):
+                if self.wait[copy] >= self.patience:
                     self.done_at[copy] = epoch
+            prune = self.prune[copy]
+            if prune is not None and prune(epoch, value):
+                self.done_at[copy] = epoch
         if all(done is not None for done in self.done_at):
             self.model.stop_training = True
 
@@ -174,6 +197,18 @@ class CopyStopping(keras.callbacks.Callback):  # type: ignore[misc]  # keras shi
         for copy, (model, weights) in enumerate(zip(self.copies, self.best_weights, strict=True)):
             model.set_weights(copy_weights(self.stacked, model, copy) if weights is None else weights)
         stack_weights(self.stacked, self.copies)
+
+
+def why_not_stacked(train_configs: Sequence[TrainConfig]) -> str | None:
+    """Why trainings with these settings cannot share one stack; None if they can (copies may differ in learning
+    rate, task weights and seed, not in how batches are cut, how long they train or how tasks are weighted)."""
+    weighting = next((c.weighting for c in train_configs if not can_fuse(c)), None)
+    if weighting is not None:
+        return f"the {weighting} weighting keeps state per model"
+    shared = {(c.batch_size, c.epochs, c.patience) for c in train_configs}
+    if len(shared) > 1:
+        return "the trainings differ in batch size, epochs or patience"
+    return None
 
 
 def train_fused(config: ModelConfig, splits: Splits, train_config: TrainConfig, seeds: Sequence[int],
@@ -188,40 +223,82 @@ def train_fused(config: ModelConfig, splits: Splits, train_config: TrainConfig, 
     """
     if not can_fuse(train_config):
         raise ValueError(f"weighting {train_config.weighting!r} does not fuse (fusable: {', '.join(FUSABLE_WEIGHTINGS)})")
+    results = train_stack([config] * len(seeds), splits, [replace(train_config, seed=s) for s in seeds], objective, callbacks)
+    failed = next((r for r in results if isinstance(r, TrialFailed)), None)
+    if failed is not None:
+        raise TrialFailed(f"{failed} (fused copies)")
+    return [r for r in results if isinstance(r, TrainResult)]
+
+
+def _build_stack(configs: Sequence[ModelConfig], data: Dataset, seeds: Sequence[int]) -> tuple[keras.Model, keras.Model, list[keras.Model]]:
+    """:func:`build_fused` for copies of one configuration; for copies of several (one stack key), the padded stack,
+    checked on a few rows to compute each copy's lone outputs (:class:`CannotPad` if it does not)."""
+    if all(c == configs[0] for c in configs):
+        return build_fused(configs[0], data, seeds)
+    copies = [build_for(config, data, seed) for config, seed in zip(configs, seeds, strict=True)]
+    stacked = build_stacked(copies, template=build_for(padded_config(configs), data, 0))
+    sample = data.take(np.arange(min(len(data), 8)))
+    inputs = tf.nest.map_structure(lambda *parts: tf.stack([_column(tf.constant(p)) for p in parts], axis=1),
+                                   *[sample.inputs] * len(copies))
+    together = stacked(inputs, training=False)
+    for k, copy in enumerate(copies):
+        alone = copy(sample.inputs, training=False)
+        gap = max(float(np.max(np.abs(np.asarray(together[name])[:, k] - np.asarray(alone[name])))) for name in alone)
+        if not gap <= 1e-4:
+            raise CannotPad(f"a padded copy's outputs differ from its lone model's by {gap:.2g}")
+    outputs = {copy_name(task, copy): value[:, copy] for task, value in stacked.output.items() for copy in range(len(seeds))}
+    return keras.Model(stacked.input, outputs, name="fused"), stacked, copies
+
+
+def train_stack(configs: Sequence[ModelConfig], splits: Splits, train_configs: Sequence[TrainConfig],
+                objective: Objective | None = None, callbacks: Sequence[keras.callbacks.Callback] = (),
+                prune: Sequence[Prune | None] | None = None) -> list[TrainResult | TrialFailed]:
+    """Train copy k of ``configs[k]`` with ``train_configs[k]``, all side by side in one stack; per copy its
+    :class:`TrainResult`, or the :class:`TrialFailed` of a copy that diverged (the others train on).
+
+    The configurations share a :func:`~mtl.padding.stack_key` (equal ones fuse, others pad) and the settings pass
+    :func:`why_not_stacked`. ``prune[k]`` is asked after every epoch of copy k's training (:data:`Prune`).
+    Raises :class:`~mtl.stacked.CannotPad` if the configurations cannot share a padded stack, and
+    ``ValueError`` for settings that cannot stack.
+    """
+    reason = why_not_stacked(train_configs)
+    if reason is not None:
+        raise ValueError(reason)
     objective = objective or Objective()
     tasks = splits.tasks
     objective.check(tasks)
     forget_traced_gradients()
     keras.backend.clear_session()
-    net, stacked, copies = build_fused(config, splits.train, seeds)
-    count = len(seeds)
-    trainer = CopyTrainer(stacked, tasks, count, train_config.loss_weights)
-    trainer.compile(optimizer=keras.optimizers.Adam(learning_rate=train_config.learning_rate))
+    seeds = [c.seed for c in train_configs]
+    net, stacked, copies = _build_stack(configs, splits.train, seeds)
+    count, first = len(seeds), train_configs[0]
+    trainer = CopyTrainer(stacked, tasks, [c.loss_weights for c in train_configs])
+    trainer.compile(optimizer=CopyAdam([c.learning_rate for c in train_configs]))
     trainer.optimizer.build(trainer.trainable_variables)  # now, not inside the first trace (compile_trainer says why)
     fused_tasks = copy_tasks(tasks, count)
-    weights = {copy_name(t.name, c): float(train_config.loss_weights.get(t.name, 1.0)) for c in range(count) for t in tasks}
+    weights = {copy_name(t.name, c): float(train_configs[c].loss_weights.get(t.name, 1.0)) for c in range(count) for t in tasks}
     weighting = make_weighting("fixed", fused_tasks, weights, {})
     val_baselines, test_baselines = baseline_losses(splits, "val"), baseline_losses(splits, "test")
-    stopper = CopyStopping(stacked, copies, tasks, objective, val_baselines, train_config.patience)
-    guard = StopOnNonFinite()
-    every = [guard, CopyValidation(trainer, splits.val, copy_name), WeightLogger(weighting), stopper, *callbacks]
-    history = fit_feeds(trainer, copy_feed(splits.train, train_config.batch_size, seeds), None, train_config.verbose, every,
-                        epochs=train_config.epochs)
-    if guard.diverged_at is not None:
-        raise TrialFailed(f"training diverged: non-finite loss in epoch {guard.diverged_at} (fused copies)")
+    stopper = CopyStopping(stacked, copies, tasks, objective, val_baselines, first.patience, prune)
+    every = [StepClock(), CopyValidation(trainer, splits.val, copy_name), WeightLogger(weighting), stopper, *callbacks]
+    history = fit_feeds(trainer, copy_feed(splits.train, first.batch_size, seeds), None, first.verbose, every,
+                        epochs=first.epochs)
     evaluator = WeightedTrainer(net, fused_tasks, weighting)  # the copies' final metrics, as a lone training's evaluation
-    compile_trainer(evaluator, train_config.learning_rate, task_metrics(fused_tasks))
+    compile_trainer(evaluator, first.learning_rate, task_metrics(fused_tasks))
     flat_val = evaluate_feed(evaluator, shared_feed(splits.val, count))
     flat_test = evaluate_feed(evaluator, shared_feed(splits.test, count))
-    results = []
-    for copy, model in enumerate(copies):
+    results: list[TrainResult | TrialFailed] = []
+    for copy, (model, settings) in enumerate(zip(copies, train_configs, strict=True)):
+        if stopper.diverged_at[copy] is not None:
+            results.append(TrialFailed(f"training diverged: non-finite loss in epoch {stopper.diverged_at[copy]}"))
+            continue
         val = _copy_metrics(flat_val, tasks, copy, val_baselines)
         test = _copy_metrics(flat_test, tasks, copy, test_baselines)
-        compile_model(model, splits, replace(train_config, seed=seeds[copy]))
+        compile_model(model, splits, settings)
         model.optimizer.build(model.trainable_variables)
         done = stopper.done_at[copy]
         epochs = len(history.get("loss", [])) if done is None else done + 1
-        own = _copy_history(history, tasks, copy, epochs, train_config.loss_weights)
+        own = _copy_history(history, tasks, copy, epochs, settings.loss_weights)
         results.append(TrainResult(
             model=model, history=own, best_epoch=stopper.best_epoch[copy], val=val, test=test,
             objective=objective.value(val, tasks), task_scores=objective.task_scores(val, tasks),
@@ -248,6 +325,8 @@ def _copy_history(history: Mapping[str, list[float]], tasks: tuple[Task, ...], c
                 own[key.replace(name, t.name)] = list(values[:epochs])
         if key == f"val_objective_c{copy}":
             own["val_objective"] = list(values[:epochs])
+        if key == STEP_MS:  # the stack's step, which trains every copy at once
+            own[STEP_MS] = list(values[:epochs])
     for prefix in ("", "val_"):
         if all(f"{prefix}{t.name}_loss" in own for t in tasks):
             own[f"{prefix}loss"] = [sum(float(loss_weights.get(t.name, 1.0)) * own[f"{prefix}{t.name}_loss"][i] for t in tasks)
