@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from search.cluster._budget import COUNTED, BudgetReached, StudyBudget, check_budget
+from search.cluster._budget import COUNTED, OCCUPYING, BudgetReached, StudyBudget, check_budget
 from search.cluster._deploy import KINDS, Deployment, render
 from search.cluster._jobs import set_thread_budget, start_workers, threads_per_job, wait_for
 from search.cluster._reconnect import run_with_retries
@@ -14,6 +14,7 @@ __all__ = [
     "resilient_storage",
     "BudgetReached",
     "COUNTED",
+    "OCCUPYING",
     "Deployment",
     "KINDS",
     "StudyBudget",

@@ -46,6 +46,12 @@ class StudyBudget:
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         """Run after each of this worker's trials."""
+        if self.filled(study):
+            study.stop()
+
+    def filled(self, study: optuna.Study) -> bool:
+        """Whether the budget is taken (True: stop this worker); waits while only other workers' running trials
+        fill it on a storage with heartbeats."""
         told = False
         while True:
             if self.heartbeats:
@@ -54,10 +60,9 @@ class StudyBudget:
             running = sum(t.state == TrialState.RUNNING for t in occupying)
             counted = len(occupying) - running
             if counted + running < self.budget:
-                return
+                return False
             if counted >= self.budget or not self.heartbeats:
-                study.stop()
-                return
+                return True
             if not told:
                 self.printer(f"budget filled by {running} running trial(s) of other workers: waiting for them to end")
                 told = True

@@ -13,6 +13,7 @@ import os
 import socket
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
 import optuna
@@ -29,9 +30,10 @@ from search.cluster import (
     resilient_storage,
     run_with_retries,
 )
+from search.engines._batched import optimize_in_batches
 from search.engines._champion import crown, crown_confirmed
 from search.engines._common import CAUGHT, MAX_CONSECUTIVE_FAILURES, Printer
-from search.engines._pruning import PruneOnObjective
+from search.engines._pruning import PruneCopy, PruneOnObjective
 from search.engines._study import counted_trials, load_existing_study, open_study, stored_space
 from search.engines._sweep import (
     ArmStudy,
@@ -63,7 +65,17 @@ from search.tracking import (
     ModelKeeping,
     Tracker,
 )
-from search.trial import BestSoFar, TrialContext, lean_process, prepare_data, resolve_init, run_trial
+from search.trial import (
+    BatchTrial,
+    BestSoFar,
+    TrialContext,
+    TrialOutcome,
+    lean_process,
+    prepare_data,
+    resolve_init,
+    run_batch,
+    run_trial,
+)
 
 if TYPE_CHECKING:  # search.compare imports the engines
     from search.compare import Verdict
@@ -105,10 +117,15 @@ class FailureGuard:
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         """Optuna callback, run after each trial."""
-        self.streak = self.streak + 1 if trial.state == TrialState.FAIL else 0
-        if self.streak >= self.limit:
-            self.printer(f"stopping: {self.limit} trials in a row failed; check the space's ranges")
+        if self.stops(trial):
             study.stop()
+
+    def stops(self, trial: FrozenTrial) -> bool:
+        """Count ``trial``; True (said once) when the streak of failures reaches the limit."""
+        self.streak = self.streak + 1 if trial.state == TrialState.FAIL else 0
+        if self.streak == self.limit:
+            self.printer(f"stopping: {self.limit} trials in a row failed; check the space's ranges")
+        return self.streak >= self.limit
 
 
 def open_sweep(space: Space, study_name: str | None = None, storage: str | None = None,
@@ -267,6 +284,8 @@ def _tune(sweep: OpenSweep, arm: ArmStudy, writer: BackgroundWriter, timeout: fl
     if resilient is not None:
         resilient.printer = say
 
+    prunes = not space.per_task and space.study.pruner != "none"
+
     def objective(trial: optuna.Trial) -> float | list[float]:
         raise_if_preempted()
         try:
@@ -278,10 +297,21 @@ def _tune(sweep: OpenSweep, arm: ArmStudy, writer: BackgroundWriter, timeout: fl
         try:
             outcome = run_trial(ctx, trial.number, optuna_suggest(trial),
                                 on_run=lambda run_id: trial.set_user_attr(RUN_ID_ATTR, run_id),
-                                pruning=None if space.per_task or space.study.pruner == "none" else PruneOnObjective(trial))
+                                pruning=PruneOnObjective(trial) if prunes else None)
         except CAUGHT as exc:
             trial.set_user_attr(FAIL_ATTR, str(exc))
             raise
+        return value_of(trial, outcome)
+
+    def train_batch(trials: list[optuna.Trial]) -> list[TrialOutcome | BaseException]:
+        raise_if_preempted()
+        for trial in trials:
+            trial.set_user_attr(WORKER_ATTR, f"{socket.gethostname()}:{os.getpid()}")
+        return run_batch(ctx, [BatchTrial(trial.number, optuna_suggest(trial), partial(trial.set_user_attr, RUN_ID_ATTR),
+                                          PruneCopy(trial) if prunes else None, PruneOnObjective(trial) if prunes else None)
+                               for trial in trials], say)
+
+    def value_of(trial: optuna.Trial, outcome: TrialOutcome) -> float | list[float]:
         trial.set_user_attr("val", outcome.result.val)
         trial.set_user_attr("test", outcome.result.test)
         trial.set_user_attr(MEAN_ATTR, outcome.result.objective)
@@ -299,8 +329,8 @@ def _tune(sweep: OpenSweep, arm: ArmStudy, writer: BackgroundWriter, timeout: fl
     if arm.name is not None:
         say(f"tuning, {counted_trials(study)}/{budget} trials done")
     progress = Progress(budget, say)
-    callbacks: list[Callable[[optuna.Study, FrozenTrial], None]] = [
-        StudyBudget(budget, has_heartbeats(sweep.storage), say), progress, FailureGuard(MAX_CONSECUTIVE_FAILURES, say)]
+    budget_guard, failures = StudyBudget(budget, has_heartbeats(sweep.storage), say), FailureGuard(MAX_CONSECUTIVE_FAILURES, say)
+    callbacks: list[Callable[[optuna.Study, FrozenTrial], None]] = [budget_guard, progress, failures]
     deadline = None if timeout is None else time.monotonic() + timeout
 
     def optimize() -> None:
@@ -310,7 +340,11 @@ def _tune(sweep: OpenSweep, arm: ArmStudy, writer: BackgroundWriter, timeout: fl
             if counted_trials(study) >= budget or (left is not None and left <= 0):
                 return
             try:
-                study.optimize(objective, timeout=left, catch=(*CAUGHT, BudgetReached), callbacks=callbacks)
+                if space.study.batch > 1:
+                    optimize_in_batches(study, space.study.batch, budget_guard, deadline, train_batch, value_of, [progress],
+                                        failures.stops)
+                else:
+                    study.optimize(objective, timeout=left, catch=(*CAUGHT, BudgetReached), callbacks=callbacks)
                 return
             except Exception:
                 taken = resilient.release_all() if resilient is not None else []

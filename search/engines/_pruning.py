@@ -1,6 +1,7 @@
 """Pruning: the pruners a space file can name, and the Keras callback that reports to Optuna.
 
-The callback reports the loss-weight-independent validation objective after every epoch; when the
+The callback (:class:`PruneOnObjective`; :class:`PruneCopy` for a copy of a stacked training) reports the
+loss-weight-independent validation objective after every epoch; when the
 pruner says so it stops training (it does not raise inside ``fit``), so the trial's run can still
 log the metrics it reached before the engine records it as pruned.
 """
@@ -42,3 +43,20 @@ class PruneOnObjective(keras.callbacks.Callback):  # type: ignore[misc]  # keras
         if self.trial.should_prune():
             self.pruned_at = epoch
             self.model.stop_training = True
+
+
+class PruneCopy:
+    """The same reporting for one copy of a stacked training (:data:`mtl.fused.Prune`): called with the copy's epoch
+    and validation objective, it reports to the copy's trial and says whether to stop that copy."""
+
+    def __init__(self, trial: optuna.Trial) -> None:
+        self.trial = trial
+        self.pruned_at: int | None = None
+
+    def __call__(self, epoch: int, value: float) -> bool:
+        """Report ``value`` at ``epoch``; True (and ``pruned_at`` set) when the pruner stops the trial."""
+        self.trial.report(float(value), epoch)
+        if self.trial.should_prune():
+            self.pruned_at = epoch
+            return True
+        return False

@@ -19,11 +19,13 @@ optuna.logging.set_verbosity(optuna.logging.ERROR)  # the harness prints its own
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
-def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
+def make_sampler(name: str, seed: int, batch: int = 1) -> optuna.samplers.BaseSampler:
     """A seeded sampler by its space-file name (see ``search.space.SAMPLERS``).
 
     TPE is multivariate and grouped so conditional parameters are modelled jointly; CMA-ES and the
-    Gaussian process sample categorical and conditional parameters independently (at random).
+    Gaussian process sample categorical and conditional parameters independently (at random). Asked
+    for ``batch`` > 1 trials at once, TPE lies about the running ones (``constant_liar``), so a batch
+    spreads out instead of proposing one point B times.
     """
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
@@ -33,7 +35,7 @@ def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
         return optuna.samplers.NSGAIISampler(seed=seed)
     if name == "gp":
         return optuna.samplers.GPSampler(seed=seed, n_startup_trials=5, warn_independent_sampling=False)
-    return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, n_startup_trials=5)
+    return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, n_startup_trials=5, constant_liar=batch > 1)
 
 
 def storage_error(storage: str, exc: Exception) -> StorageError:
@@ -66,7 +68,8 @@ def open_study(space: Space, study_name: str, storage: str, n_tasks: int = 1, sa
         study = optuna.create_study(
             study_name=study_name,
             storage=make_storage(storage, tracking_uri or default_tracking_uri()),
-            sampler=make_sampler(space.study.sampler, space.study.seed if sampler_seed is None else sampler_seed),
+            sampler=make_sampler(space.study.sampler, space.study.seed if sampler_seed is None else sampler_seed,
+                                 space.study.batch),
             pruner=make_pruner(space.study.pruner, space.study.pruner_options, space.training.epochs),
             directions=[space.objective.direction] * (n_tasks if space.per_task else 1),
             load_if_exists=True,

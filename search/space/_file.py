@@ -124,12 +124,13 @@ def parse_space(text: str, where: str, base: Path = Path(".")) -> Space:
 
 
 def _study(s: _Section, default_name: str) -> StudySettings:
-    s.reject_unknown(("name", "trials", "timeout", "sampler", "seed", "pruner", "register", "registered_model"))
+    s.reject_unknown(("name", "trials", "timeout", "batch", "sampler", "seed", "pruner", "register", "registered_model"))
     pruner, options = _pruner(s)
     return StudySettings(
         name=s.get("name", str, default_name, _not_empty),
         trials=s.get("trials", int, 20, at_least(1)),
         timeout=s.get("timeout", float, None, above(0)),
+        batch=s.get("batch", int, 1, at_least(1)),
         sampler=s.get("sampler", str, "tpe", _sampler_available),
         seed=s.get("seed", int, 0, at_least(0)),
         pruner=pruner,

@@ -77,6 +77,7 @@ class StudySettings:
     name: str
     trials: int = 20
     timeout: float | None = None
+    batch: int = 1  # tuning trials asked at once and trained as padded stacks (search.trial.run_stacked)
     sampler: str = "tpe"
     seed: int = 0
     pruner: str = "none"

@@ -230,9 +230,15 @@ def train_fused(config: ModelConfig, splits: Splits, train_config: TrainConfig, 
     return [r for r in results if isinstance(r, TrainResult)]
 
 
-def _build_stack(configs: Sequence[ModelConfig], data: Dataset, seeds: Sequence[int]) -> tuple[keras.Model, keras.Model, list[keras.Model]]:
+Stack = tuple[keras.Model, keras.Model, list[keras.Model]]  # the fused model, the stacked model, the lone copies
+
+
+def build_stack(configs: Sequence[ModelConfig], data: Dataset, seeds: Sequence[int]) -> Stack:
     """:func:`build_fused` for copies of one configuration; for copies of several (one stack key), the padded stack,
-    checked on a few rows to compute each copy's lone outputs (:class:`CannotPad` if it does not)."""
+    checked on a few rows to compute each copy's lone outputs (:class:`CannotPad` if it does not). Clears Keras'
+    session first, as a training does."""
+    forget_traced_gradients()
+    keras.backend.clear_session()
     if all(c == configs[0] for c in configs):
         return build_fused(configs[0], data, seeds)
     copies = [build_for(config, data, seed) for config, seed in zip(configs, seeds, strict=True)]
@@ -252,12 +258,13 @@ def _build_stack(configs: Sequence[ModelConfig], data: Dataset, seeds: Sequence[
 
 def train_stack(configs: Sequence[ModelConfig], splits: Splits, train_configs: Sequence[TrainConfig],
                 objective: Objective | None = None, callbacks: Sequence[keras.callbacks.Callback] = (),
-                prune: Sequence[Prune | None] | None = None) -> list[TrainResult | TrialFailed]:
+                prune: Sequence[Prune | None] | None = None, stack: Stack | None = None) -> list[TrainResult | TrialFailed]:
     """Train copy k of ``configs[k]`` with ``train_configs[k]``, all side by side in one stack; per copy its
     :class:`TrainResult`, or the :class:`TrialFailed` of a copy that diverged (the others train on).
 
     The configurations share a :func:`~mtl.padding.stack_key` (equal ones fuse, others pad) and the settings pass
     :func:`why_not_stacked`. ``prune[k]`` is asked after every epoch of copy k's training (:data:`Prune`).
+    ``stack`` is what :func:`build_stack` built for these configurations and seeds (None: built here).
     Raises :class:`~mtl.stacked.CannotPad` if the configurations cannot share a padded stack, and
     ``ValueError`` for settings that cannot stack.
     """
@@ -267,10 +274,8 @@ def train_stack(configs: Sequence[ModelConfig], splits: Splits, train_configs: S
     objective = objective or Objective()
     tasks = splits.tasks
     objective.check(tasks)
-    forget_traced_gradients()
-    keras.backend.clear_session()
     seeds = [c.seed for c in train_configs]
-    net, stacked, copies = _build_stack(configs, splits.train, seeds)
+    net, stacked, copies = stack or build_stack(configs, splits.train, seeds)
     count, first = len(seeds), train_configs[0]
     trainer = CopyTrainer(stacked, tasks, [c.loss_weights for c in train_configs])
     trainer.compile(optimizer=CopyAdam([c.learning_rate for c in train_configs]))

@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 from mtl.errors import TrialFailed
-from mtl.fused import _build_stack, copy_name, train_stack, why_not_stacked
+from mtl.fused import build_stack, copy_name, train_stack, why_not_stacked
 from mtl.models import STRATEGIES, ModelConfig
 from mtl.padding import padded_config, stack_key
 from mtl.stacked import CannotPad, StackedDropout, build_stacked, copy_weights
@@ -34,7 +34,7 @@ def test_every_strategy_s_padded_copies_compute_and_learn_as_their_lone_models(s
     keras.backend.clear_session()
     configs, seeds = _configs(strategy, tied), (1, 2, 3)
     assert len({stack_key(c) for c in configs}) == 1
-    net, stacked, copies = _build_stack(configs, tiny_splits.train, seeds)
+    net, stacked, copies = build_stack(configs, tiny_splits.train, seeds)
     rows = tiny_splits.train.take(np.arange(24))
     x = tf.stack([tf.constant(rows.inputs)] * 3, axis=1)
     tasks = tiny_splits.tasks

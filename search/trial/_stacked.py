@@ -1,0 +1,123 @@
+"""Tuning trials trained side by side: a batch of trials, grouped into padded stacks (:func:`mtl.fused.train_stack`),
+each trial still its own MLflow run, logged exactly as :func:`search.trial.run_trial` logs a lone one.
+
+Trials whose configurations share a stack key (:func:`mtl.padding.stack_key`) and whose training
+settings can share a stack (:func:`mtl.fused.why_not_stacked`) train as one stack; a trial alone in
+its group, a warm-started space, or a group that cannot pad trains one by one, with a line that
+says why. A copy that diverges fails its own trial only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from functools import partial
+
+from mtl.errors import ConfigError, TrialFailed
+from mtl.fused import Prune, build_stack, train_stack, why_not_stacked
+from mtl.padding import stack_key
+from mtl.stacked import CannotPad
+from mtl.training import TrainResult
+from search.signals import PreemptionGuard, signals_deferred
+from search.space import Sampled, Suggest, sample
+from search.tracking import EpochLogger
+from search.trial._run import Pruning, TrialContext, TrialOutcome, close_run, end_runs_after, run_trial, start_run, train_config_for
+
+
+@dataclass(frozen=True)
+class BatchTrial:
+    """One trial of a batch: its number, its sampler, where its run id goes, and its pruner (None: none)."""
+
+    number: int
+    suggest: Suggest
+    on_run: Callable[[str], None]
+    prune: Prune | None = None
+    pruning: Pruning | None = None  # the same pruner as a Keras callback, for a trial that trains alone
+
+
+Outcome = TrialOutcome | BaseException
+
+
+def _group_key(ctx: TrialContext, trial: BatchTrial, sampled: Sampled) -> Hashable:
+    """Trials with equal keys train in one stack; a unique key (the trial number) where a trial cannot stack."""
+    config = train_config_for(ctx, sampled, trial.number)
+    if ctx.sources is not None or why_not_stacked([config]) is not None:
+        return trial.number
+    return stack_key(sampled.model), config.batch_size
+
+
+def run_batch(ctx: TrialContext, trials: Sequence[BatchTrial], say: Callable[[str], None]) -> list[Outcome]:
+    """Train ``trials``, stacked where they can be; per trial (in order) its outcome, or the exception that ended it
+    (a :class:`~mtl.errors.TrialFailed` or a configuration error; an interruption is raised)."""
+    sampled: dict[int, Sampled] = {}
+    groups: dict[Hashable, list[int]] = {}
+    for index, trial in enumerate(trials):
+        try:
+            sampled[index] = sample(ctx.space, ctx.splits.tasks, trial.suggest)
+        except ConfigError:  # the trial fails alone, as run_trial records it
+            groups[trial.number] = [index]
+            continue
+        groups.setdefault(_group_key(ctx, trial, sampled[index]), []).append(index)
+    outcomes: dict[int, Outcome] = {}
+    for members in groups.values():
+        stacked = _run_stack(ctx, [trials[i] for i in members], [sampled[i] for i in members], say) if len(members) > 1 else None
+        for i, outcome in zip(members, stacked or [_run_alone(ctx, trials[i]) for i in members], strict=True):
+            outcomes[i] = outcome
+    return [outcomes[i] for i in range(len(trials))]
+
+
+def _run_alone(ctx: TrialContext, trial: BatchTrial) -> Outcome:
+    """:func:`run_trial` for one trial; a training failure is its outcome, an interruption is raised."""
+    try:
+        return run_trial(ctx, trial.number, trial.suggest, on_run=trial.on_run, pruning=trial.pruning)
+    except (TrialFailed, ConfigError) as exc:
+        return exc
+
+
+def _run_stack(ctx: TrialContext, trials: Sequence[BatchTrial], sampled: Sequence[Sampled],
+               say: Callable[[str], None]) -> list[Outcome] | None:
+    """Train ``trials`` as one stack, one run each; None (nothing started) if their configurations cannot pad."""
+    configs = [train_config_for(ctx, values, trial.number) for trial, values in zip(trials, sampled, strict=True)]
+    models = [values.model for values in sampled]
+    try:
+        stack = build_stack(models, ctx.splits.train, [c.seed for c in configs])
+    except (CannotPad, ConfigError) as exc:
+        say(f"trials {', '.join(str(t.number) for t in trials)} train one by one: {exc}")
+        return None
+    run_ids: list[str] = []
+    try:  # from here on an interruption or failure ends every run started
+        for trial, values in zip(trials, sampled, strict=True):
+            run_ids.append(start_run(ctx, trial.number, values, "trial", None, None))
+            trial.on_run(run_ids[-1])
+            ctx.write(partial(ctx.tracker.log_datasets, run_ids[-1], ctx.splits, ctx.space.data.source))
+        with signals_deferred():  # a Ctrl-C or SIGTERM stops training between batches, never inside TensorFlow's C++
+            results = train_stack(models, ctx.splits, configs, ctx.space.objective, callbacks=[PreemptionGuard()],
+                                  prune=[t.prune for t in trials], stack=stack)
+    except BaseException as exc:
+        stop = end_runs_after(ctx, run_ids, exc)
+        if stop is not exc:
+            raise stop from exc
+        raise
+    return [_log(ctx, run_id, trial, values, result) for run_id, trial, values, result in zip(run_ids, trials, sampled, results,
+                                                                                             strict=True)]
+
+
+def _log(ctx: TrialContext, run_id: str, trial: BatchTrial, sampled: Sampled, result: TrainResult | TrialFailed) -> Outcome:
+    """Log one stacked trial's epochs, metrics and model and end its run, as :func:`run_trial` ends a lone one."""
+    if isinstance(result, TrialFailed):
+        end_runs_after(ctx, [run_id], result)
+        return result
+    epochs = EpochLogger(ctx.tracker, run_id, ctx.splits.tasks, ctx.write)
+    for epoch in range(len(result.history.get("loss", []))):
+        epochs.on_epoch_end(epoch, {key: values[epoch] for key, values in result.history.items() if epoch < len(values)})
+    epochs.flush()
+    ctx.write(partial(ctx.tracker.log_final_metrics, run_id, result))
+    pruned_at = getattr(trial.prune, "pruned_at", None)
+    if pruned_at is not None:
+        ctx.write(partial(ctx.tracker.set_tags, run_id, {"pruned_at_epoch": pruned_at, "stacked": "true"}))
+    else:
+        ctx.write(partial(ctx.tracker.set_tags, run_id, {"stacked": "true"}))
+    if ctx.best is not None and pruned_at is None:
+        ctx.best.offer(run_id, result)
+    ctx.write(partial(close_run, ctx, run_id, result, "COMPLETE" if pruned_at is None else "PRUNED", ctx.best is None))
+    return TrialOutcome(result, sampled, pruned_at)
