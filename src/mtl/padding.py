@@ -4,9 +4,10 @@ Tuning trials differ in widths, depths and dropout; padded, they train as one st
 (:mod:`mtl.stacked`). Every hidden width of the template (trunk, towers, experts) is the widest
 hidden width of any copy, so that a layer a copy lacks can pass its input through unchanged, and
 every depth the deepest. What cannot pad must agree: the strategy, tying, activation, the
-strategy's other options (the number of experts, groups, levels), and whether each block is
-empty (a block of depth 0 in one copy and 1 in another would need its first layer to be an
-identity between unlike widths).
+strategy's other options (the number of experts, groups, levels), and whether the trunk is
+empty (a trunk of depth 0 in one copy and 1 in another would need its first layer to be an
+identity from the features' width to the hidden width; towers, which read a hidden width, pad
+from depth 0 to any depth, unless the trunk is empty).
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ DEPTH_OPTIONS = ("expert_depth",)
 def stack_key(config: ModelConfig) -> Hashable:
     """Configurations with equal keys pad into one stack (with equal training settings: the caller's part)."""
     options = tuple(sorted((k, str(v)) for k, v in config.options.items() if k not in WIDTH_OPTIONS + DEPTH_OPTIONS))
-    return (config.strategy, config.tie_outputs, config.activation, options, config.shared_depth == 0,
-            config.tower_depth == 0)
+    empty_trunk = config.shared_depth == 0
+    return (config.strategy, config.tie_outputs, config.activation, options, empty_trunk,
+            config.tower_depth == 0 if empty_trunk else None)
 
 
 def _hidden_widths(config: ModelConfig) -> list[int]:

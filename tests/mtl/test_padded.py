@@ -26,7 +26,7 @@ def _configs(strategy: str, tied: bool = False) -> list[ModelConfig]:
     return [ModelConfig(strategy, shared_depth=1, shared_width=8, tower_depth=1, tower_width=4, tie_outputs=tied, options=options),
             ModelConfig(strategy, shared_depth=2, shared_width=5, tower_depth=2, tower_width=6, tie_outputs=tied, options=options,
                         dropout=0.1),
-            ModelConfig(strategy, shared_depth=1, shared_width=3, tower_depth=1, tower_width=7, tie_outputs=tied, options=options)]
+            ModelConfig(strategy, shared_depth=1, shared_width=3, tower_depth=0, tower_width=7, tie_outputs=tied, options=options)]
 
 
 @pytest.mark.parametrize(("strategy", "tied"), [*((s, False) for s in sorted(STRATEGIES)), ("hard", True)])
@@ -104,7 +104,9 @@ def test_padded_dropout_drops_each_copy_at_its_own_rate() -> None:
 
 def test_what_cannot_share_a_stack_says_why() -> None:
     hard = ModelConfig("hard", shared_depth=1, tower_depth=1)
-    assert stack_key(hard) != stack_key(replace(hard, tower_depth=0)) != stack_key(replace(hard, activation="tanh"))
+    assert stack_key(hard) == stack_key(replace(hard, tower_depth=0))  # a tower of depth 0 passes the trunk through
+    assert stack_key(hard) != stack_key(replace(hard, shared_depth=0)) != stack_key(replace(hard, activation="tanh"))
+    assert stack_key(replace(hard, shared_depth=0)) != stack_key(replace(hard, shared_depth=0, tower_depth=0))
     assert padded_config([hard, replace(hard, shared_width=100, tower_depth=3, dropout=0.2)]) == replace(
         hard, shared_width=100, tower_width=100, tower_depth=3, dropout=0.2)
     with pytest.raises(ValueError, match="stack keys"):
