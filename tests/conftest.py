@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -62,10 +63,33 @@ def write_space(tmp_path: Path):
     return write
 
 
+@pytest.fixture(scope="session")
+def empty_mlflow_db(tmp_path_factory) -> Path:
+    """An empty MLflow SQLite store, made once per test process: MLflow's schema migrations take about a second
+    on each new database file, and a copy of this one (:func:`fresh_mlflow_db`) is the same empty store."""
+    path = tmp_path_factory.mktemp("mlflow-empty") / "mlflow.db"
+    client = MlflowClient(f"sqlite:///{path}")
+    assert [e.name for e in client.search_experiments()] == ["Default"]
+    client._tracking_client.store.engine.dispose()  # no connection left open on the file that is copied
+    return path
+
+
 @pytest.fixture
-def stores(tmp_path: Path) -> dict[str, str]:
-    """Fresh SQLite URLs for an Optuna storage and an MLflow tracking store."""
-    return {"storage": f"sqlite:///{tmp_path / 'optuna.db'}", "tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+def fresh_mlflow_db(empty_mlflow_db):
+    """Put an empty MLflow store at a path (a copy of :func:`empty_mlflow_db`) and return its ``sqlite:///`` URL."""
+
+    def fresh(path: Path) -> str:
+        shutil.copyfile(empty_mlflow_db, path)
+        return f"sqlite:///{path}"
+
+    return fresh
+
+
+@pytest.fixture
+def stores(tmp_path: Path, fresh_mlflow_db) -> dict[str, str]:
+    """Fresh SQLite URLs for an Optuna storage and an MLflow tracking store (an empty store already in place: a test
+    that checks nothing is written uses paths of its own)."""
+    return {"storage": f"sqlite:///{tmp_path / 'optuna.db'}", "tracking_uri": fresh_mlflow_db(tmp_path / "mlflow.db")}
 
 
 def mlflow_runs(tracking_uri: str, study: str):
