@@ -18,8 +18,7 @@ from mtl.fused import can_fuse, train_fused
 from mtl.weighting import WEIGHTINGS, GradientAggregator
 from search.signals import PreemptionGuard, signals_deferred
 from search.space import Suggest, sample
-from search.tracking import EpochLogger
-from search.trial._run import TrialContext, TrialOutcome, close_run, end_runs_after, start_run, train_config_for
+from search.trial._run import TrialContext, TrialOutcome, close_run, end_runs_after, log_trained, start_run, train_config_for
 
 
 def why_not_fused(ctx: TrialContext, suggest: Suggest) -> str | None:
@@ -62,11 +61,7 @@ def run_fused(ctx: TrialContext, numbers: Sequence[int], suggest: Suggest, kind:
         raise
     outcomes = []
     for run_id, result in zip(run_ids, results, strict=True):
-        epochs = EpochLogger(ctx.tracker, run_id, tasks, ctx.write)
-        for epoch in range(len(result.history.get("loss", []))):
-            epochs.on_epoch_end(epoch, {key: values[epoch] for key, values in result.history.items() if epoch < len(values)})
-        epochs.flush()
-        ctx.write(partial(ctx.tracker.log_final_metrics, run_id, result))
+        log_trained(ctx, run_id, result)
         ctx.write(partial(close_run, ctx, run_id, result, "COMPLETE", ctx.best is None))
         outcomes.append(TrialOutcome(result, sampled))
     return outcomes

@@ -20,8 +20,17 @@ from mtl.stacked import CannotPad
 from mtl.training import TrainResult
 from search.signals import PreemptionGuard, signals_deferred
 from search.space import Sampled, Suggest, sample
-from search.tracking import EpochLogger
-from search.trial._run import Pruning, TrialContext, TrialOutcome, close_run, end_runs_after, run_trial, start_run, train_config_for
+from search.trial._run import (
+    Pruning,
+    TrialContext,
+    TrialOutcome,
+    close_run,
+    end_runs_after,
+    log_trained,
+    run_trial,
+    start_run,
+    train_config_for,
+)
 
 
 @dataclass(frozen=True)
@@ -107,11 +116,7 @@ def _log(ctx: TrialContext, run_id: str, trial: BatchTrial, sampled: Sampled, re
     if isinstance(result, TrialFailed):
         end_runs_after(ctx, [run_id], result)
         return result
-    epochs = EpochLogger(ctx.tracker, run_id, ctx.splits.tasks, ctx.write)
-    for epoch in range(len(result.history.get("loss", []))):
-        epochs.on_epoch_end(epoch, {key: values[epoch] for key, values in result.history.items() if epoch < len(values)})
-    epochs.flush()
-    ctx.write(partial(ctx.tracker.log_final_metrics, run_id, result))
+    log_trained(ctx, run_id, result)
     pruned_at = getattr(trial.prune, "pruned_at", None)
     if pruned_at is not None:
         ctx.write(partial(ctx.tracker.set_tags, run_id, {"pruned_at_epoch": pruned_at, "stacked": "true"}))
