@@ -74,10 +74,10 @@ def test_unreachable_storage_is_one_line_and_hides_the_password(tmp_path, write_
     assert "hunter2" not in message and "\n" not in message
 
 
-def test_ctrl_c_marks_the_running_trial_failed_and_a_rerun_resumes(tmp_path, write_space) -> None:
+def test_ctrl_c_marks_the_running_trial_failed_and_a_rerun_resumes(tmp_path, write_space, fresh_mlflow_db) -> None:
     space = write_space(space_toml(training={"epochs": 60, "patience": 60}, data={"options.n_samples": 1000},
                                    search={"batch_size": 16}))  # a trial: 3-10 s
-    storage, tracking = f"sqlite:///{tmp_path / 'o.db'}", f"sqlite:///{tmp_path / 'm.db'}"
+    storage, tracking = f"sqlite:///{tmp_path / 'o.db'}", fresh_mlflow_db(tmp_path / "m.db")
     args = [sys.executable, "-m", "search", "run", "--space", str(space), "--storage", storage, "--tracking-uri", tracking]
     # SIGINT restored in the child: a shell running pytest in the background would hand it down ignored
     process = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -148,9 +148,9 @@ def test_a_ctrl_c_during_training_waits_for_the_next_batch_and_a_second_one_stop
         signal.signal(signal.SIGINT, previous)
 
 
-def test_jobs_2_completes_exactly_the_budget_with_unique_trials(tmp_path, write_space) -> None:
+def test_jobs_2_completes_exactly_the_budget_with_unique_trials(tmp_path, write_space, fresh_mlflow_db) -> None:
     space = write_space(space_toml(training={"epochs": 2}))
-    storage, tracking = f"sqlite:///{tmp_path / 'o.db'}", f"sqlite:///{tmp_path / 'm.db'}"
+    storage, tracking = f"sqlite:///{tmp_path / 'o.db'}", fresh_mlflow_db(tmp_path / "m.db")
     result = cli("run", "--space", str(space), "--trials", "5", "--jobs", "2", "--storage", storage,
                  "--tracking-uri", tracking, "--no-report", cwd=tmp_path)
     assert result.returncode == 0, result.stderr

@@ -54,8 +54,9 @@ learning_rate = 0.01
 """
 
 
-def test_the_affinity_command_logs_its_matrix_heatmap_and_partitions(tmp_path, write_space, capsys, monkeypatch) -> None:
-    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
+def test_the_affinity_command_logs_its_matrix_heatmap_and_partitions(tmp_path, write_space, capsys, monkeypatch,
+                                                                     fresh_mlflow_db) -> None:
+    tracking = fresh_mlflow_db(tmp_path / "mlflow.db")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking)  # MlflowClient.load_table searches through the fluent API's store
     args = build_parser().parse_args(["affinity", "--space", str(write_space(CLUSTERS)), "--tracking-uri", tracking])
     assert cmd_affinity(args) == 0
@@ -78,8 +79,9 @@ def test_the_affinity_command_logs_its_matrix_heatmap_and_partitions(tmp_path, w
     assert list(table["task"]) == ["task1", "task2", "task3", "task4"] and table.shape == (4, 5)
 
 
-def test_a_ctrl_c_during_the_pass_stops_it_between_steps_and_its_run_is_killed(tmp_path, write_space, monkeypatch) -> None:
-    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
+def test_a_ctrl_c_during_the_pass_stops_it_between_steps_and_its_run_is_killed(tmp_path, write_space, monkeypatch,
+                                                                              fresh_mlflow_db) -> None:
+    tracking = fresh_mlflow_db(tmp_path / "mlflow.db")
     space = load_space(write_space(CLUSTERS.replace("epochs = 2", "epochs = 50")))
     steps: list[int] = []
     original = lookahead.task_affinity
@@ -98,8 +100,8 @@ def test_a_ctrl_c_during_the_pass_stops_it_between_steps_and_its_run_is_killed(t
     assert [r.info.status for r in parents] == ["KILLED"]
 
 
-def test_auto_groups_run_the_pass_once_per_study_and_trials_carry_their_partition(tmp_path, write_space) -> None:
-    storage, tracking = f"sqlite:///{tmp_path / 'optuna.db'}", f"sqlite:///{tmp_path / 'mlflow.db'}"
+def test_auto_groups_run_the_pass_once_per_study_and_trials_carry_their_partition(tmp_path, write_space, fresh_mlflow_db) -> None:
+    storage, tracking = f"sqlite:///{tmp_path / 'optuna.db'}", fresh_mlflow_db(tmp_path / "mlflow.db")
     space = write_space(CLUSTERS.replace('strategy = "grouped"', 'strategy = ["hard", "grouped"]') + '[compare]\narms = "none"\n')
     stores = ["--space", str(space), "--storage", storage, "--tracking-uri", tracking, "--no-report"]
     assert cmd_run(build_parser().parse_args(["run", *stores])) == 0
@@ -168,7 +170,8 @@ def test_keras_tuner_refuses_auto_groups_before_training(tmp_path, write_space) 
     assert not (tmp_path / "mlflow.db").exists()
 
 
-def test_in_a_comparison_an_arm_may_hold_a_partition_and_auto_skips_what_other_arms_tune(tmp_path, write_space) -> None:
+def test_in_a_comparison_an_arm_may_hold_a_partition_and_auto_skips_what_other_arms_tune(tmp_path, write_space,
+                                                                                         fresh_mlflow_db) -> None:
     arms = {"hard": 'strategy = "hard"', "independent": 'strategy = "independent"', "grouped": 'strategy = "grouped"',
             "pairs": 'strategy = "grouped"\ngroups = [["task2", "task1"], ["task4", "task3"]]'}
     text = CLUSTERS + "".join(f"[compare.arms.{name}]\n{held}\n" for name, held in arms.items())
@@ -178,7 +181,7 @@ def test_in_a_comparison_an_arm_may_hold_a_partition_and_auto_skips_what_other_a
     study = optuna.create_study()
     candidates = ["task1+task2+task3+task4", "task1+task2|task3+task4", "task1|task2+task3|task4", "task1|task2|task3|task4"]
     study.set_user_attr(CANDIDATES_ATTR, candidates)  # as the first process to open the sweep stored them
-    tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", "clusters")
+    tracker = Tracker(fresh_mlflow_db(tmp_path / "mlflow.db"), "clusters")
     resolved = resolve_groups(space, splits, study, tracker, None)
     assert resolved.arm_space("grouped").params["groups"].values() == candidates[1:3]  # hard and independent arms tune the ends
     assert resolved.arm_space("pairs").params["groups"].values() == ["task1+task2|task3+task4"]  # canonical

@@ -142,11 +142,11 @@ def test_racing_drops_a_clearly_worse_arm_before_its_last_seed_and_judges_it_on_
 
 
 @pytest.mark.slow
-def test_budgets_per_arm_are_equal_and_exact_with_two_jobs_and_a_resume(write_space, tmp_path) -> None:
+def test_budgets_per_arm_are_equal_and_exact_with_two_jobs_and_a_resume(write_space, tmp_path, fresh_mlflow_db) -> None:
     space = write_space(_space('[compare.arms.independent]\nstrategy = "independent"\n\n[compare.arms.hard]\nstrategy = "hard"\n',
                                "seeds = 2", "budget"))
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
-    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tracking = fresh_mlflow_db(tmp_path / "mlflow.db")
     common = ("--space", str(space), "--storage", storage, "--tracking-uri", tracking, "--no-report")
     first = cli("run", *common, "--trials", "3", "--jobs", "2", cwd=tmp_path, timeout=600)
     assert first.returncode == 0, first.stderr

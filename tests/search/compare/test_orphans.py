@@ -48,9 +48,9 @@ def _verdict(tracking: str, study: str) -> list[dict[str, object]]:
 
 
 def test_a_comparison_killed_during_a_fused_confirmation_round_resumes_with_no_run_left_running(
-        tmp_path, write_space) -> None:
+        tmp_path, write_space, fresh_mlflow_db) -> None:
     space = str(write_space(SPACE))
-    storage, tracking = f"sqlite:///{tmp_path / 'o.db'}", f"sqlite:///{tmp_path / 'm.db'}"
+    storage, tracking = f"sqlite:///{tmp_path / 'o.db'}", fresh_mlflow_db(tmp_path / "m.db")
     args = ["--space", space, "--storage", storage, "--tracking-uri", tracking, "--no-report"]
     client = MlflowClient(tracking)
     process = subprocess.Popen([sys.executable, "-m", "search", "run", *args], cwd=tmp_path,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import shutil
 import sys
 
 import numpy as np
@@ -68,9 +69,9 @@ def _fixed(name: str, values: list[float], trial: int | None = 0, failed: tuple[
 
 
 @pytest.fixture(scope="module")
-def tracker(tmp_path_factory) -> Tracker:
-    """One real MLflow store for the module (each test writes its own parent run)."""
-    return Tracker(f"sqlite:///{tmp_path_factory.mktemp('edges')}/mlflow.db", "edges")
+def tracker(tmp_path_factory, empty_mlflow_db) -> Tracker:
+    """One real MLflow store for the module (each test writes its own parent run), an empty one put in place."""
+    return Tracker(f"sqlite:///{shutil.copyfile(empty_mlflow_db, tmp_path_factory.mktemp('edges') / 'mlflow.db')}", "edges")
 
 
 def _rows(verdict, tracker: Tracker) -> dict[tuple[str, str, str], dict]:

@@ -25,12 +25,12 @@ ARMS = (TINY_SPACE.replace('name = "tiny"', 'name = "champ"').replace("trials = 
 
 
 @pytest.fixture(params=["sqlite", "server"])
-def tracking(request, tmp_path):
-    """The SQLite default, or an MLflow server over its own SQLite file."""
+def tracking(request, tmp_path, fresh_mlflow_db):
+    """The SQLite default, or an MLflow server over its own SQLite file (each an empty store put in place)."""
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'mlflow.db'}"
+        yield fresh_mlflow_db(tmp_path / "mlflow.db")
     else:
-        yield from mlflow_server(f"sqlite:///{tmp_path / 'server.db'}", tmp_path / "artifacts")
+        yield from mlflow_server(fresh_mlflow_db(tmp_path / "server.db"), tmp_path / "artifacts")
 
 
 def test_the_champion_carries_the_verdict_and_moves_only_with_the_ranking(write_space, tmp_path, tracking) -> None:

@@ -5,6 +5,7 @@ nullable Int64 with missing values, bool, category, object strings, float32, flo
 from __future__ import annotations
 
 import json
+import shutil
 
 import keras
 import mlflow
@@ -78,14 +79,14 @@ def types_table(rows: int = 40) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(tmp_path_factory, empty_mlflow_db):
     """One tiny sweep on the table (Parquet keeps every dtype): (tracking URI, the champion's pyfunc, its column signature)."""
     folder = tmp_path_factory.mktemp("dtypes")
     table = types_table()
     assert {c: str(t) for c, t in table.dtypes.items() if c in TRAINED} == TRAINED
     table.to_parquet(folder / "table.parquet")
     (folder / "space.toml").write_text(TYPES_SPACE)
-    tracking = f"sqlite:///{folder / 'mlflow.db'}"
+    tracking = f"sqlite:///{shutil.copyfile(empty_mlflow_db, folder / 'mlflow.db')}"  # an empty store, put in place
     run_sweep(load_space(folder / "space.toml"), trials=1, storage=f"sqlite:///{folder / 'optuna.db'}", tracking_uri=tracking,
               printer=lambda line: None)
     local = download_model_files(MlflowClient(tracking), CHAMPION, str(folder / "model"))

@@ -29,8 +29,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def server(tmp_path):
-    yield from mlflow_server(f"sqlite:///{tmp_path / 'server.db'}", tmp_path / "artifacts")
+def server(tmp_path, fresh_mlflow_db):
+    yield from mlflow_server(fresh_mlflow_db(tmp_path / "server.db"), tmp_path / "artifacts")
 
 
 def test_champion_through_a_server_is_served_and_matches_search_predict(tmp_path, server) -> None:

@@ -42,11 +42,11 @@ def warm_space(folder: Path, ids: dict[str, str], name: str = "warm.toml", searc
 
 
 @pytest.fixture(scope="module")
-def baselines(tmp_path_factory) -> tuple[Path, str, dict[str, str]]:
+def baselines(tmp_path_factory, empty_mlflow_db) -> tuple[Path, str, dict[str, str]]:
     """`python -m search baselines` run once: (folder, tracking URI, task -> run id)."""
     folder = tmp_path_factory.mktemp("baselines")
     (folder / "base.toml").write_text(BASE)
-    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    uri = f"sqlite:///{shutil.copyfile(empty_mlflow_db, folder / 'mlflow.db')}"  # an empty store, put in place
     done = cli("baselines", "--space", "base.toml", "--study", "warm", "--tracking-uri", uri, cwd=folder)
     assert done.returncode == 0, done.stderr
     ids = dict(line.split() for line in done.stdout.splitlines() if line.strip())
