@@ -18,7 +18,8 @@ task and on the mean objective, Holm across them, alpha 0.05) on real training n
   sizes against the shared reference; detection is the verdict naming them ``worse`` on the mean
   objective. This is the power a user has on the default data's own effect.
 
-Trainings use :func:`mtl.training.train` directly (no tracking). Prints both rates with 95%
+Trainings use :func:`mtl.fused.train_fused` directly (no tracking): the seeds of a pool or an arm train stacked,
+10 at a time, each copy its lone training to float rounding (the configurations use no dropout). Prints both rates with 95%
 Clopper-Pearson intervals and writes ``benchmarks/results/calibration.json``. Goal: false
 positives at most 5%, power at least 80%.
 
@@ -63,10 +64,11 @@ import numpy as np  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from mtl.data import make_synthetic, split  # noqa: E402
+from mtl.fused import train_fused  # noqa: E402
 from mtl.models import ModelConfig  # noqa: E402
 from mtl.objective import Objective  # noqa: E402
 from mtl.stats import NO_DIFFERENCE, WORSE, holm, paired, verdict  # noqa: E402
-from mtl.training import TrainConfig, train  # noqa: E402
+from mtl.training import TrainConfig  # noqa: E402
 from search.compare import any_claim, conclude  # noqa: E402
 from search.engines import open_sweep, tune_sweep  # noqa: E402
 from search.space import Space  # noqa: E402
@@ -77,16 +79,21 @@ ALPHA = 0.05
 REFERENCE = ModelConfig("hard", shared_depth=2, shared_width=32, tower_depth=1, tower_width=16)
 PLANTED = (0.05, 0.10, 0.20)  # relative effects added to the A/A arm's scores
 GOAL_EFFECT = 0.20
+STACK = 10  # seeds trained side by side at a time
 SEPARATE = ModelConfig("independent", shared_depth=2, shared_width=32, tower_depth=1, tower_width=16)
 
 
-def scores(config: ModelConfig, splits, seed: int, epochs: int, patience: int) -> dict[str, float]:
-    """Test score per task (normalized loss) and their mean, for one seeded training."""
+def scores(config: ModelConfig, splits, seeds: range, epochs: int, patience: int) -> list[dict[str, float]]:
+    """Test score per task (normalized loss) and their mean, for one training per seed: the seeds train stacked,
+    10 at a time (:func:`mtl.fused.train_fused`; every copy is its lone training, to float rounding)."""
     objective = Objective()
-    result = train(config, splits, TrainConfig(learning_rate=3e-3, batch_size=32, epochs=epochs, patience=patience, seed=seed),
-                   objective)
-    per_task = objective.task_scores(result.test, splits.tasks)
-    return per_task | {"objective": sum(per_task.values()) / len(per_task)}
+    settings = TrainConfig(learning_rate=3e-3, batch_size=32, epochs=epochs, patience=patience)
+    out = []
+    for start in range(0, len(seeds), STACK):
+        for result in train_fused(config, splits, settings, list(seeds[start:start + STACK]), objective):
+            per_task = objective.task_scores(result.test, splits.tasks)
+            out.append(per_task | {"objective": sum(per_task.values()) / len(per_task)})
+    return out
 
 
 def words(arm: list[dict[str, float]], reference: list[dict[str, float]]) -> dict[str, str]:
@@ -111,8 +118,8 @@ def rate(hits: int, n: int) -> dict[str, float]:
 def pooled(splits, epochs: int, patience: int, pool: int, resamples: int, sizes: list[int]) -> None:
     """Train the two pools once, then resample comparisons of every size; print and save the rates."""
     started = time.perf_counter()
-    reference = [scores(REFERENCE, splits, 200_000 + i, epochs, patience) for i in range(pool)]
-    separate = [scores(SEPARATE, splits, 300_000 + i, epochs, patience) for i in range(pool)]
+    reference = scores(REFERENCE, splits, range(200_000, 200_000 + pool), epochs, patience)
+    separate = scores(SEPARATE, splits, range(300_000, 300_000 + pool), epochs, patience)
     trained = time.perf_counter() - started
     print(f"pools of {pool} trained in {trained:.0f} s; resampling", flush=True)
     rng = np.random.default_rng(0)
@@ -234,9 +241,9 @@ def main() -> None:
     detections = dict.fromkeys(PLANTED, 0)
     for rep in range(args.reps):
         base = 100_000 + rep * 3 * args.seeds
-        reference = [scores(REFERENCE, splits, base + i, epochs, patience) for i in range(args.seeds)]
-        twin = [scores(REFERENCE, splits, base + args.seeds + i, epochs, patience) for i in range(args.seeds)]
-        separate = [scores(SEPARATE, splits, base + 2 * args.seeds + i, epochs, patience) for i in range(args.seeds)]
+        reference = scores(REFERENCE, splits, range(base, base + args.seeds), epochs, patience)
+        twin = scores(REFERENCE, splits, range(base + args.seeds, base + 2 * args.seeds), epochs, patience)
+        separate = scores(SEPARATE, splits, range(base + 2 * args.seeds, base + 3 * args.seeds), epochs, patience)
         aa, shared = words(twin, reference), words(separate, reference)
         false_positives += any(w != NO_DIFFERENCE for w in aa.values())
         found = {d: words(shifted(twin, d), reference)["objective"] == WORSE for d in PLANTED}
