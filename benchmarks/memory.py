@@ -6,6 +6,8 @@ figures. Trial times are recorded too: memory that the garbage collector must wa
 RSS (``VmRSS`` of ``/proc/self/status``) is read by the ``printer`` hook, which
 ``run_sweep`` calls once per finished trial. Growth is measured from trial 10 on, after the
 first trials' one-time allocations (TensorFlow kernels, first traces, MLflow's store).
+``--batch B`` tunes in batches of B trials trained as padded stacks (``[study] batch``); its
+figures go to ``memory-batch<B>.*``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ TINY_SPACE = """
 name = "memory"
 sampler = "{sampler}"
 seed = 0
+batch = {batch}
 
 [data]
 source = "synthetic"
@@ -56,13 +59,14 @@ def main() -> None:
     cli = common.parser(__doc__.splitlines()[0])
     cli.add_argument("--trials", type=int, help="trials in the sweep (default 200; quick 20)")
     cli.add_argument("--sampler", default="tpe", choices=("tpe", "random"), help="the study's sampler (default tpe)")
+    cli.add_argument("--batch", type=int, default=1, help="[study] batch: trials trained as padded stacks (default 1)")
     args = cli.parse_args()
     n = args.trials or (20 if args.quick else 200)
     if n <= BASELINE_TRIAL:
         raise SystemExit(f"--trials must exceed {BASELINE_TRIAL}: growth is measured from trial {BASELINE_TRIAL} on")
-    space = parse_space(TINY_SPACE.format(sampler=args.sampler), "<memory>")
+    space = parse_space(TINY_SPACE.format(sampler=args.sampler, batch=args.batch), "<memory>")
 
-    print(f"memory: {n} trials of a tiny space in one process ({args.sampler} sampler)")
+    print(f"memory: {n} trials of a tiny space in one process ({args.sampler} sampler, batch {args.batch})")
     before = common.rss_mb()
     monitor = common.SweepMonitor()
     with common.temp_stores() as stores:
@@ -110,7 +114,9 @@ def main() -> None:
     ax.set_ylabel("RSS, MB")
     ax.set_title(f"RSS over {len(rss)} trials: +{growth:.1f} MB after trial {BASELINE_TRIAL}", fontsize=10)
     ax.legend(fontsize=8)
-    common.save_results("memory", args.quick, {"trials": n, "sampler": args.sampler, "space": TINY_SPACE.strip()}, figures, fig)
+    name = "memory" if args.batch == 1 else f"memory-batch{args.batch}"
+    common.save_results(name, args.quick, {"trials": n, "sampler": args.sampler, "batch": args.batch, "space": TINY_SPACE.strip()},
+                        figures, fig)
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ from search.engines import CAUGHT, ArmStudy, OpenSweep, best_trial, replicate_se
 from search.progress import epoch_bars
 from search.space import RESERVED_ARM, Space, optuna_suggest
 from search.tracking import CONFIRM_KIND, RUN_ID_ATTR, Tracker
-from search.trial import TrialContext, latest_baselines, prepare_data, run_fused, run_trial, train_baseline, why_not_fused
+from search.trial import TrialContext, latest_baselines, prepare_data, run_fused, run_trial, train_baselines, why_not_fused
 
 CONFIRM_OFFSET = 20_000
 SINGLE_TASK = RESERVED_ARM  # the pseudo-arm of the study's single-task baselines
@@ -243,12 +243,20 @@ def _confirm_single_task(sweep: OpenSweep, seeds: tuple[int, ...], splits_of: Ca
     todo = [(i, seed, task) for i, seed in enumerate(seeds) for task in sweep.splits.tasks if (seed, task.name) not in existing]
     if todo:
         printer(f"{SINGLE_TASK}: confirming the single-task baselines with {len(todo)} training(s)")
-    for index, seed, task in todo:
-        tags = {"study": sweep.study.study_name, "kind": CONFIRM_KIND, "arm": SINGLE_TASK, "seed": str(seed)}
+    for task in sweep.splits.tasks:  # each task's missing seeds side by side, as one stack
+        mine = [(index, seed) for index, seed, todo_task in todo if todo_task is task]
+        if not mine:
+            continue
+        tags = [{"study": sweep.study.study_name, "kind": CONFIRM_KIND, "arm": SINGLE_TASK, "seed": str(seed)} for _, seed in mine]
+        names = [f"confirm-{SINGLE_TASK}-{task.name}-{index}" for index, _ in mine]
         try:
-            train_baseline(sweep.space, splits_of(seed), tracker, task, seed, tags, f"confirm-{SINGLE_TASK}-{task.name}-{index}", parent)
+            outcomes: list[object] = list(train_baselines(sweep.space, splits_of(mine[0][1]), tracker, task,
+                                                          [seed for _, seed in mine], tags, names, parent))
         except CAUGHT as exc:
-            printer(f"{SINGLE_TASK}: {task.name} seed {seed} failed: {exc}")
+            outcomes = [exc] * len(mine)
+        for (_, seed), outcome in zip(mine, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                printer(f"{SINGLE_TASK}: {task.name} seed {seed} failed: {outcome}")
 
 
 def read_confirmations(sweep: OpenSweep) -> tuple[ConfirmedArm, ...]:

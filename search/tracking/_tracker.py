@@ -278,6 +278,13 @@ class EpochLogger(keras.callbacks.Callback):  # type: ignore[misc]  # keras ship
         self.pending: list[Metric] = []
         self.sent = time.monotonic()
 
+    def replay(self, history: dict[str, list[float]]) -> None:
+        """Log a finished training's per-epoch ``history`` (one trained beside others) as it would have been logged
+        live, and send it."""
+        for epoch in range(len(history.get("loss", []))):
+            self.on_epoch_end(epoch, {key: values[epoch] for key, values in history.items() if epoch < len(values)})
+        self.flush()
+
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         """Keep this epoch's metrics; send what is kept once ``every`` seconds have passed since the last send."""
         logs = logs or {}

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from search.trial._baselines import Baseline, baseline_config, baseline_settings, latest_baselines, run_baselines, train_baseline
+from search.trial._baselines import (
+    Baseline,
+    baseline_config,
+    baseline_settings,
+    latest_baselines,
+    run_baselines,
+    train_baseline,
+    train_baselines,
+)
 from search.trial._data import prepare_data
 from search.trial._fused import run_fused, why_not_fused
 from search.trial._lean import lean_process
@@ -29,6 +37,7 @@ __all__ = [
     "run_fused",
     "run_trial",
     "train_baseline",
+    "train_baselines",
     "warm_start",
     "why_not_fused",
 ]

@@ -13,15 +13,17 @@ latest finished run per task as the single-task reference.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from mtl.data import Dataset, Splits
+from mtl.errors import TrialFailed
+from mtl.fused import train_stack
 from mtl.models import ModelConfig
 from mtl.objective import Objective
 from mtl.tasks import Task
-from mtl.training import TrainConfig, train
+from mtl.training import TrainConfig
 from search.space import BASELINE_KEYS, Space
 from search.tracking import BASELINE_KIND, EpochLogger, Tracker
 from search.trial._data import prepare_data
@@ -85,25 +87,50 @@ def train_baseline(space: Space, splits: Splits, tracker: Tracker, task: Task, s
     """Train ``task``'s single-task network (:func:`baseline_config`) with ``seed``; log it as a run; its id.
 
     The run carries ``tags`` plus ``task``, ``strategy`` and ``state``; it is nested under
-    ``parent_run_id`` when given (a comparison's confirmation of the baselines).
+    ``parent_run_id`` when given (a comparison's confirmation of the baselines). Raises
+    :class:`~mtl.errors.TrialFailed` if the training diverged (the run ends FAILED).
     """
+    outcome = train_baselines(space, splits, tracker, task, [seed], [tags], [run_name], parent_run_id)[0]
+    if isinstance(outcome, TrialFailed):
+        raise outcome
+    return outcome
+
+
+def train_baselines(space: Space, splits: Splits, tracker: Tracker, task: Task, seeds: Sequence[int],
+                    tags: Sequence[dict[str, str]], run_names: Sequence[str],
+                    parent_run_id: str | None = None) -> list[str | TrialFailed]:
+    """:func:`train_baseline` for every seed of ``seeds`` at once, side by side as one stack
+    (:func:`mtl.fused.train_stack`; each copy is its lone training); one run each. Per seed, in order: its run id, or
+    the :class:`~mtl.errors.TrialFailed` of a training that diverged (its run ended FAILED; the others go on)."""
     settings = baseline_settings(space)
     metrics = space.objective.metrics
     objective = Objective(None if metrics is None else {task.name: metrics[task.name]}, space.objective.direction)
-    run_id = tracker.start_trial(parent_run_id, run_name, {**settings, **fixed_params(space)},
-                                 {**tags, "task": task.name, "strategy": "hard", "state": "RUNNING"})
     train_config = TrainConfig(learning_rate=settings["learning_rate"], batch_size=settings["batch_size"],
-                               epochs=space.training.epochs, patience=space.training.patience, seed=seed)
+                               epochs=space.training.epochs, patience=space.training.patience)
     one = single_task(splits, task)
+    running = [tracker.start_trial(parent_run_id, name, {**settings, **fixed_params(space)},
+                                   {**tag, "task": task.name, "strategy": "hard", "state": "RUNNING"})
+               for tag, name in zip(tags, run_names, strict=True)]
+    outcomes: list[str | TrialFailed] = []
     try:
-        result = train(baseline_config(settings), one, train_config, objective, callbacks=[EpochLogger(tracker, run_id, one.tasks)])
-        tracker.log_final_metrics(run_id, result)
-        tracker.log_artifacts(run_id, result, one.train)
+        results = train_stack([baseline_config(settings)] * len(seeds), one, [replace(train_config, seed=s) for s in seeds],
+                              objective)
+        for run_id, result in zip(list(running), results, strict=True):
+            if isinstance(result, TrialFailed):
+                tracker.end(run_id, "FAILED", "FAIL", str(result))
+                outcomes.append(result)
+            else:
+                EpochLogger(tracker, run_id, one.tasks).replay(result.history)
+                tracker.log_final_metrics(run_id, result)
+                tracker.log_artifacts(run_id, result, one.train)
+                tracker.end(run_id, "FINISHED", "COMPLETE")
+                outcomes.append(run_id)
+            running.remove(run_id)
     except BaseException as exc:
-        tracker.end_after(run_id, exc)
+        for run_id in running:
+            tracker.end_after(run_id, exc)
         raise
-    tracker.end(run_id, "FINISHED", "COMPLETE")
-    return run_id
+    return outcomes
 
 
 def latest_baselines(tracker: Tracker) -> tuple[Baseline, ...]:

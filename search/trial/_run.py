@@ -210,10 +210,7 @@ def train_config_for(ctx: TrialContext, sampled: Sampled, number: int) -> TrainC
 def log_trained(ctx: TrialContext, run_id: str, result: TrainResult) -> None:
     """Log a result trained beside others (fused or stacked): its per-epoch metrics, replayed from its history as
     a lone training logs them while it trains, then its final metrics."""
-    epochs = EpochLogger(ctx.tracker, run_id, ctx.splits.tasks, ctx.write)
-    for epoch in range(len(result.history.get("loss", []))):
-        epochs.on_epoch_end(epoch, {key: values[epoch] for key, values in result.history.items() if epoch < len(values)})
-    epochs.flush()
+    EpochLogger(ctx.tracker, run_id, ctx.splits.tasks, ctx.write).replay(result.history)
     ctx.write(partial(ctx.tracker.log_final_metrics, run_id, result))
 
 
