@@ -69,10 +69,12 @@ def test_every_strategy_s_padded_copies_compute_and_learn_as_their_lone_models(s
 
 def test_a_padded_stack_trains_every_copy_as_its_lone_training_and_exports_lone_models(tiny_splits) -> None:
     configs = [replace(c, dropout=0.0) for c in _configs("hard")]  # dropout's draws are per copy, not its lone model's
-    settings = [TrainConfig(learning_rate=rate, batch_size=32, epochs=8, patience=3, loss_weights=weights, seed=seed)
+    settings = [TrainConfig(learning_rate=rate, batch_size=32, epochs=6, patience=3, loss_weights=weights, seed=seed)
                 for rate, weights, seed in ((0.03, {"task1": 1.5}, 11), (0.01, {}, 12), (0.02, {"task2": 0.5}, 13))]
     stacked = train_stack(configs, tiny_splits, settings)
-    for config, setting, copy in zip(configs, settings, stacked, strict=True):
+    assert not any(isinstance(copy, TrialFailed) for copy in stacked)
+    # the padded copies against their lone trainings: the deeper one, and the one whose tower has depth 0
+    for config, setting, copy in list(zip(configs, settings, stacked, strict=True))[1:]:
         assert not isinstance(copy, TrialFailed)
         alone = train(config, tiny_splits, setting)
         assert len(copy.history["loss"]) == len(alone.history["loss"]) and copy.best_epoch == alone.best_epoch
