@@ -47,26 +47,36 @@ class BatchTrial:
 Outcome = TrialOutcome | BaseException
 
 
-def _group_key(ctx: TrialContext, trial: BatchTrial, sampled: Sampled) -> Hashable:
-    """Trials with equal keys train in one stack; a unique key (the trial number) where a trial cannot stack."""
-    config = train_config_for(ctx, sampled, trial.number)
-    if ctx.sources is not None or why_not_stacked([config]) is not None:
-        return trial.number
-    return stack_key(sampled.model), config.batch_size
+def _why_alone(ctx: TrialContext, trial: BatchTrial, sampled: Sampled) -> str | None:
+    """Why ``trial`` cannot share a stack with any other trial; None if it can."""
+    if ctx.sources is not None:
+        return "warm-started weights load into one model at a time"
+    return why_not_stacked([train_config_for(ctx, sampled, trial.number)])
 
 
 def run_batch(ctx: TrialContext, trials: Sequence[BatchTrial], say: Callable[[str], None]) -> list[Outcome]:
     """Train ``trials``, stacked where they can be; per trial (in order) its outcome, or the exception that ended it
-    (a :class:`~mtl.errors.TrialFailed` or a configuration error; an interruption is raised)."""
+    (a :class:`~mtl.errors.TrialFailed` or a configuration error; an interruption is raised). Trials that cannot
+    stack at all are named in one line per reason."""
     sampled: dict[int, Sampled] = {}
     groups: dict[Hashable, list[int]] = {}
+    alone: dict[str, list[int]] = {}
     for index, trial in enumerate(trials):
         try:
             sampled[index] = sample(ctx.space, ctx.splits.tasks, trial.suggest)
         except ConfigError:  # the trial fails alone, as run_trial records it
             groups[trial.number] = [index]
             continue
-        groups.setdefault(_group_key(ctx, trial, sampled[index]), []).append(index)
+        reason = _why_alone(ctx, trial, sampled[index])
+        if reason is not None:
+            alone.setdefault(reason, []).append(trial.number)
+            groups[trial.number] = [index]
+            continue
+        key = stack_key(sampled[index].model), train_config_for(ctx, sampled[index], trial.number).batch_size
+        groups.setdefault(key, []).append(index)
+    for reason, numbers in alone.items():
+        say(f"trial{'s' if len(numbers) > 1 else ''} {', '.join(map(str, numbers))} train{'' if len(numbers) > 1 else 's'} "
+            f"alone: {reason}")
     outcomes: dict[int, Outcome] = {}
     for members in groups.values():
         stacked = _run_stack(ctx, [trials[i] for i in members], [sampled[i] for i in members], say) if len(members) > 1 else None

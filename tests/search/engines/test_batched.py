@@ -65,3 +65,13 @@ def test_an_interrupted_batch_fails_every_trial_it_had_not_told(tmp_path) -> Non
     stored = study.get_trials()
     assert [t.state for t in stored] == [optuna.trial.TrialState.FAIL] * 3
     assert all("batch interrupted" in t.user_attrs[FAIL_ATTR] for t in stored)
+
+
+def test_trials_that_cannot_stack_train_alone_and_say_why(write_space, stores) -> None:
+    lines: list[str] = []
+    space = load_space(write_space(space_toml(study={"batch": 2, "trials": 2}, search={"weighting": "uncertainty"})))
+    result = run_sweep(space, printer=lines.append, **stores)
+    assert [t.state for t in result.study.get_trials()] == [optuna.trial.TrialState.COMPLETE] * 2
+    assert "trials 0, 1 train alone: the uncertainty weighting keeps state per model" in lines
+    _, _, children = mlflow_runs(stores["tracking_uri"], "tiny")
+    assert len(children) == 2 and not any("stacked" in r.data.tags for r in children)
