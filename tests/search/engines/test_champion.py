@@ -12,16 +12,19 @@ from search.compare import CONFIRM_KIND, conclude
 from search.engines import crown_champion, open_sweep, tune_sweep
 from search.space import load_space
 from search.tracking import CHAMPION, RUN_ID_ATTR
-from tests.conftest import TINY_SPACE, mlflow_runs
+from tests.conftest import mlflow_runs
+from tests.helpers import space_toml
 from tests.search.servers import mlflow_server
 
 pytestmark = pytest.mark.slow
 
-ARMS = (TINY_SPACE.replace('name = "tiny"', 'name = "champ"').replace("trials = 3", "trials = 2")
-        + '\n[compare]\nseeds = 2\nracing = false\nreference = "narrow"\n\n'
-        '[compare.arms.wide]\nstrategy = "hard"\nshared_width = 16\n\n'
-        '[compare.arms.narrow]\nstrategy = "hard"\nshared_depth = 1\nshared_width = 4\n'
-        '\n[tracking]\nlog_models = "{keep}"\n')
+def arms_space(keep: str) -> str:
+    """Two hard arms, wide and narrow (the reference), confirmed on two seeds; ``log_models = keep``."""
+    return space_toml(study={"name": "champ", "trials": 2},
+                      compare={"seeds": 2, "racing": False, "reference": "narrow",
+                               "arms": {"wide": {"strategy": "hard", "shared_width": 16},
+                                        "narrow": {"strategy": "hard", "shared_depth": 1, "shared_width": 4}}},
+                      tracking={"log_models": keep})
 
 
 @pytest.fixture(params=["sqlite", "server"])
@@ -35,7 +38,7 @@ def tracking(request, tmp_path, fresh_mlflow_db):
 
 def test_the_champion_carries_the_verdict_and_moves_only_with_the_ranking(write_space, tmp_path, tracking) -> None:
     keep = "best" if tracking.startswith("sqlite") else "confirmations"
-    space = load_space(write_space(ARMS.replace("{keep}", keep)))
+    space = load_space(write_space(arms_space(keep)))
     sweep = open_sweep(space, storage=f"sqlite:///{tmp_path / 'optuna.db'}", tracking_uri=tracking)
     tune_sweep(sweep, printer=lambda line: None)
     verdict = conclude(sweep, printer=lambda line: None, finish=False)

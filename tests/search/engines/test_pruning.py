@@ -9,7 +9,6 @@ from search.engines import open_study, run_sweep
 from search.errors import SpaceError
 from search.space import load_space, parse_space
 from search.tracking import RUN_ID_ATTR
-from tests.conftest import TINY_SPACE
 from tests.helpers import space_toml
 
 PRUNED_SPACE = space_toml(study={"pruner": {"name": "median", "n_startup_trials": 2, "n_warmup_steps": 1}},
@@ -37,10 +36,10 @@ def test_a_clearly_worse_trial_is_pruned_and_marked_in_mlflow(write_space, store
 
 
 @pytest.mark.parametrize(
-    ("line", "key"),
-    [('pruner = "sometimes"', "study.pruner"), ('pruner = { name = "median", patience = 3 }', "study.pruner.patience")],
+    ("pruner", "key"),
+    [("sometimes", "study.pruner"), ({"name": "median", "patience": 3}, "study.pruner.patience")],
 )
-def test_bad_pruner_settings_are_space_errors(line: str, key: str) -> None:
+def test_bad_pruner_settings_are_space_errors(pruner: str | dict, key: str) -> None:
     with pytest.raises(SpaceError) as caught:
-        parse_space(TINY_SPACE.replace("seed = 3", f"seed = 3\n{line}"), "p.toml")
+        parse_space(space_toml(study={"pruner": pruner}), "p.toml")
     assert caught.value.key == key
