@@ -32,17 +32,13 @@ def test_tiny_space_parses_ranges_choices_and_fixed_values() -> None:
     assert space.study.sampler == "random" and space.training.epochs == 3
 
 
-def _with(section_line: str, after: str = "[search]") -> str:
-    return TINY_SPACE.replace(after, f"{after}\n{section_line}", 1)
-
-
 BAD = [
     ("[study\nname='x'", "", "not valid TOML"),
     ("[extra]\nx = 1", "top level.extra", "unknown key"),
-    (_with("widths = 3"), "search.widths", "unknown key"),
-    (_with("dropout = { low = 0.3, high = 0.1 }"), "search.dropout", "impossible range: low 0.3 > high 0.1"),
-    (_with("dropout = { low = 0.0, high = 0.2, log = true }"), "search.dropout", "log range needs low > 0"),
-    (_with("learning_rate = { low = 0.0, high = 0.1, log = true }").replace("learning_rate = 0.01\n", ""),
+    (space_toml(search={"widths": 3}), "search.widths", "unknown key"),
+    (space_toml(search={"dropout": {"low": 0.3, "high": 0.1}}), "search.dropout", "impossible range: low 0.3 > high 0.1"),
+    (space_toml(search={"dropout": {"low": 0.0, "high": 0.2, "log": True}}), "search.dropout", "log range needs low > 0"),
+    (space_toml(search={"learning_rate": {"low": 0.0, "high": 0.1, "log": True}}),
      "search.learning_rate.low", "must be > 0"),
     (space_toml(search={"shared_depth": {"low": -1, "high": 2}}),
      "search.shared_depth.low", "must be >= 0"),
@@ -51,17 +47,17 @@ BAD = [
     (space_toml(search={"tower_width": "wide"}), "search.tower_width", "expected int"),
     (space_toml(search={"tower_width": {"low": 4}}), "search.tower_width", "needs both low and high"),
     (space_toml(search={"tower_width": []}), "search.tower_width", "must not be empty"),
-    (_with("activation = ['relu', 'sparkle']"), "search.activation", "must be one of"),
+    (space_toml(search={"activation": ["relu", "sparkle"]}), "search.activation", "must be one of"),
     (space_toml(study={"sampler": "magic"}), "study.sampler", "must be one of"),
     (space_toml(data={"source": None}), "data.source", "required"),
     (space_toml(data={"options.n_tasks": None, "options.n_jobs": 2}), "data.options.n_jobs", "unknown option"),
     (space_toml(training={"epochs": 0}), "training.epochs", "must be >= 1"),
     (space_toml(data={"x": {}}), "data.x", "unknown key"),
-    (_with("val_fraction = 0.6\ntest_fraction = 0.5", after="[data]"), "data", "leaves no training rows"),
+    (space_toml(data={"val_fraction": 0.6, "test_fraction": 0.5}), "data", "leaves no training rows"),
     (TINY_SPACE + "\n[objective]\nmetrics = { task1 = 'rmse' }\n", "objective.direction", "required"),
-    (_with("split_column = 'part'", after="[data]"), "data.split_column", "has no split column"),
-    (_with("split_column = 'part'\nstratify = 'task1'", after="[data]"), "data.stratify", "cannot be combined"),
-    (_with("stratify = ''", after="[data]"), "data.stratify", "must not be empty"),
+    (space_toml(data={"split_column": "part"}), "data.split_column", "has no split column"),
+    (space_toml(data={"split_column": "part", "stratify": "task1"}), "data.stratify", "cannot be combined"),
+    (space_toml(data={"stratify": ""}), "data.stratify", "must not be empty"),
 ]
 
 
@@ -100,27 +96,27 @@ def test_tying_unlike_tasks_is_a_space_error() -> None:
     with pytest.raises(SpaceError) as caught:
         space.check_tasks(tasks)
     assert caught.value.key == "search.tie_outputs" and "cannot be true" in caught.value.problem
-    parse_space(TABLE_SPACE.replace("[false, true]", "false"), "table.toml").check_tasks(tasks)
+    parse_space(space_toml(TABLE_SPACE, search={"tie_outputs": False}), "table.toml").check_tasks(tasks)
 
 
 def test_table_paths_resolve_from_the_space_file_and_tasks_are_checked() -> None:
     space = parse_space(TABLE_SPACE, "spaces/table.toml", base=Path("spaces"))
     assert space.data.source == str(Path("spaces") / "t.csv")
-    weights = TABLE_SPACE + "\n[search.loss_weight]\nprice = 2.0\nghost = 1.0\n"
+    weights = space_toml(TABLE_SPACE, search={"tie_outputs": None, "loss_weight": {"price": 2.0, "ghost": 1.0}})
     with pytest.raises(SpaceError) as caught:
-        parse_space(weights.replace("tie_outputs = [false, true]\n", ""), "t.toml").check_tasks(
+        parse_space(weights, "t.toml").check_tasks(
             (Task("price", "regression"), Task("kind", "multiclass", 3)))
     assert caught.value.key == "search.loss_weight.ghost"
 
 
 def test_stratify_must_name_a_classification_task() -> None:
     tasks = (Task("price", "regression"), Task("kind", "multiclass", 3))
-    table = TABLE_SPACE.replace("tie_outputs = [false, true]\n", "")
-    parse_space(table.replace("[data]", "[data]\nstratify = 'kind'"), "t.toml").check_tasks(tasks)
-    assert parse_space(table.replace("[data]", "[data]\nsplit_column = 'part'"), "t.toml").data.split_column == "part"
+    table = space_toml(TABLE_SPACE, search={"tie_outputs": None})
+    parse_space(space_toml(table, data={"stratify": "kind"}), "t.toml").check_tasks(tasks)
+    assert parse_space(space_toml(table, data={"split_column": "part"}), "t.toml").data.split_column == "part"
     for name in ("price", "ghost"):
         with pytest.raises(SpaceError) as caught:
-            parse_space(table.replace("[data]", f"[data]\nstratify = '{name}'"), "t.toml").check_tasks(tasks)
+            parse_space(space_toml(table, data={"stratify": name}), "t.toml").check_tasks(tasks)
         assert caught.value.key == "data.stratify" and f"{name!r} is not a binary or multiclass task" in caught.value.problem
 
 
@@ -140,7 +136,7 @@ def test_fingerprint_ignores_budget_but_not_search_or_seed() -> None:
 
 @pytest.mark.parametrize("sampler", ["tpe", "random", "cmaes"])
 def test_every_sampler_runs_a_seeded_study(sampler: str) -> None:
-    space = parse_space(TINY_SPACE.replace('sampler = "random"', f'sampler = "{sampler}"'), "s.toml")
+    space = parse_space(space_toml(study={"sampler": sampler}), "s.toml")
     tasks = (Task("task1", "regression"), Task("task2", "regression"))
 
     def draws(seed: int) -> list[dict]:
@@ -162,7 +158,7 @@ def test_every_sampler_runs_a_seeded_study(sampler: str) -> None:
 WARM = space_toml(search={"shared_depth": 1, "shared_width": 8, "tower_depth": 1, "tie_outputs": False})
 RUN = "0123456789abcdef0123456789abcdef"
 WARM_BAD = [
-    (_with("freeze = ['none', 'trunk']"), "search.freeze", "needs warm-started weights"),
+    (space_toml(search={"freeze": ["none", "trunk"]}), "search.freeze", "needs warm-started weights"),
     (space_toml(WARM, training={"finetune_after": 1}), "training.finetune_after", "nothing is ever frozen"),
     (space_toml(WARM, search={"shared_width": [8, 16]}, init={"trunk": RUN}), "search.shared_width", "must be fixed"),
     (space_toml(WARM, search={"strategy": ["hard", "mmoe"]}, init={"trunk": RUN}), "init.trunk", "only strategy"),
@@ -183,8 +179,8 @@ def test_bad_warm_starts_name_the_key_and_problem(text: str, key: str, problem: 
 
 
 def test_init_sources_freeze_and_baseline_settings_parse() -> None:
-    text = (WARM.replace("[search]", "[search]\nfreeze = ['none', 'towers']").replace("patience = 2", "patience = 2\nfinetune_after = 2")
-            + f"[init]\ntrunk = 'm/joint.keras'\n[init.towers]\ntask1 = '{RUN}'\n[baselines]\nlearning_rate = 0.003\n")
+    text = space_toml(WARM, search={"freeze": ["none", "towers"]}, training={"finetune_after": 2},
+                      init={"trunk": "m/joint.keras", "towers": {"task1": RUN}}, baselines={"learning_rate": 0.003})
     space = parse_space(text, "spaces/w.toml", base=Path("spaces"))
     assert space.init.trunk == str(Path("spaces") / "m" / "joint.keras")
     assert space.init.tower_sources(("task1", "task2")) == {"task1": RUN}
@@ -193,7 +189,8 @@ def test_init_sources_freeze_and_baseline_settings_parse() -> None:
     assert space.baseline_value("learning_rate") == 0.003  # [baselines] first
     assert space.baseline_value("shared_width") == 8  # then the space's fixed value
     assert space.baseline_value("activation") == "relu"  # then the default
-    assert space.fingerprint() == parse_space(text.replace("0.003", "0.03"), "spaces/w.toml", base=Path("spaces")).fingerprint()
+    other_baselines = space_toml(text, baselines={"learning_rate": 0.03})
+    assert space.fingerprint() == parse_space(other_baselines, "spaces/w.toml", base=Path("spaces")).fingerprint()
     one_for_all = parse_space(WARM + f"[init]\ntowers = '{RUN}'\n", "w.toml")
     assert one_for_all.init.tower_sources(("task1", "task2")) == {"task1": RUN, "task2": RUN}
     with pytest.raises(SpaceError) as caught:

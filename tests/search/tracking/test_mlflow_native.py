@@ -13,6 +13,7 @@ from search.space import load_space
 from search.tracking import CHAMPION, RUN_ID_ATTR, Tracker, download_model_files, promote
 from search.trial import prepare_data
 from tests.conftest import mlflow_runs
+from tests.helpers import space_toml
 
 pytestmark = pytest.mark.slow
 
@@ -87,10 +88,10 @@ def test_trials_log_models_datasets_and_the_best_becomes_champion_only_on_improv
 
 
 def test_registration_can_be_switched_off_or_renamed(write_space, stores) -> None:
-    text = open(write_space()).read().replace('seed = 3\n', 'seed = 3\nregistered_model = "tiny-best"\n')
+    text = space_toml(study={"registered_model": "tiny-best"})
     run_sweep(load_space(write_space(text, "named.toml")), trials=1, printer=lambda line: None, **stores)
     client = mlflow.MlflowClient(stores["tracking_uri"])
     assert champion(client, "tiny-best").tags["study"] == "tiny"
-    off = text.replace('registered_model = "tiny-best"\n', "register = false\n").replace('name = "tiny"', 'name = "quiet"')
+    off = space_toml(text, study={"registered_model": None, "register": False, "name": "quiet"})
     run_sweep(load_space(write_space(off, "off.toml")), trials=1, printer=lambda line: None, **stores)
     assert [m.name for m in client.search_registered_models()] == ["tiny-best"]
