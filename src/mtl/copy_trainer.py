@@ -5,9 +5,10 @@ task's loss once for all copies: per copy, the mean over its rows of non-zero we
 training's loss, so ``(K,)`` values a task, weighted by the task's loss weight and summed over
 tasks and copies (:class:`CopyTrainer`); each copy may have its own task weights and its own
 learning rate (:class:`CopyAdam`). Validation is one pass of the stacked model over the
-validation rows per epoch (:class:`CopyValidation`), each copy's loss and metrics computed at once
-over the copy axis with the formulas of the Keras metrics a lone training logs (RMSE, MAE,
-accuracy, and ROC AUC from Keras' own AUC with one label per copy). So a step or an epoch costs
+validation rows per epoch (:class:`CopyValidation`; the same pass gives the final validation and
+test metrics, :meth:`CopyValidation.flat`), each copy's loss and metrics computed at once over the
+copy axis with the formulas of the Keras metrics a lone training logs (RMSE, MAE, accuracy, and
+ROC AUC from Keras' own AUC with one label per copy). So a step or an epoch costs
 a fixed number of ops whatever K is, where one output, loss and metric object per copy and task
 made it grow with K. The epoch logs carry every copy's numbers under ``<task>_c<k>_<metric>`` (and
 ``val_...``), as the fused model's per-copy outputs would name them.
@@ -111,6 +112,12 @@ class CopyValidation(keras.callbacks.Callback):  # type: ignore[misc]  # keras s
         weights = {k: tf.stack([v] * count, axis=1) for k, v in tensors[2].items()} if len(tensors) > 2 else None
         self.aucs = {t.name: keras.metrics.AUC(multi_label=True, num_labels=count) for t in trainer.tasks if t.kind == "binary"}
         self.evaluate = tf.function(lambda: self._metrics(x, y, weights))
+
+    def flat(self) -> dict[str, float]:
+        """Every copy's loss and metrics on the split now, flat as a Keras evaluation names them:
+        ``<copy's task name>_<metric>`` (``copy_name``'s names)."""
+        return {f"{self.copy_name(task, c)}_{metric}": float(v) for key, values in self.evaluate().items()
+                for task, metric in [key.split("/")] for c, v in enumerate(np.asarray(values))}
 
     def _metrics(self, x: Any, y: Mapping[str, tf.Tensor], weights: Mapping[str, tf.Tensor] | None) -> dict[str, tf.Tensor]:
         """Each ``<task>/<metric>``'s ``(K,)`` values on the validation rows."""

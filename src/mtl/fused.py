@@ -7,9 +7,10 @@ every weight holds K slices (:mod:`mtl.stacked`), trained by :class:`~mtl.copy_t
 in one ``fit``: each task's loss computed once over the copy axis, per copy as a lone training's,
 weighted by the configuration's task weights and summed; the copies share no weight, and Adam's
 updates are per element, so one copy's gradients never touch another's weights. Validation is one
-pass per epoch over the copy axis (:class:`~mtl.copy_trainer.CopyValidation`); the final
-validation and test metrics come from the fused model, one output per copy and task
-(``<task>_c<k>``), evaluated as a lone training's.
+pass per epoch over the copy axis (:class:`~mtl.copy_trainer.CopyValidation`), and so are the
+final validation and test metrics (one pass over each split with the best weights, every copy at
+once, by a lone evaluation's formulas; a Keras evaluation of one output per copy and task cost as
+much as the whole training).
 
 Early stopping is per copy (:class:`CopyStopping`): each copy's validation objective is computed
 from its own outputs, its best weights are kept, and a copy whose patience runs out is done (its
@@ -50,7 +51,7 @@ from mtl.errors import TrialFailed
 from mtl.models import ModelConfig
 from mtl.objective import Objective, baseline_losses, per_task_metrics
 from mtl.padding import padded_config
-from mtl.pipeline import Batch, Feed, evaluation_feed, training_feed, without_rewrites
+from mtl.pipeline import Batch, Feed, training_feed, without_rewrites
 from mtl.stacked import CannotPad, build_stacked, copy_weights, stack_weights
 from mtl.tasks import Task
 from mtl.training import (
@@ -60,14 +61,10 @@ from mtl.training import (
     TrainResult,
     build_for,
     compile_model,
-    compile_trainer,
-    eval_batch_size,
-    evaluate_feed,
     fit_feeds,
     forget_traced_gradients,
-    task_metrics,
 )
-from mtl.weighting import WEIGHT_PREFIX, WeightedTrainer, WeightLogger, make_weighting
+from mtl.weighting import WEIGHT_PREFIX, WeightLogger, make_weighting
 
 FUSABLE_WEIGHTINGS = ("fixed",)
 
@@ -92,15 +89,6 @@ def _column(part: tf.Tensor) -> tf.Tensor:
     return part if part.shape.rank > 1 else part[:, None]
 
 
-def _merged(elements: Sequence[Batch]) -> Batch:
-    """The copies' batches (one each, in copy order) as one batch of the stacked model: inputs stacked on a
-    copy axis after the rows, targets (and sample weights) under each copy's task names."""
-    inputs = tf.nest.map_structure(lambda *parts: tf.stack([_column(p) for p in parts], axis=1), *(e[0] for e in elements))
-    rest = [{copy_name(task, copy): value for copy, element in enumerate(elements) for task, value in element[i].items()}
-            for i in range(1, len(elements[0]))]
-    return (inputs, *rest)
-
-
 def _stacked_targets(elements: Sequence[Batch]) -> Batch:
     """The copies' training batches as one batch of the stacked model: inputs, targets and sample weights all
     stacked on a copy axis after the rows (what :class:`CopyTrainer` reads)."""
@@ -115,13 +103,6 @@ def copy_feed(data: Dataset, batch_size: int, seeds: Sequence[int]) -> Feed:
     feeds = [training_feed(data, batch_size, seed) for seed in seeds]
     zipped = tf.data.Dataset.zip(tuple(f.dataset for f in feeds)).map(lambda *elements: _stacked_targets(elements))
     return Feed(without_rewrites(zipped), feeds[0].steps)
-
-
-def shared_feed(data: Dataset, copies: int) -> Feed:
-    """Evaluation batches for the fused model: every copy sees all of ``data``, in order."""
-    feed = evaluation_feed(data, eval_batch_size(data))
-    dataset = feed.dataset.map(lambda *element: _merged([element] * copies))
-    return Feed(without_rewrites(dataset), feed.steps)
 
 
 def build_fused(config: ModelConfig, data: Dataset, seeds: Sequence[int]) -> tuple[keras.Model, keras.Model, list[keras.Model]]:
@@ -275,7 +256,7 @@ def train_stack(configs: Sequence[ModelConfig], splits: Splits, train_configs: S
     tasks = splits.tasks
     objective.check(tasks)
     seeds = [c.seed for c in train_configs]
-    net, stacked, copies = stack or build_stack(configs, splits.train, seeds)
+    _, stacked, copies = stack or build_stack(configs, splits.train, seeds)
     count, first = len(seeds), train_configs[0]
     trainer = CopyTrainer(stacked, tasks, [c.loss_weights for c in train_configs])
     trainer.compile(optimizer=CopyAdam([c.learning_rate for c in train_configs]))
@@ -285,13 +266,13 @@ def train_stack(configs: Sequence[ModelConfig], splits: Splits, train_configs: S
     weighting = make_weighting("fixed", fused_tasks, weights, {})
     val_baselines, test_baselines = baseline_losses(splits, "val"), baseline_losses(splits, "test")
     stopper = CopyStopping(stacked, copies, tasks, objective, val_baselines, first.patience, prune)
-    every = [StepClock(), CopyValidation(trainer, splits.val, copy_name), WeightLogger(weighting), stopper, *callbacks]
+    validation = CopyValidation(trainer, splits.val, copy_name)
+    every = [StepClock(), validation, WeightLogger(weighting), stopper, *callbacks]
     history = fit_feeds(trainer, copy_feed(splits.train, first.batch_size, seeds), None, first.verbose, every,
                         epochs=first.epochs)
-    evaluator = WeightedTrainer(net, fused_tasks, weighting)  # the copies' final metrics, as a lone training's evaluation
-    compile_trainer(evaluator, first.learning_rate, task_metrics(fused_tasks))
-    flat_val = evaluate_feed(evaluator, shared_feed(splits.val, count))
-    flat_test = evaluate_feed(evaluator, shared_feed(splits.test, count))
+    # the copies' final metrics (best weights restored): one pass over each split, every copy at once, with a lone
+    # evaluation's formulas; one Keras output per copy and task cost as much as the training itself
+    flat_val, flat_test = validation.flat(), CopyValidation(trainer, splits.test, copy_name).flat()
     results: list[TrainResult | TrialFailed] = []
     for copy, (model, settings) in enumerate(zip(copies, train_configs, strict=True)):
         if stopper.diverged_at[copy] is not None:

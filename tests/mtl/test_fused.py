@@ -9,7 +9,8 @@ from mtl.data import load_table, split
 from mtl.fused import can_fuse, train_fused
 from mtl.models import ModelConfig
 from mtl.objective import baseline_losses
-from mtl.training import TrainConfig, evaluate, train
+from mtl.training import TrainConfig, compile_trainer, evaluate, task_metrics, train
+from mtl.weighting import WeightedTrainer, make_weighting
 from tests.conftest import MIXED_TASKS, mixed_frame
 
 CONFIG = ModelConfig("hard", shared_depth=1, shared_width=16, tower_depth=1, tower_width=8)
@@ -61,3 +62,12 @@ def test_fused_copies_of_a_mixed_table_with_missing_targets_are_their_unfused_tr
             np.testing.assert_allclose(copy.history[f"{task}_loss"], alone.history[f"{task}_loss"], rtol=1e-3)
         np.testing.assert_allclose(copy.history["val_objective"], alone.history["val_objective"], rtol=1e-3)
         assert copy.objective == pytest.approx(alone.objective, rel=1e-3)
+        # the final test metrics (ROC AUC, accuracy, RMSE, ...) are those a lone training's Keras evaluation gives the
+        # copy's own model (each over its present targets)
+        lone_evaluation = WeightedTrainer(copy.model, splits.tasks, make_weighting("fixed", splits.tasks, {}, {}))
+        compile_trainer(lone_evaluation, 1e-3, task_metrics(splits.tasks))
+        keras_says = evaluate(lone_evaluation, splits.test, baseline_losses(splits, "test"))
+        for task in ("price", "churn", "segment"):
+            assert copy.test[task].keys() == keras_says[task].keys() == alone.test[task].keys()
+            for metric, value in keras_says[task].items():
+                assert copy.test[task][metric] == pytest.approx(value, rel=1e-4, abs=1e-6), (task, metric)
