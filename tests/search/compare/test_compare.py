@@ -25,22 +25,24 @@ from search.space import load_space, parse_space
 from search.tracking import WORKER_ATTR
 from search.trial import run_baselines
 from tests.conftest import TINY_SPACE, mlflow_runs
-from tests.helpers import cli, run_in_process
+from tests.helpers import cli, run_in_process, space_toml
 
 COUNTED = ("COMPLETE", "PRUNED")
 
 
-def _space(arms: str, compare: str = "seeds = 3", study: str = "cmp") -> str:
-    return TINY_SPACE.replace('name = "tiny"', f'name = "{study}"') + f"\n[compare]\n{compare}\n{arms}"
+def _space(arms: dict[str, dict[str, object]], study: str = "cmp", **compare: object) -> str:
+    """The tiny space, named ``study``, comparing ``arms`` (each arm's name and settings); ``[compare]`` holds
+    seeds = 3 unless ``compare`` says otherwise."""
+    return space_toml(study={"name": study}, compare={"seeds": 3, **compare, "arms": arms})
 
 
-AA = _space('[compare.arms.hard]\nstrategy = "hard"\n\n[compare.arms.hard-again]\nstrategy = "hard"\n',
-            'seeds = 3\nreference = "hard"', "aa")
-PLANTED = _space('[compare.arms.learns]\nstrategy = "hard"\nshared_width = 16\n\n'
-                 '[compare.arms.stuck]\nstrategy = "hard"\nshared_depth = 1\nshared_width = 1\ntower_depth = 0\n'
-                 'tie_outputs = false\nlearning_rate = 1e-6\n',
-                 'seeds = 4\nreference = "stuck"\nracing = false', "planted"
-                 ).replace("epochs = 3", "epochs = 8").replace("patience = 2", "patience = 8")
+AA = _space({"hard": {"strategy": "hard"}, "hard-again": {"strategy": "hard"}}, "aa", reference="hard")
+# an arm that learns and one that cannot (one unit wide, no tower, a learning rate of 1e-6), over 8 epochs
+LEARNS_AND_STUCK = {"learns": {"strategy": "hard", "shared_width": 16},
+                    "stuck": {"strategy": "hard", "shared_depth": 1, "shared_width": 1, "tower_depth": 0,
+                              "tie_outputs": False, "learning_rate": 1e-6}}
+EIGHT_EPOCHS = {"epochs": 8, "patience": 8}
+PLANTED = space_toml(_space(LEARNS_AND_STUCK, "planted", seeds=4, reference="stuck", racing=False), training=EIGHT_EPOCHS)
 
 
 def _compare(text: str, write_space, stores: dict[str, str]):
@@ -109,10 +111,7 @@ def test_a_planted_effect_is_found_and_the_better_arm_named_and_single_task_base
     assert parents[0].data.metrics["arm/learns/test_objective"] < parents[0].data.metrics["arm/stuck/test_objective"]
 
 
-RACE = _space('[compare.arms.learns]\nstrategy = "hard"\nshared_width = 16\n\n'
-              '[compare.arms.stuck]\nstrategy = "hard"\nshared_depth = 1\nshared_width = 1\ntower_depth = 0\n'
-              'tie_outputs = false\nlearning_rate = 1e-6\n',
-              'seeds = 10\nreference = "learns"', "race").replace("epochs = 3", "epochs = 8").replace("patience = 2", "patience = 8")
+RACE = space_toml(_space(LEARNS_AND_STUCK, "race", seeds=10, reference="learns"), training=EIGHT_EPOCHS)
 
 
 @pytest.mark.slow
@@ -143,8 +142,7 @@ def test_racing_drops_a_clearly_worse_arm_before_its_last_seed_and_judges_it_on_
 
 @pytest.mark.slow
 def test_budgets_per_arm_are_equal_and_exact_with_two_jobs_and_a_resume(write_space, tmp_path, fresh_mlflow_db) -> None:
-    space = write_space(_space('[compare.arms.independent]\nstrategy = "independent"\n\n[compare.arms.hard]\nstrategy = "hard"\n',
-                               "seeds = 2", "budget"))
+    space = write_space(_space({"independent": {"strategy": "independent"}, "hard": {"strategy": "hard"}}, "budget", seeds=2))
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
     tracking = fresh_mlflow_db(tmp_path / "mlflow.db")
     common = ("--space", str(space), "--storage", storage, "--tracking-uri", tracking, "--no-report")
@@ -181,7 +179,7 @@ def test_budgets_per_arm_are_equal_and_exact_with_two_jobs_and_a_resume(write_sp
 
 @pytest.mark.slow
 def test_a_process_of_two_jobs_confirms_its_own_arm_up_to_the_race_s_first_look(write_space, stores) -> None:
-    space = load_space(write_space(AA.replace("seeds = 3", "seeds = 5")))
+    space = load_space(write_space(space_toml(AA, compare={"seeds": 5})))
     sweep = open_sweep(space, **stores)
     tune_sweep(sweep, printer=lambda line: None)
     assert [arm.name for arm in own_arms(sweep, 1, 2)] == ["hard-again"]
@@ -198,7 +196,7 @@ def test_a_process_of_two_jobs_confirms_its_own_arm_up_to_the_race_s_first_look(
 
 @pytest.mark.slow
 def test_the_keras_tuner_engine_refuses_a_comparison_in_one_line(write_space, tmp_path) -> None:
-    space = write_space(_space('[compare.arms.a]\nstrategy = "hard"\n\n[compare.arms.b]\nstrategy = "independent"\n'))
+    space = write_space(_space({"a": {"strategy": "hard"}, "b": {"strategy": "independent"}}))
     with pytest.raises(MtlError, match="keras-tuner engine does not run comparisons") as raised:
         run_in_process("--space", str(space), "--engine", "keras-tuner")
     assert "compare" in str(raised.value) and "\n" not in str(raised.value)

@@ -14,12 +14,12 @@ from mlflow.tracking import MlflowClient
 
 from search.compare import CONFIRM_KIND, read_verdict_table
 from search.tracking import Tracker
-from tests.conftest import TINY_SPACE, mlflow_runs
-from tests.helpers import run_in_process
+from tests.conftest import mlflow_runs
+from tests.helpers import run_in_process, space_toml
 
 pytestmark = pytest.mark.slow
 
-SPACE = TINY_SPACE.replace('name = "tiny"', 'name = "orphans"').replace("trials = 3", "trials = 1") + """
+SPACE = space_toml(study={"name": "orphans", "trials": 1}) + """
 [compare]
 seeds = 3
 reference = "hard"

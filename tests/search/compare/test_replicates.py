@@ -10,9 +10,10 @@ from search.compare import CONFIRM_KIND, ConfirmedArm, conclude, read_verdict_ta
 from search.compare._verdict import decide_designs
 from search.engines import open_sweep, tune_sweep
 from search.space import load_space
-from tests.conftest import TINY_SPACE, mlflow_runs
+from tests.conftest import mlflow_runs
+from tests.helpers import space_toml
 
-SPACE = TINY_SPACE.replace('name = "tiny"', 'name = "reps"').replace("trials = 3", "trials = 1") + """
+SPACE = space_toml(study={"name": "reps", "trials": 1}) + """
 [compare]
 seeds = 3
 replicates = 3
