@@ -20,7 +20,7 @@ from search.space import load_space
 from search.tracking import Tracker
 from search.trial import prepare_data
 from tests.conftest import mlflow_runs
-from tests.helpers import assert_one_line_error, cli
+from tests.helpers import assert_one_line_error, cli, space_toml
 
 pytestmark = pytest.mark.slow
 
@@ -82,7 +82,7 @@ def test_the_affinity_command_logs_its_matrix_heatmap_and_partitions(tmp_path, w
 def test_a_ctrl_c_during_the_pass_stops_it_between_steps_and_its_run_is_killed(tmp_path, write_space, monkeypatch,
                                                                               fresh_mlflow_db) -> None:
     tracking = fresh_mlflow_db(tmp_path / "mlflow.db")
-    space = load_space(write_space(CLUSTERS.replace("epochs = 2", "epochs = 50")))
+    space = load_space(write_space(space_toml(CLUSTERS, training={"epochs": 50})))
     steps: list[int] = []
     original = lookahead.task_affinity
 
@@ -102,7 +102,7 @@ def test_a_ctrl_c_during_the_pass_stops_it_between_steps_and_its_run_is_killed(t
 
 def test_auto_groups_run_the_pass_once_per_study_and_trials_carry_their_partition(tmp_path, write_space, fresh_mlflow_db) -> None:
     storage, tracking = f"sqlite:///{tmp_path / 'optuna.db'}", fresh_mlflow_db(tmp_path / "mlflow.db")
-    space = write_space(CLUSTERS.replace('strategy = "grouped"', 'strategy = ["hard", "grouped"]') + '[compare]\narms = "none"\n')
+    space = write_space(space_toml(CLUSTERS, search={"strategy": ["hard", "grouped"]}, compare={"arms": "none"}))
     stores = ["--space", str(space), "--storage", storage, "--tracking-uri", tracking, "--no-report"]
     assert cmd_run(build_parser().parse_args(["run", *stores])) == 0
     assert cmd_run(build_parser().parse_args(["run", *stores, "--trials", "4"])) == 0  # a resume
@@ -144,13 +144,13 @@ def test_auto_groups_run_the_pass_once_per_study_and_trials_carry_their_partitio
 
 
 @pytest.mark.parametrize("groups, problem", [
-    ('"task1+task2|task3+task9"', "unknown task 'task9'"),
-    ('[["task1", "task2"], ["task2", "task3", "task4"]]', "task 'task2' appears twice"),
-    ('["task1+task2+task3+task4", "task1+task2|task3"]', "leaves out task4"),
+    ("task1+task2|task3+task9", "unknown task 'task9'"),
+    ([["task1", "task2"], ["task2", "task3", "task4"]], "task 'task2' appears twice"),
+    (["task1+task2+task3+task4", "task1+task2|task3"], "leaves out task4"),
 ])
 def test_a_partition_that_does_not_fit_the_tasks_is_one_error_and_writes_nothing(tmp_path, write_space, groups,
                                                                                  problem) -> None:
-    space = write_space(CLUSTERS.replace("[search]", f"[search]\ngroups = {groups}"))
+    space = write_space(space_toml(CLUSTERS, search={"groups": groups}))
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
     with pytest.raises(MtlError, match=f"search.groups.*{problem}"):
         cmd_run(build_parser().parse_args(["run", "--space", str(space), "--storage", storage,
@@ -159,7 +159,7 @@ def test_a_partition_that_does_not_fit_the_tasks_is_one_error_and_writes_nothing
 
 
 def test_a_bad_partition_exits_2_with_one_line(tmp_path, write_space) -> None:
-    space = write_space(CLUSTERS.replace("[search]", '[search]\ngroups = "task1+task2"'))
+    space = write_space(space_toml(CLUSTERS, search={"groups": "task1+task2"}))
     assert_one_line_error(cli("run", "--space", str(space), cwd=tmp_path), "search.groups", "leaves out task3, task4")
 
 

@@ -11,9 +11,9 @@ import pytest
 from search.space import load_space, optuna_suggest
 from search.tracking import Tracker
 from search.trial import TrialContext, prepare_data, run_fused, run_trial, why_not_fused
-from tests.conftest import TINY_SPACE
+from tests.helpers import space_toml
 
-LONGER = TINY_SPACE.replace("epochs = 3", "epochs = 15").replace("patience = 2", "patience = 3")
+LONGER = space_toml(training={"epochs": 15, "patience": 3})
 NUMBERS = (20_000, 20_001, 20_002)
 
 
@@ -68,5 +68,5 @@ def test_side_by_side_seeds_log_one_run_each_and_the_first_matches_its_lone_twin
 
 
 def test_a_weighting_with_state_trains_one_by_one(write_space, stores) -> None:
-    ctx, trial = _context(write_space, stores, LONGER.replace("batch_size = 64", 'batch_size = 64\nweighting = "uncertainty"'))
+    ctx, trial = _context(write_space, stores, space_toml(LONGER, search={"weighting": "uncertainty"}))
     assert why_not_fused(ctx, optuna_suggest(trial)) == "the uncertainty weighting keeps state per model"

@@ -33,11 +33,10 @@ def one_line_error(result: subprocess.CompletedProcess) -> str:
     return lines[0]
 
 
-def warm_space(folder: Path, ids: dict[str, str], name: str = "warm.toml", search: str = 'freeze = "towers"') -> Path:
+def warm_space(folder: Path, ids: dict[str, str], name: str = "warm.toml", **search: object) -> Path:
+    """A space named warm whose towers start from the runs ``ids`` (task -> run id), frozen, with ``search`` set."""
     path = folder / name
-    towers = "".join(f'{task} = "{run_id}"\n' for task, run_id in ids.items())
-    path.write_text(BASE.replace('name = "tiny"', 'name = "warm"').replace("[search]", f"[search]\n{search}")
-                    + f"[init.towers]\n{towers}")
+    path.write_text(space_toml(BASE, study={"name": "warm"}, search={"freeze": "towers", **search}, init={"towers": ids}))
     return path
 
 
@@ -109,8 +108,7 @@ def test_a_warm_started_sweep_tags_its_lineage_and_keeps_frozen_towers(baselines
 def test_a_shape_mismatch_and_an_unknown_run_each_exit_2_with_one_line(baselines) -> None:
     folder, uri, ids = baselines
     storage = f"sqlite:///{folder / 'bad.db'}"
-    wide = warm_space(folder, ids, "wide.toml").read_text().replace("tower_width = 8", "tower_width = 16")
-    (folder / "wide.toml").write_text(wide)
+    warm_space(folder, ids, "wide.toml", tower_width=16)
     line = one_line_error(cli("run", "--space", str(folder / "wide.toml"), "--storage", storage, "--tracking-uri", uri, cwd=folder))
     assert "wide.toml: init: strategy hard: layer tower_task1_0 (tower.task1.0) has weight shapes [(8, 16), (16,)]" in line
     assert f"the source {ids['task1']} has [(8, 8), (8,)]" in line
