@@ -10,12 +10,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from mtl.data import load_table, split
 from mtl.errors import TrialFailed
 from mtl.fused import build_stack, copy_name, train_stack, why_not_stacked
 from mtl.models import STRATEGIES, ModelConfig
 from mtl.padding import padded_config, stack_key
 from mtl.stacked import CannotPad, StackedDropout, build_stacked, copy_weights
 from mtl.training import TrainConfig, build_for, train
+from tests.conftest import MIXED_TASKS, mixed_frame
 
 OPTIONS = {"mmoe": {"n_experts": 2}, "cgc": {}, "ple": {"levels": 1}, "grouped": {"groups": "task1|task2"}}
 
@@ -84,6 +86,21 @@ def test_a_padded_stack_trains_every_copy_as_its_lone_training_and_exports_lone_
         assert [w.shape for w in copy.model.get_weights()] == [w.shape for w in alone.model.get_weights()]
         np.testing.assert_allclose(copy.model.predict(tiny_splits.test.inputs, verbose=0)["task2"],
                                    alone.model.predict(tiny_splits.test.inputs, verbose=0)["task2"], rtol=1e-3, atol=1e-5)
+
+
+def test_padded_copies_take_a_mixed_table_with_missing_values_strings_and_categories(tmp_path) -> None:
+    path = tmp_path / "mixed.csv"
+    mixed_frame(rows=200).to_csv(path, index=False)  # as pandas reads it: ints, strings, missing values, three task kinds
+    splits = split(load_table(path, MIXED_TASKS), 0.2, 0.2, seed=0)
+    configs = [replace(c, dropout=0.0) for c in _configs("hard")]
+    settings = [TrainConfig(learning_rate=0.01, batch_size=16, epochs=1, patience=1, seed=seed) for seed in (1, 2, 3)]
+    # build_stack checks every padded copy's outputs against its lone model on 8 rows before anything trains
+    _, _, copies = build_stack(configs, splits.train, [s.seed for s in settings])
+    assert {"Embedding", "StringLookup", "MissingIndicator"} <= {layer.__class__.__name__ for layer in copies[0].layers}
+    results = train_stack(configs, splits, settings)
+    for config, result in zip(configs, results, strict=True):
+        assert not isinstance(result, TrialFailed) and np.isfinite(result.objective)
+        assert [w.shape for w in result.model.get_weights()] == [w.shape for w in build_for(config, splits.train, 0).get_weights()]
 
 
 def test_a_diverging_copy_fails_alone_and_the_others_train_on(tiny_splits) -> None:
