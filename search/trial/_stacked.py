@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from functools import partial
 
 from mtl.errors import ConfigError, TrialFailed
-from mtl.fused import Prune, build_stack, train_stack, why_not_stacked
+from mtl.fused import Prune, build_stack, train_stack
 from mtl.padding import stack_key
 from mtl.stacked import CannotPad
 from mtl.training import TrainResult
 from search.signals import PreemptionGuard, signals_deferred
 from search.space import Sampled, Suggest, sample
+from search.trial._fused import why_not_fused
 from search.trial._run import (
     Pruning,
     TrialContext,
@@ -47,13 +48,6 @@ class BatchTrial:
 Outcome = TrialOutcome | BaseException
 
 
-def _why_alone(ctx: TrialContext, trial: BatchTrial, sampled: Sampled) -> str | None:
-    """Why ``trial`` cannot share a stack with any other trial; None if it can."""
-    if ctx.sources is not None:
-        return "warm-started weights load into one model at a time"
-    return why_not_stacked([train_config_for(ctx, sampled, trial.number)])
-
-
 def run_batch(ctx: TrialContext, trials: Sequence[BatchTrial], say: Callable[[str], None]) -> list[Outcome]:
     """Train ``trials``, stacked where they can be; per trial (in order) its outcome, or the exception that ended it
     (a :class:`~mtl.errors.TrialFailed` or a configuration error; an interruption is raised). Trials that cannot
@@ -67,7 +61,7 @@ def run_batch(ctx: TrialContext, trials: Sequence[BatchTrial], say: Callable[[st
         except ConfigError:  # the trial fails alone, as run_trial records it
             groups[trial.number] = [index]
             continue
-        reason = _why_alone(ctx, trial, sampled[index])
+        reason = why_not_fused(ctx, trial.suggest)  # a trial that cannot train beside its own seeds cannot stack
         if reason is not None:
             alone.setdefault(reason, []).append(trial.number)
             groups[trial.number] = [index]
