@@ -52,6 +52,7 @@ import os
 import tempfile
 import time
 import tomllib
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -166,22 +167,42 @@ def pooled(splits, epochs: int, patience: int, pool: int, resamples: int, sizes:
     figure.savefig(RESULTS / "calibration-pool.png", dpi=120)
 
 
-def protocol_space(case: str, rep: int, trials: int, seeds: int, fuse: bool, racing: bool) -> Space:
+@dataclass(frozen=True)
+class Protocol:
+    """The comparison settings every repetition of a protocol calibration uses."""
+
+    trials: int = 2
+    seeds: int = 10
+    fuse: bool = True
+    racing: bool = True
+    replicates: int = 1
+    arms: int = 3  # null case: how many arms of one design
+
+    def name(self, case: str) -> str:
+        """The results file's stem: the case, then every setting that differs from the pilot's."""
+        changed = [f"{key}{value:d}" for key, value in (("fuse", self.fuse), ("racing", self.racing)) if not value]
+        changed += [f"r{self.replicates}"] if self.replicates > 1 else []
+        changed += [f"arms{self.arms}"] if case == "null" and self.arms != 3 else []
+        return "-".join([f"calibration-protocol-{case}", *changed])
+
+
+def protocol_space(case: str, rep: int, settings: Protocol) -> Space:
     """Repetition ``rep`` of a ``case`` (null / sharing): the default space's data, training and search, its own study seed."""
     doc = tomllib.loads((ROOT / "spaces" / "default.toml").read_text())
-    doc["study"] = {"name": f"calibration-{case}-{rep}", "trials": trials, "sampler": "tpe", "seed": 5000 + rep}
-    arms = ({"a": {"strategy": "hard"}, "b": {"strategy": "hard", "stream": 1}, "c": {"strategy": "hard", "stream": 2}}
+    doc["study"] |= {"name": f"calibration-{case}-{rep}", "trials": settings.trials, "seed": 5000 + rep}
+    arms = ({chr(ord("a") + i): {"strategy": "hard"} | ({"stream": i} if i else {}) for i in range(settings.arms)}
             if case == "null" else {"independent": {"strategy": "independent"}, "hard": {"strategy": "hard"}})
-    doc["compare"] = {"reference": next(iter(arms)), "seeds": seeds, "fuse": fuse, "racing": racing, "arms": arms}
+    doc["compare"] = {"reference": next(iter(arms)), "seeds": settings.seeds, "fuse": settings.fuse,
+                      "racing": settings.racing, "replicates": settings.replicates, "arms": arms}
     return Space.from_dict(doc, f"calibration-{case}")
 
 
-def protocol(case: str, reps: int, trials: int, seeds: int, fuse: bool, racing: bool) -> None:
+def protocol(case: str, reps: int, settings: Protocol) -> None:
     """Run ``reps`` whole comparisons of ``case``; print each verdict's outcome and the running rates."""
-    name = f"calibration-protocol-{case}" + ("" if fuse and racing else f"-fuse{int(fuse)}-racing{int(racing)}")
+    name = settings.name(case)
     started, outcomes = time.perf_counter(), []
     for rep in range(reps):
-        space = protocol_space(case, rep, trials, seeds, fuse, racing)
+        space = protocol_space(case, rep, settings)
         with tempfile.TemporaryDirectory() as folder:
             stores = {"storage": f"sqlite:///{folder}/optuna.db", "tracking_uri": f"sqlite:///{folder}/mlflow.db"}
             sweep = open_sweep(space, **stores, printer=lambda line: None)
@@ -191,13 +212,14 @@ def protocol(case: str, reps: int, trials: int, seeds: int, fuse: bool, racing: 
         outcome = {"claim": any_claim(verdict), "dropped": [d.arm for d in verdict.dropped],
                    "words": {f"{c.arm}/{c.target}": c.word for c in verdict.comparisons},
                    "difference": objective.difference.mean, "relative": objective.difference.relative(objective.difference.mean),
-                   "found": objective.word == "better"}
+                   "found": objective.word == "better",
+                   "components": asdict(objective.components) if objective.components else None}
         outcomes.append(outcome)
         hits = sum(o["claim"] for o in outcomes) if case == "null" else sum(o["found"] for o in outcomes)
         what = "false positives" if case == "null" else "hard found better on the objective"
         print(f"rep {rep + 1}/{reps}: {'claim' if outcome['claim'] else 'none'} {outcome['dropped'] or ''} | {what} "
               f"{hits}/{len(outcomes)} | {time.perf_counter() - started:.0f} s", flush=True)
-        summary = {"case": case, "trials": trials, "seeds": seeds, "fuse": fuse, "racing": racing, "alpha": ALPHA,
+        summary = {"case": case, **asdict(settings), "batch": space.study.batch, "alpha": ALPHA,
                    "seconds": time.perf_counter() - started, "rate": rate(hits, len(outcomes)), "outcomes": outcomes}
         if case == "sharing":
             summary["mean_relative_effect_pct"] = float(np.mean([o["relative"] for o in outcomes]))
@@ -217,12 +239,15 @@ def main() -> None:
     parser.add_argument("--resamples", type=int, default=2000, help="comparisons drawn per size with --pool")
     parser.add_argument("--sizes", default="3,6,10,15,20", help="seeds per arm to resample with --pool (2K <= pool)")
     parser.add_argument("--protocol", choices=("null", "sharing"), help="run whole comparisons of this case (see the docstring)")
-    parser.add_argument("--trials", type=int, default=4, help="tuning trials per arm with --protocol")
+    parser.add_argument("--trials", type=int, default=2, help="tuning trials per arm with --protocol")
     parser.add_argument("--fuse", type=int, choices=(0, 1), default=1, help="[compare] fuse with --protocol")
     parser.add_argument("--racing", type=int, choices=(0, 1), default=1, help="[compare] racing with --protocol")
+    parser.add_argument("--replicates", type=int, default=1, help="[compare] replicates with --protocol")
+    parser.add_argument("--arms", type=int, default=3, help="arms of one design in the null case with --protocol")
     args = parser.parse_args()
     if args.protocol:
-        protocol(args.protocol, args.reps, args.trials, args.seeds or 10, bool(args.fuse), bool(args.racing))
+        protocol(args.protocol, args.reps, Protocol(args.trials, args.seeds or 10, bool(args.fuse), bool(args.racing),
+                                                    args.replicates, args.arms))
         return
     doc = tomllib.loads((ROOT / "spaces" / "default.toml").read_text())
     args.seeds = args.seeds or doc["compare"]["seeds"]
