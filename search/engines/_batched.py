@@ -1,4 +1,4 @@
-"""Tuning in batches (``[study] batch`` = B > 1): B trials asked at once, trained side by side, told one by one.
+"""Tuning in batches (``[study] batch`` = B > 1, or ``"startup"``): trials asked at once, trained side by side, told one by one.
 
 Optuna's ``optimize`` runs one trial at a time; here the sampler is asked for up to B trials (TPE
 with a constant liar, :func:`~search.engines._study.make_sampler`), :func:`search.trial.run_batch`
@@ -31,29 +31,34 @@ ValueOf = Callable[[optuna.Trial, TrialOutcome], float | list[float]]  # raises 
 Stops = Callable[[FrozenTrial], bool]  # True: stop tuning (too many failures in a row)
 
 
-def optimize_in_batches(study: optuna.Study, batch: int, budget: StudyBudget, deadline: float | None, train: TrainBatch,
-                        value_of: ValueOf, callbacks: Sequence[Callable[[optuna.Study, FrozenTrial], None]],
-                        stops: Stops) -> None:
-    """Ask, train and tell batches of up to ``batch`` trials until ``budget`` is filled, ``deadline``
-    (``time.monotonic``) passes or ``stops`` says so; ``callbacks`` run after each trial is told."""
+def optimize_in_batches(study: optuna.Study, batch: Callable[[optuna.Study], int], budget: StudyBudget,
+                        deadline: float | None, train: TrainBatch, value_of: ValueOf,
+                        callbacks: Sequence[Callable[[optuna.Study, FrozenTrial], None]], stops: Stops) -> bool:
+    """Ask, train and tell batches of up to ``batch(study)`` trials until ``budget`` is filled, ``deadline``
+    (``time.monotonic``) passes or ``stops`` says so (then True: tuning is over), or until ``batch`` says 1
+    (then False: the caller tunes on one trial at a time); ``callbacks`` run after each trial is told."""
     while deadline is None or time.monotonic() < deadline:
         room = budget.budget - len(study.get_trials(deepcopy=False, states=OCCUPYING))
         if room <= 0:
             if budget.filled(study):
-                return
+                return True
             continue
+        size = batch(study)
+        if size <= 1:
+            return False
         if is_heartbeat_enabled(study._storage):
             fail_stale_trials(study)  # as optimize does before each trial: a dead worker's trials are retried
-        trials = _ask(study, min(batch, room), budget.budget, callbacks)
+        trials = _ask(study, min(size, room), budget.budget, callbacks)
         if not trials:
-            return
+            return True
         stop = False
         for frozen in _train_and_tell(study, trials, train, value_of):
             for callback in callbacks:
                 callback(study, frozen)
             stop = stops(frozen) or stop
         if stop or budget.filled(study):
-            return
+            return True
+    return True
 
 
 def _ask(study: optuna.Study, count: int, budget: int,

@@ -34,7 +34,7 @@ from search.engines._batched import optimize_in_batches
 from search.engines._champion import crown, crown_confirmed
 from search.engines._common import CAUGHT, MAX_CONSECUTIVE_FAILURES, Printer
 from search.engines._pruning import PruneCopy, PruneOnObjective
-from search.engines._study import counted_trials, load_existing_study, open_study, stored_space
+from search.engines._study import batch_size, counted_trials, load_existing_study, open_study, stored_space
 from search.engines._sweep import (
     ArmStudy,
     OpenSweep,
@@ -340,11 +340,12 @@ def _tune(sweep: OpenSweep, arm: ArmStudy, writer: BackgroundWriter, timeout: fl
             if counted_trials(study) >= budget or (left is not None and left <= 0):
                 return
             try:
-                if space.study.batch > 1:
-                    optimize_in_batches(study, space.study.batch, budget_guard, deadline, train_batch, value_of, [progress],
-                                        failures.stops)
-                else:
-                    study.optimize(objective, timeout=left, catch=(*CAUGHT, BudgetReached), callbacks=callbacks)
+                if space.study.batch != 1 and optimize_in_batches(study, batch_size(space.study.sampler, space.study.batch),
+                                                                  budget_guard, deadline, train_batch, value_of, [progress],
+                                                                  failures.stops):
+                    return
+                left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+                study.optimize(objective, timeout=left, catch=(*CAUGHT, BudgetReached), callbacks=callbacks)
                 return
             except Exception:
                 taken = resilient.release_all() if resilient is not None else []

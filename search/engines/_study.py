@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
 from mlflow.exceptions import MlflowException
+from optuna.trial import TrialState
 
 from search.cluster import COUNTED, make_storage
 from search.engines._pruning import make_pruner
@@ -15,27 +17,49 @@ from search.space import Space, parse_space
 from search.stores import default_tracking_uri, redact
 from search.tracking import FINGERPRINT_ATTR, SPACE_ATTR, Tracker
 
+_DRAWN = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)  # trials whose parameters are drawn already
 optuna.logging.set_verbosity(optuna.logging.ERROR)  # the harness prints its own progress lines
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
-def make_sampler(name: str, seed: int, batch: int = 1) -> optuna.samplers.BaseSampler:
+STARTUP_TRIALS = 5  # trials TPE, CMA-ES and the Gaussian process draw at random before they model results
+MAX_STARTUP_BATCH = 8  # with the random sampler every trial is a start-up trial: batches of at most this many
+
+
+def make_sampler(name: str, seed: int, batch: int | str = 1) -> optuna.samplers.BaseSampler:
     """A seeded sampler by its space-file name (see ``search.space.SAMPLERS``).
 
     TPE is multivariate and grouped so conditional parameters are modelled jointly; CMA-ES and the
     Gaussian process sample categorical and conditional parameters independently (at random). Asked
     for ``batch`` > 1 trials at once, TPE lies about the running ones (``constant_liar``), so a batch
-    spreads out instead of proposing one point B times.
+    spreads out instead of proposing one point B times; with ``batch = "startup"`` only the random
+    start-up trials are asked together, and TPE is the one-by-one sampler.
     """
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "cmaes":
-        return optuna.samplers.CmaEsSampler(seed=seed, n_startup_trials=5, warn_independent_sampling=False)
+        return optuna.samplers.CmaEsSampler(seed=seed, n_startup_trials=STARTUP_TRIALS, warn_independent_sampling=False)
     if name == "nsga2":
         return optuna.samplers.NSGAIISampler(seed=seed)
     if name == "gp":
-        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=5, warn_independent_sampling=False)
-    return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, n_startup_trials=5, constant_liar=batch > 1)
+        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=STARTUP_TRIALS, warn_independent_sampling=False)
+    return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, n_startup_trials=STARTUP_TRIALS,
+                                      constant_liar=isinstance(batch, int) and batch > 1)
+
+
+def batch_size(sampler: str, batch: int | str) -> Callable[[optuna.Study], int]:
+    """How many trials to ask at once, given the study so far: ``batch`` when it is a number; with
+    ``"startup"``, the sampler's start-up trials not yet asked (TPE, CMA-ES and the Gaussian process
+    draw their first :data:`STARTUP_TRIALS` at random, whatever the results, so asking them together
+    samples the same trials as one by one), up to :data:`MAX_STARTUP_BATCH` for the random sampler,
+    and 1 once they are asked (or for NSGA-II, whose generations are not start-up trials)."""
+    if isinstance(batch, int):
+        return lambda study: batch
+    if sampler == "random":
+        return lambda study: MAX_STARTUP_BATCH
+    if sampler == "nsga2":
+        return lambda study: 1
+    return lambda study: max(STARTUP_TRIALS - len(study.get_trials(deepcopy=False, states=_DRAWN)), 1)
 
 
 def storage_error(storage: str, exc: Exception) -> StorageError:

@@ -35,6 +35,7 @@ from search.space._settings import (
     SEARCH,
     SECTIONS,
     SHAPES,
+    STARTUP,
     WEIGHTING_OPTIONS,
     DataSettings,
     InitSettings,
@@ -130,7 +131,7 @@ def _study(s: _Section, default_name: str) -> StudySettings:
         name=s.get("name", str, default_name, _not_empty),
         trials=s.get("trials", int, 20, at_least(1)),
         timeout=s.get("timeout", float, None, above(0)),
-        batch=s.get("batch", int, 1, at_least(1)),
+        batch=s.get("batch", (int, str), 1, _batch),
         sampler=s.get("sampler", str, "tpe", _sampler_available),
         seed=s.get("seed", int, 0, at_least(0)),
         pruner=pruner,
@@ -148,6 +149,13 @@ def _tracking(s: _Section) -> TrackingSettings:
 def _not_empty(value: str) -> str | None:
     """A check that a string is not blank."""
     return None if value.strip() else "must not be empty"
+
+
+def _batch(value: int | str) -> str | None:
+    """A check of ``[study] batch``: a number of trials (>= 1), or ``"startup"``."""
+    if isinstance(value, str):
+        return None if value == STARTUP else f'must be a number of trials or "{STARTUP}"'
+    return at_least(1)(value)
 
 
 def _sampler_available(name: str) -> str | None:

@@ -29,6 +29,7 @@ from search.space._params import Check, Param, above, at_least, in_unit, one_of
 
 ACTIVATIONS = ("relu", "gelu", "elu", "selu", "tanh", "swish", "leaky_relu", "sigmoid")
 SAMPLERS = ("tpe", "random", "cmaes", "gp", "nsga2")
+STARTUP = "startup"  # [study] batch: ask the sampler's start-up trials (drawn without results) together, the rest one by one
 MULTI_OBJECTIVE_SAMPLERS = ("tpe", "random", "nsga2")
 
 # name -> (type, check, default) for every searchable setting except the per-task loss weights
@@ -77,7 +78,7 @@ class StudySettings:
     name: str
     trials: int = 20
     timeout: float | None = None
-    batch: int = 1  # tuning trials asked at once and trained as padded stacks (search.trial.run_stacked)
+    batch: int | str = 1  # tuning trials asked at once and trained as padded stacks (search.trial.run_batch); or STARTUP
     sampler: str = "tpe"
     seed: int = 0
     pruner: str = "none"

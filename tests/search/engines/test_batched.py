@@ -53,6 +53,22 @@ def test_a_batched_sweep_trains_stacks_of_trials_each_its_own_trial_run_and_mode
     assert len(children) == 5 and sum("stacked" not in r.data.tags for r in children) == 1
 
 
+def test_startup_batches_ask_the_samplers_random_start_up_trials_together_and_the_same_trials(write_space, stores) -> None:
+    # TPE draws its first 5 trials at random whatever the results: asked together they are the trials one-by-one
+    # tuning draws; they train as stacks, and the 6th (TPE's model) is asked alone, after they are told
+    one_by_one = run_sweep(load_space(write_space(space_toml(BATCHED, study={"batch": 1, "trials": 5}))), **stores)
+    lines: list[str] = []
+    space = load_space(write_space(space_toml(BATCHED, study={"batch": "startup", "trials": 6, "name": "startup"})))
+    result = run_sweep(space, printer=lines.append, **stores)
+    trials = result.study.get_trials()
+    assert [t.params for t in trials[:5]] == [t.params for t in one_by_one.study.get_trials()]
+    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 6
+    _, _, children = mlflow_runs(stores["tracking_uri"], "startup")
+    stacked = sorted(int(r.data.tags["trial_number"]) for r in children if r.data.tags.get("stacked") == "true")
+    assert stacked == [0, 1, 2, 3, 4]
+    assert trials[5].datetime_start >= max(t.datetime_complete for t in trials[:5])
+
+
 def test_an_interrupted_batch_fails_every_trial_it_had_not_told(tmp_path) -> None:
     study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'optuna.db'}")
     trials = [study.ask() for _ in range(3)]

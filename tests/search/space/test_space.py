@@ -53,6 +53,7 @@ BAD = [
     (space_toml(data={"options.n_tasks": None, "options.n_jobs": 2}), "data.options.n_jobs", "unknown option"),
     (space_toml(training={"epochs": 0}), "training.epochs", "must be >= 1"),
     (space_toml(study={"batch": 0}), "study.batch", "must be >= 1"),
+    (space_toml(study={"batch": "all"}), "study.batch", 'must be a number of trials or "startup"'),
     (space_toml(data={"x": {}}), "data.x", "unknown key"),
     (space_toml(data={"val_fraction": 0.6, "test_fraction": 0.5}), "data", "leaves no training rows"),
     (TINY_SPACE + "\n[objective]\nmetrics = { task1 = 'rmse' }\n", "objective.direction", "required"),
