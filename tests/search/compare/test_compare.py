@@ -234,15 +234,15 @@ def test_bad_compare_tables_name_the_key(extra: str, key: str, problem: str) -> 
 
 
 def test_several_strategies_or_weightings_in_search_make_implicit_arms() -> None:
-    both = parse_space(TINY_SPACE + 'strategy = ["hard", "independent"]\nweighting = ["fixed", "dwa"]\n', "s.toml")
+    both = parse_space(space_toml(search={"strategy": ["hard", "independent"], "weighting": ["fixed", "dwa"]}), "s.toml")
     assert both.arm_names == ("hard-fixed", "hard-dwa", "independent-fixed", "independent-dwa")
     assert both.compare is not None and both.compare.reference == "independent-fixed" and both.compare.seeds == 5
     arm = both.arm_space("independent-dwa")
     assert (arm.params["strategy"].value, arm.params["weighting"].value, arm.compare) == ("independent", "dwa", None)
     assert parse_space(TINY_SPACE, "s.toml").compare is None
-    one_study = parse_space(TINY_SPACE + 'strategy = ["hard", "independent"]\n[compare]\narms = "none"\n', "s.toml")
+    one_study = parse_space(space_toml(search={"strategy": ["hard", "independent"]}, compare={"arms": "none"}), "s.toml")
     assert one_study.compare is None and one_study.params["strategy"].choices == ("hard", "independent")
-    mixed = parse_space(TINY_SPACE + 'strategy = ["mmoe", "hard"]\nn_experts = { low = 2, high = 4 }\n', "s.toml")
+    mixed = parse_space(space_toml(search={"strategy": ["mmoe", "hard"], "n_experts": {"low": 2, "high": 4}}), "s.toml")
     assert "n_experts" in mixed.arm_space("mmoe").params and "n_experts" not in mixed.arm_space("hard").params
     assert math.isclose(mixed.compare.alpha, 0.05) and mixed.compare.reference == "mmoe"  # no independent arm: the first
 

@@ -19,17 +19,9 @@ from tests.helpers import run_in_process, space_toml
 
 pytestmark = pytest.mark.slow
 
-SPACE = space_toml(study={"name": "orphans", "trials": 1}) + """
-[compare]
-seeds = 3
-reference = "hard"
-
-[compare.arms.hard]
-strategy = "hard"
-
-[compare.arms.independent]
-strategy = "independent"
-"""
+SPACE = space_toml(study={"name": "orphans", "trials": 1},
+                   compare={"seeds": 3, "reference": "hard",
+                            "arms": {"hard": {"strategy": "hard"}, "independent": {"strategy": "independent"}}})
 
 
 def _running_confirmations(client: MlflowClient, study: str) -> list[str]:

@@ -13,18 +13,9 @@ from search.space import load_space
 from tests.conftest import mlflow_runs
 from tests.helpers import space_toml
 
-SPACE = space_toml(study={"name": "reps", "trials": 1}) + """
-[compare]
-seeds = 3
-replicates = 3
-reference = "independent"
-
-[compare.arms.independent]
-strategy = "independent"
-
-[compare.arms.hard]
-strategy = "hard"
-"""
+SPACE = space_toml(study={"name": "reps", "trials": 1},
+                   compare={"seeds": 3, "replicates": 3, "reference": "independent",
+                            "arms": {"independent": {"strategy": "independent"}, "hard": {"strategy": "hard"}}})
 
 
 @pytest.mark.slow

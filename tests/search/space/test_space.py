@@ -202,8 +202,8 @@ def test_init_sources_freeze_and_baseline_settings_parse() -> None:
 
 
 def test_weighting_options_are_searchable_and_drawn_only_for_their_scheme() -> None:
-    text = TINY_SPACE + 'weighting = ["fixed", "cagrad", "dwa"]\ncagrad_c = { low = 0.1, high = 0.8 }\ndwa_temperature = 3.0\n'
-    space = parse_space(text + '[compare]\narms = "none"\n', "w.toml")
+    text = space_toml(search={"weighting": ["fixed", "cagrad", "dwa"], "cagrad_c": {"low": 0.1, "high": 0.8}, "dwa_temperature": 3.0})
+    space = parse_space(space_toml(text, compare={"arms": "none"}), "w.toml")
     tasks = (Task("task1", "regression"), Task("task2", "regression"))
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     drawn = {}
@@ -218,13 +218,13 @@ def test_weighting_options_are_searchable_and_drawn_only_for_their_scheme() -> N
 
 
 @pytest.mark.parametrize("extra, key, problem", [
-    ('cagrad_c = 1.5\nweighting = "cagrad"\n', "search.cagrad_c", "cagrad"),
-    ('dwa_temperature = 2.0\n', "search.dwa_temperature", "applies only to weighting dwa"),
-    ('famo_beta = 1.0\nweighting = "famo"\n', "search.famo_beta", "unknown"),
+    ({"cagrad_c": 1.5, "weighting": "cagrad"}, "search.cagrad_c", "cagrad"),
+    ({"dwa_temperature": 2.0}, "search.dwa_temperature", "applies only to weighting dwa"),
+    ({"famo_beta": 1.0, "weighting": "famo"}, "search.famo_beta", "unknown"),
 ])
-def test_bad_weighting_options_name_the_key_and_problem(extra: str, key: str, problem: str) -> None:
+def test_bad_weighting_options_name_the_key_and_problem(extra: dict, key: str, problem: str) -> None:
     with pytest.raises(SpaceError, match=f"{key}.*{problem}") as raised:
-        parse_space(TINY_SPACE + extra, "w.toml")
+        parse_space(space_toml(search=extra), "w.toml")
     assert "\n" not in str(raised.value)
 
 
