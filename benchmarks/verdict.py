@@ -11,7 +11,10 @@ configurations with the same seeds:
 - **fused + racing**: ``fuse = true, racing = true`` (the default), rounds of 3 fused seeds and an
   arm clearly worse than the leader dropped after a round.
 
-Time to verdict = the tuning time (shared) + that way's confirmation and judgement. Cases:
+Time to verdict = the tuning time (shared) + that way's confirmation and judgement; where the space
+stacks tuning trials (``[study] batch``, the default space's ``"startup"``), the sequential way's
+tuning is a second tuning of the same case one trial at a time (``batch = 1``), and the figures say
+whether it found the same best trials. Cases:
 ``default`` (``spaces/default.toml`` as it is), ``aa`` (two identical ``hard`` arms on the default
 data: no effect) and ``planted`` (a ``hard`` arm against one that cannot learn: a large effect),
 as in ``benchmarks/calibration.py``. Prints the times, their ratio to sequential, and whether
@@ -31,7 +34,7 @@ import matplotlib.pyplot as plt
 from common import REPO, parser, print_table, save_results, silent, temp_stores, warm_up
 
 from search.compare import Verdict, conclude
-from search.engines import OpenSweep, open_sweep, tune_sweep
+from search.engines import OpenSweep, best_trial, open_sweep, tune_sweep
 from search.space import Space
 
 WAYS = {"sequential": {"fuse": False, "racing": False}, "fused": {"fuse": True, "racing": False},
@@ -72,22 +75,39 @@ def words(verdict: Verdict) -> dict[tuple[str, str, str], str]:
     return {(c.arm, c.reference, c.target): c.word for c in verdict.comparisons}
 
 
+def tune(space: Space, stores: dict[str, str]) -> tuple[OpenSweep, float, dict[str, dict[str, Any] | None]]:
+    """Tune ``space`` into ``stores``: the sweep, the seconds it took, and each arm's best trial's parameters."""
+    sweep = open_sweep(space, **stores)
+    started = time.perf_counter()
+    tune_sweep(sweep, printer=silent)
+    seconds = time.perf_counter() - started
+    return sweep, seconds, {str(arm.name): getattr(best_trial(arm.study), "params", None) for arm in sweep.arms}
+
+
 def run_case(case: str, quick: bool) -> dict[str, Any]:
-    """Tune ``case`` once, confirm it the three ways; its figures."""
+    """Tune ``case`` once (and, where its space stacks tuning trials, once more one by one: the sequential
+    baseline's tuning), confirm it the three ways; its figures."""
+    space = case_space(case, quick)
     with temp_stores() as stores:
-        sweep = open_sweep(case_space(case, quick), **stores)
-        started = time.perf_counter()
-        tune_sweep(sweep, printer=silent)
-        tuning = time.perf_counter() - started
+        sweep, tuning, best = tune(space, stores)
         results = {way: confirm_way(sweep, way) for way in WAYS}
+    one_by_one, same_best = tuning, True
+    if space.study.batch != 1:
+        with temp_stores() as stores:
+            _, one_by_one, alone_best = tune(replace(space, study=replace(space.study, batch=1)), stores)
+        same_best = alone_best == best
     base = words(results["sequential"][1])
-    figures: dict[str, Any] = {"tuning_s": round(tuning, 1)}
+    sequential = one_by_one + results["sequential"][0]
+    figures: dict[str, Any] = {"tuning_s": round(tuning, 1), "batch": space.study.batch,
+                               "tuning_one_by_one_s": round(one_by_one, 1), "same_best_trials_one_by_one": same_best}
     for way, (seconds, verdict) in results.items():
         mine = words(verdict)
+        tuned = one_by_one if way == "sequential" else tuning
         figures[way] = {
+            "tuning_s": round(tuned, 1),
             "confirm_s": round(seconds, 1),
-            "to_verdict_s": round(tuning + seconds, 1),
-            "ratio_to_sequential": round((tuning + seconds) / (tuning + results["sequential"][0]), 3),
+            "to_verdict_s": round(tuned + seconds, 1),
+            "ratio_to_sequential": round((tuned + seconds) / sequential, 3),
             "agrees": mine == base,
             "objective_agrees": {k: v for k, v in mine.items() if k[2] == "objective"}
                                 == {k: v for k, v in base.items() if k[2] == "objective"},
@@ -111,7 +131,7 @@ def main() -> None:
     for case in cases:
         print(f"{case}: tuning, then confirming three ways ...", flush=True)
         figures[case] = run_case(case, args.quick)
-    rows = [(case, way, f["tuning_s"], f[way]["confirm_s"], f[way]["to_verdict_s"], f[way]["ratio_to_sequential"],
+    rows = [(case, way, f[way]["tuning_s"], f[way]["confirm_s"], f[way]["to_verdict_s"], f[way]["ratio_to_sequential"],
              f[way]["agrees"], f[way]["objective_agrees"], ", ".join(f[way]["dropped"]) or "-")
             for case, f in figures.items() for way in WAYS]
     print_table("time to verdict (s)", ["case", "way", "tuning", "confirm", "to verdict", "x sequential", "same verdicts",
@@ -124,8 +144,8 @@ def main() -> None:
     width = 0.8 / len(WAYS)
     for index, way in enumerate(WAYS):
         xs = [c + (index - 1) * width for c in range(len(cases))]
-        axes.bar(xs, [figures[c]["tuning_s"] for c in cases], width, color="#cccccc", label="tuning" if index == 0 else None)
-        axes.bar(xs, [figures[c][way]["confirm_s"] for c in cases], width, bottom=[figures[c]["tuning_s"] for c in cases],
+        axes.bar(xs, [figures[c][way]["tuning_s"] for c in cases], width, color="#cccccc", label="tuning" if index == 0 else None)
+        axes.bar(xs, [figures[c][way]["confirm_s"] for c in cases], width, bottom=[figures[c][way]["tuning_s"] for c in cases],
                  label=f"confirmation, {way}")
     axes.set_xticks(range(len(cases)), cases)
     axes.set_ylabel("seconds from start to verdict")
