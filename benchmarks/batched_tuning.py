@@ -1,6 +1,6 @@
-"""Batched tuning: the default comparison's tuning with ``[study] batch`` = 1, 4 and 8.
+"""Batched tuning: the default comparison's tuning with ``[study] batch`` = 1, ``"startup"`` (the default space's), 4 and 8.
 
-Run by hand: ``python benchmarks/batched_tuning.py [--quick] [--batches 1,4,8]``.
+Run by hand: ``python benchmarks/batched_tuning.py [--quick] [--batches 1,startup,4,8]``.
 
 Each batch size tunes every arm of ``spaces/default.toml`` (8 trials each, as the README's first
 command does) into throwaway stores, in one process. Prints, per batch size, the tuning time, the
@@ -24,7 +24,7 @@ from search.space import Space
 from search.tracking import RUN_ID_ATTR, Tracker
 
 
-def space_with_batch(batch: int, quick: bool) -> Space:
+def space_with_batch(batch: int | str, quick: bool) -> Space:
     """``spaces/default.toml`` with ``[study] batch = batch``."""
     doc: dict[str, Any] = tomllib.loads((REPO / "spaces" / "default.toml").read_text())
     doc["study"] |= {"name": f"batched-{batch}", "batch": batch}
@@ -34,7 +34,7 @@ def space_with_batch(batch: int, quick: bool) -> Space:
     return Space.from_dict(doc, f"<batched {batch}>")
 
 
-def run_batch_size(batch: int, quick: bool) -> dict[str, Any]:
+def run_batch_size(batch: int | str, quick: bool) -> dict[str, Any]:
     """Tune the default comparison with ``batch``: its figures."""
     with temp_stores() as stores:
         sweep = open_sweep(space_with_batch(batch, quick), **stores)
@@ -52,10 +52,11 @@ def run_batch_size(batch: int, quick: bool) -> dict[str, Any]:
 
 def main() -> None:
     """Tune at each batch size, print the table, save the figures and a bar chart."""
-    cli = parser("The default comparison's tuning with batches of 1, 4 and 8 trials.")
-    cli.add_argument("--batches", default="1,4,8", help="comma-separated batch sizes (the first is the baseline)")
+    cli = parser("The default comparison's tuning with batches of 1, the start-up trials, 4 and 8 trials.")
+    cli.add_argument("--batches", default="1,startup,4,8",
+                     help="comma-separated batch sizes or startup (the first is the baseline)")
     args = cli.parse_args()
-    batches = [int(b) for b in args.batches.split(",")]
+    batches: list[int | str] = [int(b) if b.strip().isdigit() else b.strip() for b in args.batches.split(",")]
     warm_up()
     figures = {}
     for batch in batches:
