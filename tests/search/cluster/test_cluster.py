@@ -37,12 +37,15 @@ def tracking_server(databases, tmp_path):
 
 def test_three_workers_share_one_budget_exactly_with_an_mlflow_server_and_the_last_ends_the_parent_run(
         databases, tracking_server, write_space, tmp_path) -> None:
+    # each worker asks its trials two at a time and trains them as one stack (one stack key: trunk, no tying)
     storage, _ = databases
-    space = write_space(QUICK_SPACE)
+    space = write_space(space_toml(QUICK_SPACE, study={"batch": 2}, search={"shared_depth": {"low": 1, "high": 2},
+                                                                            "tie_outputs": False}))
     create(space, 6, storage, tracking_server)
     assert parent_run(tracking_server).info.status == "RUNNING"
     run_workers(storage, tracking_server, tmp_path, 3)
     assert_shared_budget(storage, tracking_server, 6)
+    assert any(r.data.tags.get("stacked") == "true" for r in trial_runs(tracking_server))
     client = MlflowClient(tracking_server)
     complete = [r for r in trial_runs(tracking_server) if r.data.tags["state"] == "COMPLETE"]
     best = min(complete, key=lambda r: r.data.metrics["objective"])  # the best of its worker: curves drawn at its end
