@@ -9,9 +9,9 @@ import optuna
 import pandas as pd
 import pytest
 
-from search.engines import run_sweep
+from search.engines import make_sampler, run_sweep
 from search.engines._batched import _train_and_tell
-from search.space import load_space
+from search.space import load_space, optuna_suggest, sample
 from search.tracking import FAIL_ATTR, RUN_ID_ATTR, download_model_files
 from search.trial import prepare_data
 from tests.conftest import mlflow_runs
@@ -56,14 +56,18 @@ def test_a_batched_sweep_trains_stacks_of_trials_each_its_own_trial_run_and_mode
 def test_startup_batches_ask_the_samplers_random_start_up_trials_together_and_the_same_trials(write_space, stores) -> None:
     # TPE draws its first 5 trials at random whatever the results: asked together they are the trials one-by-one
     # tuning draws; they train as stacks, and the 6th (TPE's model) is asked alone, after they are told
-    one_by_one = run_sweep(load_space(write_space(space_toml(BATCHED, study={"batch": 1, "trials": 5}))), **stores)
     lines: list[str] = []
-    space = load_space(write_space(space_toml(BATCHED, study={"batch": "startup", "trials": 6, "name": "startup"})))
+    space = load_space(write_space(space_toml(BATCHED, study={"batch": "startup", "trials": 6})))
     result = run_sweep(space, printer=lines.append, **stores)
     trials = result.study.get_trials()
-    assert [t.params for t in trials[:5]] == [t.params for t in one_by_one.study.get_trials()]
+    one_by_one = optuna.create_study(sampler=make_sampler("tpe", space.study.seed))
+    for _ in range(5):  # what one-by-one tuning asks, told any value (start-up trials do not read them)
+        trial = one_by_one.ask()
+        sample(space, prepare_data(space).tasks, optuna_suggest(trial))
+        one_by_one.tell(trial, 1.0)
+    assert [t.params for t in trials[:5]] == [t.params for t in one_by_one.get_trials()]
     assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 6
-    _, _, children = mlflow_runs(stores["tracking_uri"], "startup")
+    _, _, children = mlflow_runs(stores["tracking_uri"], "tiny")
     stacked = sorted(int(r.data.tags["trial_number"]) for r in children if r.data.tags.get("stacked") == "true")
     assert stacked == [0, 1, 2, 3, 4]
     assert trials[5].datetime_start >= max(t.datetime_complete for t in trials[:5])
