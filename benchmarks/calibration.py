@@ -197,11 +197,12 @@ def protocol_space(case: str, rep: int, settings: Protocol) -> Space:
     return Space.from_dict(doc, f"calibration-{case}")
 
 
-def protocol(case: str, reps: int, settings: Protocol) -> None:
-    """Run ``reps`` whole comparisons of ``case``; print each verdict's outcome and the running rates."""
-    name = settings.name(case)
+def protocol(case: str, reps: int, settings: Protocol, first: int = 0) -> None:
+    """Run ``reps`` whole comparisons of ``case`` from repetition ``first`` on (another process can run other
+    repetitions beside it: each writes its own file); print each verdict's outcome and the running rates."""
+    name = settings.name(case) + (f"-from{first}" if first else "")
     started, outcomes = time.perf_counter(), []
-    for rep in range(reps):
+    for rep in range(first, first + reps):
         space = protocol_space(case, rep, settings)
         with tempfile.TemporaryDirectory() as folder:
             stores = {"storage": f"sqlite:///{folder}/optuna.db", "tracking_uri": f"sqlite:///{folder}/mlflow.db"}
@@ -217,7 +218,7 @@ def protocol(case: str, reps: int, settings: Protocol) -> None:
         outcomes.append(outcome)
         hits = sum(o["claim"] for o in outcomes) if case == "null" else sum(o["found"] for o in outcomes)
         what = "false positives" if case == "null" else "hard found better on the objective"
-        print(f"rep {rep + 1}/{reps}: {'claim' if outcome['claim'] else 'none'} {outcome['dropped'] or ''} | {what} "
+        print(f"rep {rep + 1}/{first + reps}: {'claim' if outcome['claim'] else 'none'} {outcome['dropped'] or ''} | {what} "
               f"{hits}/{len(outcomes)} | {time.perf_counter() - started:.0f} s", flush=True)
         summary = {"case": case, **asdict(settings), "batch": space.study.batch, "alpha": ALPHA,
                    "seconds": time.perf_counter() - started, "rate": rate(hits, len(outcomes)), "outcomes": outcomes}
@@ -244,10 +245,11 @@ def main() -> None:
     parser.add_argument("--racing", type=int, choices=(0, 1), default=1, help="[compare] racing with --protocol")
     parser.add_argument("--replicates", type=int, default=1, help="[compare] replicates with --protocol")
     parser.add_argument("--arms", type=int, default=3, help="arms of one design in the null case with --protocol")
+    parser.add_argument("--first", type=int, default=0, help="the first repetition's index with --protocol")
     args = parser.parse_args()
     if args.protocol:
         protocol(args.protocol, args.reps, Protocol(args.trials, args.seeds or 10, bool(args.fuse), bool(args.racing),
-                                                    args.replicates, args.arms))
+                                                    args.replicates, args.arms), args.first)
         return
     doc = tomllib.loads((ROOT / "spaces" / "default.toml").read_text())
     args.seeds = args.seeds or doc["compare"]["seeds"]
