@@ -333,10 +333,13 @@ def _tune(sweep: OpenSweep, arm: ArmStudy, writer: BackgroundWriter, timeout: fl
     callbacks: list[Callable[[optuna.Study, FrozenTrial], None]] = [budget_guard, progress, failures]
     deadline = None if timeout is None else time.monotonic() + timeout
 
+    def time_left() -> float | None:
+        return None if deadline is None else max(deadline - time.monotonic(), 0.0)
+
     def optimize() -> None:
         writer.flush()  # on a retry after a storage error: the lost trial's MLflow writes land before it is failed
         while True:
-            left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+            left = time_left()
             if counted_trials(study) >= budget or (left is not None and left <= 0):
                 return
             try:
@@ -344,8 +347,7 @@ def _tune(sweep: OpenSweep, arm: ArmStudy, writer: BackgroundWriter, timeout: fl
                                                                   budget_guard, deadline, train_batch, value_of, [progress],
                                                                   failures.stops):
                     return
-                left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
-                study.optimize(objective, timeout=left, catch=(*CAUGHT, BudgetReached), callbacks=callbacks)
+                study.optimize(objective, timeout=time_left(), catch=(*CAUGHT, BudgetReached), callbacks=callbacks)
                 return
             except Exception:
                 taken = resilient.release_all() if resilient is not None else []
