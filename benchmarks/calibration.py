@@ -40,7 +40,9 @@ in throwaway stores. Cases: **null**, three arms of one design (``hard``) that d
 random streams (``[compare.arms.<name>] stream``, the calibration aid): any drop or any verdict is a
 false positive; **sharing**, ``independent`` (the reference) against ``hard``: a real effect, whose
 size the repetitions estimate, and the power to find it on the mean objective. ``--fuse`` and
-``--racing`` switch those settings. Writes ``benchmarks/results/calibration-protocol-<case>.json``
+``--racing`` switch those settings, ``--replicates`` sets ``[compare] replicates`` (from 2 the claims are
+about designs), ``--arms`` the null case's number of arms, and ``--first`` the first repetition's index
+(so two processes can run disjoint repetitions). Writes ``benchmarks/results/calibration-protocol-<case>[-<settings>].json``
 after every repetition.
 """
 
