@@ -39,7 +39,10 @@ confirmation seeds, a study seed of its own per repetition (so its own split, tu
 in throwaway stores. Cases: **null**, three arms of one design (``hard``) that differ only in their
 random streams (``[compare.arms.<name>] stream``, the calibration aid): any drop or any verdict is a
 false positive; **sharing**, ``independent`` (the reference) against ``hard``: a real effect, whose
-size the repetitions estimate, and the power to find it on the mean objective. ``--fuse`` and
+size the repetitions estimate, and the power to find it on the mean objective; **planted**, two arms of
+``hard`` that differ in their streams, arm ``b``'s test scores read ``--planted`` (default 20%) worse
+(``[compare.arms.<name>] planted``, the second calibration aid), so its true effect is known exactly:
+the power is the share of comparisons that name ``b`` worse on the mean objective or drop it. ``--fuse`` and
 ``--racing`` switch those settings, ``--replicates`` sets ``[compare] replicates`` (from 2 the claims are
 about designs), ``--arms`` the null case's number of arms, and ``--first`` the first repetition's index
 (so two processes can run disjoint repetitions). Writes ``benchmarks/results/calibration-protocol-<case>[-<settings>].json``
@@ -179,12 +182,14 @@ class Protocol:
     racing: bool = True
     replicates: int = 1
     arms: int = 3  # null case: how many arms of one design
+    planted: float = 0.2  # planted case: how much worse arm b's scores are read (relative)
 
     def name(self, case: str) -> str:
         """The results file's stem: the case, then every setting that differs from the pilot's."""
         changed = [f"{key}{value:d}" for key, value in (("fuse", self.fuse), ("racing", self.racing)) if not value]
         changed += [f"r{self.replicates}"] if self.replicates > 1 else []
         changed += [f"arms{self.arms}"] if case == "null" and self.arms != 3 else []
+        changed += [f"{self.planted:.0%}".replace("%", "pct")] if case == "planted" else []
         return "-".join([f"calibration-protocol-{case}", *changed])
 
 
@@ -192,8 +197,12 @@ def protocol_space(case: str, rep: int, settings: Protocol) -> Space:
     """Repetition ``rep`` of a ``case`` (null / sharing): the default space's data, training and search, its own study seed."""
     doc = tomllib.loads((ROOT / "spaces" / "default.toml").read_text())
     doc["study"] |= {"name": f"calibration-{case}-{rep}", "trials": settings.trials, "seed": 5000 + rep}
-    arms = ({chr(ord("a") + i): {"strategy": "hard"} | ({"stream": i} if i else {}) for i in range(settings.arms)}
-            if case == "null" else {"independent": {"strategy": "independent"}, "hard": {"strategy": "hard"}})
+    if case == "null":
+        arms = {chr(ord("a") + i): {"strategy": "hard"} | ({"stream": i} if i else {}) for i in range(settings.arms)}
+    elif case == "planted":
+        arms = {"a": {"strategy": "hard"}, "b": {"strategy": "hard", "stream": 1, "planted": settings.planted}}
+    else:
+        arms = {"independent": {"strategy": "independent"}, "hard": {"strategy": "hard"}}
     doc["compare"] = {"reference": next(iter(arms)), "seeds": settings.seeds, "fuse": settings.fuse,
                       "racing": settings.racing, "replicates": settings.replicates, "arms": arms}
     return Space.from_dict(doc, f"calibration-{case}")
@@ -215,22 +224,24 @@ def protocol(case: str, reps: int, settings: Protocol, first: int = 0) -> None:
         outcome = {"claim": any_claim(verdict), "dropped": [d.arm for d in verdict.dropped],
                    "words": {f"{c.arm}/{c.target}": c.word for c in verdict.comparisons},
                    "difference": objective.difference.mean, "relative": objective.difference.relative(objective.difference.mean),
-                   "found": objective.word == "better",
+                   "found": (objective.word == ("worse" if case == "planted" else "better")
+                             or objective.arm in {d.arm for d in verdict.dropped}),
                    "components": asdict(objective.components) if objective.components else None}
         outcomes.append(outcome)
         hits = sum(o["claim"] for o in outcomes) if case == "null" else sum(o["found"] for o in outcomes)
-        what = "false positives" if case == "null" else "hard found better on the objective"
+        what = {"null": "false positives", "sharing": "hard found better on the objective",
+                "planted": "b found worse on the objective (or dropped)"}[case]
         print(f"rep {rep + 1}/{first + reps}: {'claim' if outcome['claim'] else 'none'} {outcome['dropped'] or ''} | {what} "
               f"{hits}/{len(outcomes)} | {time.perf_counter() - started:.0f} s", flush=True)
         summary = {"case": case, **asdict(settings), "batch": space.study.batch, "alpha": ALPHA,
                    "seconds": time.perf_counter() - started, "rate": rate(hits, len(outcomes)), "outcomes": outcomes}
-        if case == "sharing":
+        if case != "null":
             summary["mean_relative_effect_pct"] = float(np.mean([o["relative"] for o in outcomes]))
         RESULTS.mkdir(parents=True, exist_ok=True)
         (RESULTS / f"{name}.json").write_text(json.dumps(summary, indent=1))
     r = summary["rate"]
     print(f"{case}: {r['hits']}/{r['n']} = {r['rate']:.1%} (95% CI {r['low']:.1%} to {r['high']:.1%})"
-          + (f"; mean effect {summary['mean_relative_effect_pct']:.1f}% of the reference's objective" if case == "sharing" else ""))
+          + (f"; mean effect {summary['mean_relative_effect_pct']:.1f}% of the reference's objective" if case != "null" else ""))
 
 
 def main() -> None:
@@ -241,17 +252,18 @@ def main() -> None:
     parser.add_argument("--pool", type=int, help="resample from pools of this many seeds instead (see the docstring)")
     parser.add_argument("--resamples", type=int, default=2000, help="comparisons drawn per size with --pool")
     parser.add_argument("--sizes", default="3,6,10,15,20", help="seeds per arm to resample with --pool (2K <= pool)")
-    parser.add_argument("--protocol", choices=("null", "sharing"), help="run whole comparisons of this case (see the docstring)")
+    parser.add_argument("--protocol", choices=("null", "sharing", "planted"), help="run whole comparisons of this case (see the docstring)")
     parser.add_argument("--trials", type=int, default=2, help="tuning trials per arm with --protocol")
     parser.add_argument("--fuse", type=int, choices=(0, 1), default=1, help="[compare] fuse with --protocol")
     parser.add_argument("--racing", type=int, choices=(0, 1), default=1, help="[compare] racing with --protocol")
     parser.add_argument("--replicates", type=int, default=1, help="[compare] replicates with --protocol")
     parser.add_argument("--arms", type=int, default=3, help="arms of one design in the null case with --protocol")
     parser.add_argument("--first", type=int, default=0, help="the first repetition's index with --protocol")
+    parser.add_argument("--planted", type=float, default=0.2, help="the planted case's relative effect with --protocol")
     args = parser.parse_args()
     if args.protocol:
         protocol(args.protocol, args.reps, Protocol(args.trials, args.seeds or 10, bool(args.fuse), bool(args.racing),
-                                                    args.replicates, args.arms), args.first)
+                                                    args.replicates, args.arms, args.planted), args.first)
         return
     doc = tomllib.loads((ROOT / "spaces" / "default.toml").read_text())
     args.seeds = args.seeds or doc["compare"]["seeds"]

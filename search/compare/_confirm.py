@@ -110,12 +110,15 @@ def has_baselines(sweep: OpenSweep) -> bool:
     return {t.name for t in sweep.splits.tasks} <= {b.task for b in latest_baselines(sweep.tracker)}
 
 
-def _scores(run: Run, space: Space, tasks: tuple[Task, ...]) -> dict[str, float] | None:
+def _scores(run: Run, space: Space, tasks: tuple[Task, ...], planted: float = 0.0) -> dict[str, float] | None:
     """A confirmation run's test score per task and their mean; None if a metric is missing or not finite (MLflow
-    stores an infinite metric as the largest float, which counts as infinite here)."""
+    stores an infinite metric as the largest float, which counts as infinite here). ``planted`` (the arm's calibration
+    aid) makes every score that fraction worse: times 1 + planted when the objective is minimized, 1 - planted if not."""
     per_task = {t.name: run.data.metrics.get(f"test/{t.name}/{space.objective.metric_for(t)}", math.nan) for t in tasks}
     if not all(math.isfinite(v) and abs(v) < sys.float_info.max for v in per_task.values()):
         return None
+    factor = 1.0 + planted if space.objective.direction == "minimize" else 1.0 - planted
+    per_task = {name: value * factor for name, value in per_task.items()}
     return per_task | {OBJECTIVE: sum(per_task.values()) / len(per_task)}
 
 
@@ -273,10 +276,11 @@ def read_confirmations(sweep: OpenSweep) -> tuple[ConfirmedArm, ...]:
         scores: dict[int, dict[str, float]] = {}
         run_ids: dict[int, str] = {}
         failed = set()
+        planted = space.compare.arm(arm.name).planted if space.compare else 0.0
         for seed in confirmation_seeds(space, arm.replicate):
             key = (arm.name, seed, -1 if best is None else best.number)
             run = existing.get(key)
-            values = _scores(run, space, tasks) if run is not None else None
+            values = _scores(run, space, tasks, planted) if run is not None else None
             if run is not None and values is not None:
                 scores[seed], run_ids[seed] = values, run.info.run_id
             elif run is not None or key in failed_runs:

@@ -35,6 +35,7 @@ class Arm:
     params: dict[str, Param]
     loss_weights: Param | dict[str, Param]
     stream: int = 0  # a calibration aid: the arm's own random streams (seeds shifted by STREAM_STRIDE * stream)
+    planted: float = 0.0  # a calibration aid: the comparison reads the arm's test scores this fraction worse than logged
 
 
 @dataclass(frozen=True)
@@ -157,11 +158,14 @@ def _arm(path: str, name: str, held: dict[str, Any], search_table: dict[str, Any
     section = f"compare.arms.{name}"
     held = dict(held)
     stream = parse_param(held.pop("stream", 0), "stream", int, path, f"{section}.stream", lambda v: None if v >= 0 else "must be >= 0")
-    if not stream.is_fixed:
-        raise SpaceError(path, f"{section}.stream", "must be one value, not a list or range")
+    planted = parse_param(held.pop("planted", 0.0), "planted", float, path, f"{section}.planted",
+                          lambda v: None if 0 <= v < 1 else "must be >= 0 and < 1")
+    for key, param in (("stream", stream), ("planted", planted)):
+        if not param.is_fixed:
+            raise SpaceError(path, f"{section}.{key}", "must be one value, not a list or range")
     settings = {setting: parse_param(held.get(setting, search_table.get(setting, default)), setting, str, path,
                                      f"{section}.{setting}") for setting, default in (("strategy", "hard"), ("weighting", "fixed"))}
     shared = {key: value for key, value in search_table.items()
               if key not in options or any(settings[options[key][0]].can_be(user) for user in options[key][1])}
     params, loss_weights = parse_search(section, {**shared, **held})
-    return Arm(name, dict(held), params, loss_weights, stream.value)
+    return Arm(name, dict(held), params, loss_weights, stream.value, planted.value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import optuna
 import pytest
@@ -17,7 +18,9 @@ from search.compare import (
     confirmation_seeds,
     look_levels,
     race_looks,
+    read_confirmations,
     read_verdict_table,
+    verdict_of,
 )
 from search.engines import arm_study_name, open_sweep, own_arms, replicate_arm_space, tune_sweep
 from search.errors import SpaceError
@@ -79,6 +82,13 @@ def test_an_a_a_comparison_finds_no_difference_and_mlflow_holds_that_verdict(wri
     for arm in ("hard", "hard-again"):
         assert parents[0].data.metrics[f"arm/{arm}/test_objective"] == pytest.approx(
             next(s.mean for s in verdict.standings if s.arm == arm))
+    # the calibration aid ``planted``: the same stores read with hard-again 50% worse, every score and so every difference
+    planted = replace(sweep, space=parse_space(_space({"hard": {"strategy": "hard"}, "hard-again": {"strategy": "hard", "planted": 0.5}},
+                                                      "aa", reference="hard"), "planted.toml"))
+    before, after = (next(c for c in read_confirmations(s) if c.arm == "hard-again") for s in (sweep, planted))
+    assert after.scores == {seed: {t: pytest.approx(1.5 * v) for t, v in row.items()} for seed, row in before.scores.items()}
+    for c in verdict_of(planted, read_confirmations(planted)).comparisons:  # exactly 50% worse, whatever the seeds' noise
+        assert c.difference.mean == pytest.approx(0.5 * c.difference.reference_mean)
 
 
 @pytest.mark.slow
@@ -222,6 +232,7 @@ def test_the_keras_tuner_engine_refuses_a_comparison_in_one_line(write_space, tm
     ('[compare.arms.a]\nstrategy = "hard"\nwidth = 3\n[compare.arms.b]\nstrategy = "mmoe"\n',
      "compare.arms.a.width", "unknown key"),
     ('[compare.arms.a]\nstrategy = "hard"\nstream = -1\n[compare.arms.b]\nstrategy = "mmoe"\n', "compare.arms.a.stream", ">= 0"),
+    ('[compare.arms.a]\nstrategy = "hard"\nplanted = 1.5\n[compare.arms.b]\nstrategy = "mmoe"\n', "compare.arms.a.planted", "< 1"),
     ('[compare]\nreplicates = 0\n[compare.arms.a]\nstrategy = "hard"\n[compare.arms.b]\nstrategy = "mmoe"\n',
      "compare.replicates", ">= 1"),
     ('[compare]\nreplicates = 2\nresplit = true\n[compare.arms.a]\nstrategy = "hard"\n[compare.arms.b]\nstrategy = "mmoe"\n',
