@@ -1,8 +1,9 @@
 """Tuning trials trained side by side: a batch of trials, grouped into padded stacks (:func:`mtl.fused.train_stack`),
 each trial still its own MLflow run, logged exactly as :func:`search.trial.run_trial` logs a lone one.
 
-Trials whose configurations share a stack key (:func:`mtl.padding.stack_key`) and whose training
-settings can share a stack (:func:`mtl.fused.why_not_stacked`) train as one stack; a trial alone in
+Trials whose configurations share a stack key (:func:`mtl.padding.stack_key`), a batch size and a
+weighting with its options, and whose training settings can share a stack
+(:func:`mtl.fused.why_not_stacked`), train as one stack; a trial alone in
 its group, a warm-started space, or a group that cannot pad trains one by one, with a line that
 says why. A copy that diverges fails its own trial only.
 """
@@ -66,7 +67,9 @@ def run_batch(ctx: TrialContext, trials: Sequence[BatchTrial], say: Callable[[st
             alone.setdefault(reason, []).append(trial.number)
             groups[trial.number] = [index]
             continue
-        key = stack_key(sampled[index].model), train_config_for(ctx, sampled[index], trial.number).batch_size
+        settings = train_config_for(ctx, sampled[index], trial.number)
+        key = (stack_key(sampled[index].model), settings.batch_size, settings.weighting,
+               tuple(sorted(settings.weighting_options.items())))
         groups.setdefault(key, []).append(index)
     for reason, numbers in alone.items():
         say(f"trial{'s' if len(numbers) > 1 else ''} {', '.join(map(str, numbers))} train{'' if len(numbers) > 1 else 's'} "

@@ -2,16 +2,16 @@
 
 The stacked model's outputs are each task's ``(rows, K, units)``. A training step computes each
 task's loss once for all copies: per copy, the mean over its rows of non-zero weight, as a lone
-training's loss, so ``(K,)`` values a task, weighted by the task's loss weight and summed over
-tasks and copies (:class:`CopyTrainer`); each copy may have its own task weights and its own
-learning rate (:class:`CopyAdam`). Validation is one pass of the stacked model over the
-validation rows per epoch (:class:`CopyValidation`; the same pass gives the final validation and
-test metrics, :meth:`CopyValidation.flat`), each copy's loss and metrics computed at once over the
-copy axis with the formulas of the Keras metrics a lone training logs (RMSE, MAE, accuracy, and
-ROC AUC from Keras' own AUC with one label per copy). So a step or an epoch costs
-a fixed number of ops whatever K is, where one output, loss and metric object per copy and task
-made it grow with K. The epoch logs carry every copy's numbers under ``<task>_c<k>_<metric>`` (and
-``val_...``), as the fused model's per-copy outputs would name them.
+training's loss, so ``(K,)`` values a task, weighted and summed over tasks and copies by each
+copy's own weighting (:mod:`mtl.copy_weighting`); each copy may have its own learning rate
+(:class:`CopyAdam`). Validation is one pass of the stacked model over the validation rows per
+epoch (:class:`CopyValidation`; the same pass gives the final validation and test metrics,
+:meth:`CopyValidation.flat`), each copy's loss and metrics computed at once over the copy axis
+with the formulas of the Keras metrics a lone training logs (RMSE, MAE, accuracy, and ROC AUC
+from Keras' own AUC with one label per copy). So a step or an epoch costs a fixed number of ops
+whatever K is, where one output, loss and metric object per copy and task made it grow with K.
+The epoch logs carry every copy's numbers under ``<task>_c<k>_<metric>`` (and ``val_...``), as
+the fused model's per-copy outputs would name them.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from mtl.copy_weighting import CopyWeighting
 from mtl.data import Dataset
 from mtl.pipeline import split_tensors
 from mtl.tasks import Task
@@ -66,15 +67,13 @@ class CopyAdam(keras.optimizers.Adam):  # type: ignore[misc]  # keras ships no t
 
 
 class CopyTrainer(keras.Model):  # type: ignore[misc]  # keras ships no type hints: its classes are Any to mypy
-    """Trains ``stacked`` on every copy's weighted task losses; the copies' epoch losses accumulate in two ``(T, K)``
-    variables that :class:`CopyValidation` reads and resets. ``loss_weights`` holds each copy's task weights (1.0
-    where a task is not named)."""
+    """Trains ``stacked`` on every copy's task losses, weighted by ``weighting`` (each copy its own weights and state);
+    the copies' epoch losses accumulate in two ``(T, K)`` variables that :class:`CopyValidation` reads and resets."""
 
-    def __init__(self, stacked: keras.Model, tasks: tuple[Task, ...], loss_weights: Sequence[Mapping[str, float]]) -> None:
+    def __init__(self, stacked: keras.Model, tasks: tuple[Task, ...], weighting: CopyWeighting) -> None:
         super().__init__(name="copy_trainer")
-        copies = len(loss_weights)
-        self.stacked, self.tasks, self.copies = stacked, tasks, copies
-        self.loss_weights = tf.constant([[float(w.get(t.name, 1.0)) for w in loss_weights] for t in tasks])  # (T, K)
+        copies = weighting.copies
+        self.stacked, self.tasks, self.copies, self.weighting = stacked, tasks, copies, weighting
         zeros = np.zeros((len(tasks), copies), dtype="float32")
         self.loss_sum = keras.Variable(zeros, trainable=False, name="copy_loss_sum")
         self.rows_sum = keras.Variable(zeros, trainable=False, name="copy_rows_sum")
@@ -89,9 +88,11 @@ class CopyTrainer(keras.Model):  # type: ignore[misc]  # keras ships no type hin
         x, y, weights = keras.utils.unpack_x_y_sample_weight(data)
         with tf.GradientTape() as tape:
             losses, rows = copy_losses(self.tasks, y, self.stacked(x, training=True), weights)
-            total = tf.reduce_sum(self.loss_weights * losses)
+            total = self.weighting.combine(losses)
         variables = self.trainable_variables
-        self.optimizer.apply_gradients(zip(tape.gradient(total, variables), variables))
+        gradients = tape.gradient(total, variables)
+        self.weighting.record_step()
+        self.optimizer.apply_gradients(zip(gradients, variables))
         self.loss_sum.assign_add(losses * rows)
         self.rows_sum.assign_add(rows)
         self._loss_tracker.update_state(total)
@@ -142,6 +143,12 @@ class CopyValidation(keras.callbacks.Callback):  # type: ignore[misc]  # keras s
                 out[f"{task.name}/mae"] = _mean(w, tf.abs(error))
         return out
 
+    def epoch_losses(self) -> np.ndarray:
+        """Every copy's mean training loss per task over the epoch so far, ``(T, K)`` (0 where no row counted)."""
+        sums, rows = np.asarray(self.trainer.loss_sum), np.asarray(self.trainer.rows_sum)
+        means: np.ndarray = np.divide(sums, rows, out=np.zeros_like(sums), where=rows > 0)
+        return means
+
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         """Start the epoch's loss sums at zero."""
         self.trainer.loss_sum.assign(tf.zeros_like(self.trainer.loss_sum))
@@ -151,8 +158,7 @@ class CopyValidation(keras.callbacks.Callback):  # type: ignore[misc]  # keras s
         """Log every copy's epoch training loss per task and its validation loss and metrics."""
         if logs is None:
             return
-        sums, rows = np.asarray(self.trainer.loss_sum), np.asarray(self.trainer.rows_sum)
-        means = np.divide(sums, rows, out=np.zeros_like(sums), where=rows > 0)
+        means = self.epoch_losses()
         for t, task in enumerate(self.trainer.tasks):
             logs.update({f"{self.copy_name(task.name, c)}_loss": float(means[t, c]) for c in range(self.trainer.copies)})
         for key, values in self.evaluate().items():

@@ -23,8 +23,9 @@ Every copy reads its own feed: the training rows shuffled with its own seed, exa
 unfused twin's (:func:`copy_feed`; the K feeds' batches are stacked on the copy axis), so copy k
 is its lone training up to float rounding, and the copies' scores are as independent as K
 trainings one by one (a shared batch order would add one common shift to a round's paired
-differences). Only the ``fixed`` weighting and trainings without warm start fuse; the caller
-trains the others one by one.
+differences). Each copy weighs its tasks with its own weights and state (:mod:`mtl.copy_weighting`:
+the ``fixed``, ``uncertainty`` and ``dwa`` weightings); trainings with another weighting, or with a
+warm start, do not fuse, and the caller trains them one by one.
 
 **Stacks of trials** (:func:`train_stack`). Copies need not share a configuration: tuning trials
 of one strategy with unlike widths, depths, dropout, learning rates and task weights train as one
@@ -46,6 +47,7 @@ import numpy as np
 import tensorflow as tf
 
 from mtl.copy_trainer import CopyAdam, CopyTrainer, CopyValidation
+from mtl.copy_weighting import COPY_WEIGHTINGS, CopyWeightLogger, make_copy_weighting
 from mtl.data import Dataset, Splits
 from mtl.errors import TrialFailed
 from mtl.models import ModelConfig
@@ -64,9 +66,10 @@ from mtl.training import (
     fit_feeds,
     forget_traced_gradients,
 )
-from mtl.weighting import WEIGHT_PREFIX, WeightLogger, make_weighting
+from mtl.weighting import WEIGHT_PREFIX
 
-FUSABLE_WEIGHTINGS = ("fixed",)
+FUSABLE_WEIGHTINGS = tuple(COPY_WEIGHTINGS)
+COPY_LOG_PREFIXES = (WEIGHT_PREFIX, "log_var_")  # per-task epoch logs of a weighting, ``<prefix><copy's task name>``
 
 
 def copy_name(task: str, copy: int) -> str:
@@ -75,7 +78,7 @@ def copy_name(task: str, copy: int) -> str:
 
 
 def can_fuse(train_config: TrainConfig) -> bool:
-    """Whether trainings with these settings fuse (the weighting keeps no per-copy state)."""
+    """Whether trainings with these settings fuse (the weighting has a stacked form, :mod:`mtl.copy_weighting`)."""
     return train_config.weighting in FUSABLE_WEIGHTINGS
 
 
@@ -189,6 +192,8 @@ def why_not_stacked(train_configs: Sequence[TrainConfig]) -> str | None:
     shared = {(c.batch_size, c.epochs, c.patience) for c in train_configs}
     if len(shared) > 1:
         return "the trainings differ in batch size, epochs or patience"
+    if len({(c.weighting, tuple(sorted(c.weighting_options.items()))) for c in train_configs}) > 1:
+        return "the trainings differ in their weighting or its options"
     return None
 
 
@@ -257,17 +262,15 @@ def train_stack(configs: Sequence[ModelConfig], splits: Splits, train_configs: S
     objective.check(tasks)
     seeds = [c.seed for c in train_configs]
     _, stacked, copies = stack or build_stack(configs, splits.train, seeds)
-    count, first = len(seeds), train_configs[0]
-    trainer = CopyTrainer(stacked, tasks, [c.loss_weights for c in train_configs])
+    first = train_configs[0]
+    weighting = make_copy_weighting(first.weighting, tasks, [c.loss_weights for c in train_configs], first.weighting_options)
+    trainer = CopyTrainer(stacked, tasks, weighting)
     trainer.compile(optimizer=CopyAdam([c.learning_rate for c in train_configs]))
     trainer.optimizer.build(trainer.trainable_variables)  # now, not inside the first trace (compile_trainer says why)
-    fused_tasks = copy_tasks(tasks, count)
-    weights = {copy_name(t.name, c): float(train_configs[c].loss_weights.get(t.name, 1.0)) for c in range(count) for t in tasks}
-    weighting = make_weighting("fixed", fused_tasks, weights, {})
     val_baselines, test_baselines = baseline_losses(splits, "val"), baseline_losses(splits, "test")
     stopper = CopyStopping(stacked, copies, tasks, objective, val_baselines, first.patience, prune)
     validation = CopyValidation(trainer, splits.val, copy_name)
-    every = [StepClock(), validation, WeightLogger(weighting), stopper, *callbacks]
+    every = [StepClock(), validation, CopyWeightLogger(weighting, copy_name, validation.epoch_losses), stopper, *callbacks]
     history = fit_feeds(trainer, copy_feed(splits.train, first.batch_size, seeds), None, first.verbose, every,
                         epochs=first.epochs)
     # the copies' final metrics (best weights restored): one pass over each split, every copy at once, with a lone
@@ -284,7 +287,7 @@ def train_stack(configs: Sequence[ModelConfig], splits: Splits, train_configs: S
         model.optimizer.build(model.trainable_variables)
         done = stopper.done_at[copy]
         epochs = len(history.get("loss", [])) if done is None else done + 1
-        own = _copy_history(history, tasks, copy, epochs, settings.loss_weights)
+        own = _copy_history(history, tasks, copy, epochs)
         results.append(TrainResult(
             model=model, history=own, best_epoch=stopper.best_epoch[copy], val=val, test=test,
             objective=objective.value(val, tasks), task_scores=objective.task_scores(val, tasks),
@@ -300,21 +303,20 @@ def _copy_metrics(flat: Mapping[str, float], tasks: tuple[Task, ...], copy: int,
     return {t.name: grouped[copy_name(t.name, copy)] for t in tasks}
 
 
-def _copy_history(history: Mapping[str, list[float]], tasks: tuple[Task, ...], copy: int, epochs: int,
-                  loss_weights: Mapping[str, float]) -> dict[str, list[float]]:
+def _copy_history(history: Mapping[str, list[float]], tasks: tuple[Task, ...], copy: int, epochs: int) -> dict[str, list[float]]:
     """One copy's per-epoch history, cut where the copy stopped, under the names an unfused training logs."""
     own: dict[str, list[float]] = {}
     for key, values in history.items():
         for t in tasks:
             name = copy_name(t.name, copy)
-            if name in key and (key.startswith((f"{name}_", f"val_{name}_")) or key == f"{WEIGHT_PREFIX}{name}"):
+            if name in key and (key.startswith((f"{name}_", f"val_{name}_")) or key in {p + name for p in COPY_LOG_PREFIXES}):
                 own[key.replace(name, t.name)] = list(values[:epochs])
         if key == f"val_objective_c{copy}":
             own["val_objective"] = list(values[:epochs])
         if key == STEP_MS:  # the stack's step, which trains every copy at once
             own[STEP_MS] = list(values[:epochs])
-    for prefix in ("", "val_"):
+    for prefix in ("", "val_"):  # the weighted total, with the weights the epoch trained with (mean over its steps)
         if all(f"{prefix}{t.name}_loss" in own for t in tasks):
-            own[f"{prefix}loss"] = [sum(float(loss_weights.get(t.name, 1.0)) * own[f"{prefix}{t.name}_loss"][i] for t in tasks)
+            own[f"{prefix}loss"] = [sum(own[f"{WEIGHT_PREFIX}{t.name}"][i] * own[f"{prefix}{t.name}_loss"][i] for t in tasks)
                                     for i in range(epochs)]
     return own

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from mtl.data import load_table, split
-from mtl.fused import can_fuse, train_fused
+from mtl.fused import can_fuse, train_fused, train_stack, why_not_stacked
 from mtl.models import ModelConfig
 from mtl.objective import baseline_losses
-from mtl.training import TrainConfig, compile_trainer, evaluate, task_metrics, train
+from mtl.training import TrainConfig, TrainResult, compile_trainer, evaluate, task_metrics, train
 from mtl.weighting import WeightedTrainer, make_weighting
 from tests.conftest import MIXED_TASKS, mixed_frame
 
@@ -39,10 +39,32 @@ def test_every_fused_copy_is_its_unfused_training(tiny_splits) -> None:
         assert set(result.weights) == {"task1", "task2"} and result.weights["task1"][0] == pytest.approx(1.5)
 
 
-def test_weightings_with_state_do_not_fuse() -> None:
-    assert can_fuse(TrainConfig()) and not can_fuse(TrainConfig(weighting="gradnorm"))
+@pytest.mark.parametrize(("weighting", "options", "kept"), [("uncertainty", {}, "log_var_task1"),
+                                                             ("dwa", {"temperature": 0.5}, "weight_task1")])
+def test_every_fused_copy_keeps_its_own_weighting_state_as_its_unfused_training(tiny_splits, weighting, options, kept) -> None:
+    settings = TrainConfig(learning_rate=0.03, batch_size=32, epochs=8, patience=8, loss_weights={"task1": 1.5},
+                           weighting=weighting, weighting_options=options)
+    seeds = SEEDS[:2]
+    learning_rates = (0.03, 0.01)  # each copy its own rate: its own log-variances move at it
+    fused = train_stack([CONFIG] * 2, tiny_splits, [TrainConfig(**{**settings.__dict__, "seed": s, "learning_rate": r})
+                                                     for s, r in zip(seeds, learning_rates, strict=True)])
+    for copy, seed, rate in zip(fused, seeds, learning_rates, strict=True):
+        assert isinstance(copy, TrainResult)
+        alone = train(CONFIG, tiny_splits, TrainConfig(**{**settings.__dict__, "seed": seed, "learning_rate": rate}))
+        np.testing.assert_allclose(copy.history["val_objective"], alone.history["val_objective"], rtol=1e-4)
+        for task in ("task1", "task2"):
+            np.testing.assert_allclose(copy.history[f"{task}_loss"], alone.history[f"{task}_loss"], rtol=1e-4)
+            np.testing.assert_allclose(copy.weights[task], alone.weights[task], rtol=1e-4)  # the weights it trained with
+        np.testing.assert_allclose(copy.history[kept], alone.history[kept], rtol=1e-4, atol=1e-6)
+        assert len(set(np.round(copy.weights["task1"], 6))) > 1  # the state moved: the weights are not the constants
+    assert not np.allclose(fused[0].weights["task1"], fused[1].weights["task1"])  # and each copy's moved its own way
+
+
+def test_weightings_without_a_stacked_form_do_not_fuse() -> None:
+    assert can_fuse(TrainConfig()) and can_fuse(TrainConfig(weighting="dwa")) and not can_fuse(TrainConfig(weighting="gradnorm"))
     with pytest.raises(ValueError, match="does not fuse"):
-        train_fused(CONFIG, None, TrainConfig(weighting="dwa"), SEEDS)  # type: ignore[arg-type]
+        train_fused(CONFIG, None, TrainConfig(weighting="rlw"), SEEDS)  # type: ignore[arg-type]
+    assert why_not_stacked([TrainConfig(weighting="dwa"), TrainConfig()]) == "the trainings differ in their weighting or its options"
 
 
 def test_fused_copies_of_a_mixed_table_with_missing_targets_are_their_unfused_trainings(tmp_path) -> None:

@@ -87,11 +87,22 @@ def test_an_interrupted_batch_fails_every_trial_it_had_not_told(tmp_path) -> Non
     assert all("batch interrupted" in t.user_attrs[FAIL_ATTR] for t in stored)
 
 
+def test_trials_weighted_by_dwa_stack_each_with_its_own_weights(write_space, stores) -> None:
+    space = load_space(write_space(space_toml(study={"batch": 2, "trials": 2}, training={"epochs": 4, "patience": 4},
+                                              search={"weighting": "dwa", "shared_depth": 1, "tie_outputs": False})))
+    run_sweep(space, printer=lambda line: None, **stores)
+    client, _, children = mlflow_runs(stores["tracking_uri"], "tiny")
+    assert len(children) == 2 and all(r.data.tags["stacked"] == "true" for r in children)
+    for run in children:  # each trial's weights moved from the third epoch on, by its own losses
+        weights = [m.value for m in sorted(client.get_metric_history(run.info.run_id, "epoch/weight/task1"), key=lambda m: m.step)]
+        assert len(weights) == 4 and weights[:2] == [pytest.approx(weights[0])] * 2 and weights[2] != pytest.approx(weights[0])
+
+
 def test_trials_that_cannot_stack_train_alone_and_say_why(write_space, stores) -> None:
     lines: list[str] = []
-    space = load_space(write_space(space_toml(study={"batch": 2, "trials": 2}, search={"weighting": "uncertainty"})))
+    space = load_space(write_space(space_toml(study={"batch": 2, "trials": 2}, search={"weighting": "rlw"})))
     result = run_sweep(space, printer=lines.append, **stores)
     assert [t.state for t in result.study.get_trials()] == [optuna.trial.TrialState.COMPLETE] * 2
-    assert "trials 0, 1 train alone: the uncertainty weighting keeps state per model" in lines
+    assert "trials 0, 1 train alone: the rlw weighting keeps state per model" in lines
     _, _, children = mlflow_runs(stores["tracking_uri"], "tiny")
     assert len(children) == 2 and not any("stacked" in r.data.tags for r in children)

@@ -1,0 +1,165 @@
+"""Loss weightings for K stacked copies: every copy keeps its own weights and state, as its lone training would.
+
+A stack trains each task's loss per copy, ``(T, K)`` (:mod:`mtl.copy_trainer`). The schemes here
+turn those into one training loss while keeping one state per copy, with the formulas of the lone
+schemes in :mod:`mtl.weighting`, so copy k weighs its tasks exactly as a lone training with its
+settings would:
+
+- ``fixed``: each copy's constants c_t (its ``loss_weights``);
+- ``uncertainty``: a trainable log-variance per copy and task (Kendall et al.), trained by the
+  stack's optimizer with each copy's learning rate;
+- ``dwa``: each copy's weights set between epochs from its own last two epochs' training losses.
+
+The other schemes (random, gradient-normalising and gradient-level ones) keep state or draw random
+numbers per model in ways that do not stack here; their trainings go one by one (:func:`mtl.fused.can_fuse`).
+:class:`CopyWeightLogger` logs what a lone training's :class:`~mtl.weighting.WeightLogger` logs, per copy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from mtl.tasks import Task
+from mtl.weighting import WEIGHT_PREFIX, WEIGHTINGS, dwa_weights
+
+CopyName = Callable[[str, int], str]
+
+
+class CopyWeighting(keras.layers.Layer):  # type: ignore[misc]  # keras ships no type hints: its classes are Any to mypy
+    """Per copy, task weights for a stack's ``(T, K)`` task losses: fixed constants ``(T, K)`` by default.
+
+    Every variable carries the copy axis first (what :class:`~mtl.copy_trainer.CopyAdam` needs of
+    anything it trains). The mean of each epoch's step weights is what gets logged, as alone.
+    """
+
+    SCHEME = "fixed"
+
+    def __init__(self, tasks: tuple[Task, ...], constants: Sequence[Mapping[str, float]], options: Mapping[str, float]) -> None:
+        super().__init__(name=f"copy_weighting_{self.SCHEME}")
+        self.task_names = tuple(t.name for t in tasks)
+        self.copies = len(constants)
+        self.options = WEIGHTINGS[self.SCHEME].resolve_options(options)
+        self.constants = np.array([[float(c.get(n, 1.0)) for n in self.task_names] for c in constants], dtype="float32")  # (K, T)
+        shape = (self.copies, len(self.task_names))
+        self.step_weights = self.add_weight(shape=shape, initializer="zeros", trainable=False, name="epoch_weight_sum")
+        self.steps_seen = self.add_weight(shape=(), initializer="zeros", trainable=False, name="epoch_steps")
+        self.built = True
+
+    def effective(self) -> tf.Tensor:
+        """Each copy's current weight of each task, ``(K, T)``."""
+        return tf.constant(self.constants)
+
+    def combine(self, losses: tf.Tensor) -> tf.Tensor:
+        """The training loss of every copy together from the ``(T, K)`` task losses: ``sum_k sum_t w_kt * L_tk``."""
+        return tf.reduce_sum(self.effective() * tf.transpose(losses))
+
+    def record_step(self) -> None:
+        """Add the step's weights to the epoch's running sum (inside the step's graph)."""
+        self.step_weights.assign_add(self.effective())
+        self.steps_seen.assign_add(1.0)
+
+    def start_epoch(self) -> None:
+        """Clear the epoch's running sum of step weights."""
+        self.step_weights.assign(tf.zeros_like(self.step_weights))
+        self.steps_seen.assign(0.0)
+
+    def weights_now(self) -> np.ndarray:
+        """Each copy's task weights averaged over the epoch's steps so far (the current ones before any), ``(K, T)``."""
+        steps = float(keras.ops.convert_to_numpy(self.steps_seen))
+        if steps:
+            return np.asarray(keras.ops.convert_to_numpy(self.step_weights)) / steps
+        return np.asarray(keras.ops.convert_to_numpy(self.effective()))
+
+    def extra_logs(self, copy_name: CopyName) -> dict[str, float]:
+        """Scheme-specific values per copy, named as a lone training names them with the copy's task names."""
+        return {}
+
+    def end_epoch(self, epoch_losses: np.ndarray) -> None:
+        """Adapt between epochs from every copy's epoch training losses ``(T, K)``; nothing by default."""
+
+
+class CopyUncertaintyWeighting(CopyWeighting):
+    """:class:`~mtl.weighting.uncertainty.UncertaintyWeighting` per copy: ``sum_t c_t * exp(-s_t) * L_t + s_t``."""
+
+    SCHEME = "uncertainty"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.log_vars = self.add_weight(shape=(self.copies, len(self.task_names)), initializer="zeros", name="log_vars")
+
+    def effective(self) -> tf.Tensor:
+        """``c_kt * exp(-s_kt)``."""
+        return self.constants * tf.exp(-tf.convert_to_tensor(self.log_vars))
+
+    def combine(self, losses: tf.Tensor) -> tf.Tensor:
+        """The weighted losses plus every copy's log-variance regulariser."""
+        return tf.reduce_sum(self.effective() * tf.transpose(losses) + self.log_vars)
+
+    def extra_logs(self, copy_name: CopyName) -> dict[str, float]:
+        """``log_var_<task>`` of every copy."""
+        values = np.asarray(keras.ops.convert_to_numpy(self.log_vars))
+        return {f"log_var_{copy_name(n, k)}": float(values[k, t]) for k in range(self.copies) for t, n in enumerate(self.task_names)}
+
+
+class CopyDwaWeighting(CopyWeighting):
+    """:class:`~mtl.weighting.dwa.DwaWeighting` per copy: weights ``c_t * T * softmax(r_t / temperature)`` from the
+    copy's own last two epochs' mean training losses; the first two epochs use ``c_t``."""
+
+    SCHEME = "dwa"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.current = self.add_weight(shape=(self.copies, len(self.task_names)), initializer="ones", trainable=False,
+                                       name="dwa_weights")
+        self.current.assign(self.constants)
+        self.epoch_losses: list[np.ndarray] = []
+
+    def effective(self) -> tf.Tensor:
+        """The weights every copy set for this epoch."""
+        return tf.convert_to_tensor(self.current)
+
+    def end_epoch(self, epoch_losses: np.ndarray) -> None:
+        """Record the epoch's losses and set each copy's next weights."""
+        self.epoch_losses.append(np.asarray(epoch_losses, dtype="float64").T)  # (K, T)
+        if len(self.epoch_losses) >= 2:
+            temperature = self.options["temperature"]
+            ratios = np.stack([dwa_weights(last, before, temperature)
+                               for last, before in zip(self.epoch_losses[-1], self.epoch_losses[-2], strict=True)])
+            self.current.assign((self.constants * ratios).astype("float32"))
+
+
+COPY_WEIGHTINGS: dict[str, type[CopyWeighting]] = {c.SCHEME: c for c in (CopyWeighting, CopyUncertaintyWeighting, CopyDwaWeighting)}
+
+
+def make_copy_weighting(name: str, tasks: tuple[Task, ...], constants: Sequence[Mapping[str, float]],
+                        options: Mapping[str, float]) -> CopyWeighting:
+    """The stacked form of the weighting ``name`` for one copy per entry of ``constants`` (each copy's c_t)."""
+    return COPY_WEIGHTINGS[name](tasks, constants, options)
+
+
+class CopyWeightLogger(keras.callbacks.Callback):  # type: ignore[misc]  # keras ships no type hints: its classes are Any to mypy
+    """Per epoch and copy, ``weight_<task>`` (the epoch's mean step weight) and the scheme's extra logs under the copy's
+    task names (``copy_name``); then the weighting adapts from every copy's epoch losses (``epoch_losses()``, ``(T, K)``)."""
+
+    def __init__(self, weighting: CopyWeighting, copy_name: CopyName, epoch_losses: Callable[[], np.ndarray]) -> None:
+        super().__init__()
+        self.weighting, self.copy_name, self.epoch_losses = weighting, copy_name, epoch_losses
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        """Start the epoch's average of step weights afresh."""
+        self.weighting.start_epoch()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        """Log every copy's weights, then adapt them."""
+        if logs is None:
+            return
+        weights = self.weighting.weights_now()
+        logs.update({f"{WEIGHT_PREFIX}{self.copy_name(n, k)}": float(weights[k, t])
+                     for k in range(self.weighting.copies) for t, n in enumerate(self.weighting.task_names)})
+        logs.update(self.weighting.extra_logs(self.copy_name))
+        self.weighting.end_epoch(self.epoch_losses())
