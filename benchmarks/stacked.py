@@ -1,6 +1,7 @@
 """Stacked training's speed: K seeds of one configuration as one stacked model, against K lone trainings.
 
-Run by hand: ``python benchmarks/stacked.py [--copies 10] [--rounds 3] [--strategy hard]``. The data
+Run by hand: ``python benchmarks/stacked.py [--copies 10] [--rounds 3] [--strategy hard] [--weighting fixed]``
+(a weighting with a stacked form: ``fixed``, ``uncertainty``, ``dwa``). The data
 and the model are the default comparison's (``spaces/default.toml``: 600 synthetic rows, 210 to
 train on, 3 tasks; a ``hard`` trunk of 2 x 32, towers of 16, batch 32, 40 epochs), trained with
 :func:`mtl.training.train` (one seed) and :func:`mtl.fused.train_fused` (K seeds, stacked), without
@@ -8,7 +9,7 @@ tracking. Early stopping is off (patience = epochs), so every training runs the 
 steps and the ratios measure the training itself. Each round times, in one process: one lone
 training, K lone trainings one after another, and the K seeds stacked. Prints the medians over
 the rounds and the ratios (stacked / sequential, stacked / one lone training); writes
-``benchmarks/results/stacked.json``. Goal (issue #30): K = 10 stacked in at most 2x one lone
+``benchmarks/results/stacked.json`` (``stacked-<weighting>.json`` for another weighting). Goal (issue #30): K = 10 stacked in at most 2x one lone
 training's wall time.
 """
 
@@ -33,11 +34,12 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--strategy", default="hard")
+    parser.add_argument("--weighting", default="fixed")
     args = parser.parse_args()
     data = make_synthetic(n_samples=600, n_features=16, n_tasks=3, correlation=0.9, noise=1.0, label_fraction=0.34, seed=0)
     splits = split(data, 0.25, 0.4, seed=0)
     config = ModelConfig(args.strategy, shared_depth=2, shared_width=32, tower_depth=1, tower_width=16)
-    settings = TrainConfig(learning_rate=3e-3, batch_size=32, epochs=40, patience=40)
+    settings = TrainConfig(learning_rate=3e-3, batch_size=32, epochs=40, patience=40, weighting=args.weighting)
     seeds = list(range(args.copies))
     times: dict[str, list[float]] = {"one": [], "sequential": [], "stacked": []}
     for round_ in range(args.rounds):
@@ -56,8 +58,9 @@ def main() -> None:
     ratios = {"stacked/sequential": median["stacked"] / median["sequential"], "stacked/one": median["stacked"] / median["one"]}
     print(f"medians over {args.rounds} rounds: " + ", ".join(f"{k} {v:.1f} s" for k, v in median.items()))
     print(", ".join(f"{k} {v:.2f}" for k, v in ratios.items()))
-    (RESULTS / "stacked.json").write_text(json.dumps({"copies": args.copies, "strategy": args.strategy, "times": times,
-                                                      "median": median, "ratios": ratios}, indent=2))
+    name = "stacked.json" if args.weighting == "fixed" else f"stacked-{args.weighting}.json"
+    (RESULTS / name).write_text(json.dumps({"copies": args.copies, "strategy": args.strategy, "weighting": args.weighting,
+                                            "times": times, "median": median, "ratios": ratios}, indent=2))
 
 
 if __name__ == "__main__":
