@@ -9,8 +9,8 @@ tracking. Early stopping is off (patience = epochs), so every training runs the 
 steps and the ratios measure the training itself. Each round times, in one process: one lone
 training, K lone trainings one after another, and the K seeds stacked. Prints the medians over
 the rounds and the ratios (stacked / sequential, stacked / one lone training); writes
-``benchmarks/results/stacked.json`` (``stacked-<weighting>.json`` for another weighting). Goal (issue #30): K = 10 stacked in at most 2x one lone
-training's wall time.
+``benchmarks/results/stacked.json`` (``stacked-<weighting>.json`` for another weighting). Goal
+(issue #30): K = 10 stacked in at most 2x one lone training's wall time.
 """
 
 from __future__ import annotations
