@@ -16,19 +16,17 @@ the fused model's per-copy outputs would name them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from mtl.copy_weighting import CopyWeighting
+from mtl.copy_weighting import CopyName, CopyWeighting
 from mtl.data import Dataset
 from mtl.pipeline import split_tensors
 from mtl.tasks import Task
-
-CopyName = Callable[[str, int], str]
 
 
 def _target(task: Task, y: tf.Tensor) -> tf.Tensor:

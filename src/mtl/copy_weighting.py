@@ -27,11 +27,11 @@ import tensorflow as tf
 from mtl.tasks import Task
 from mtl.weighting import WEIGHT_PREFIX, WEIGHTINGS, dwa_weights
 
-CopyName = Callable[[str, int], str]
+CopyName = Callable[[str, int], str]  # (task, copy) -> the copy's name of the task in a stack's logs
 
 
 class CopyWeighting(keras.layers.Layer):  # type: ignore[misc]  # keras ships no type hints: its classes are Any to mypy
-    """Per copy, task weights for a stack's ``(T, K)`` task losses: fixed constants ``(T, K)`` by default.
+    """Per copy, task weights for a stack's ``(T, K)`` task losses: each copy's fixed constants, ``(K, T)``, by default.
 
     Every variable carries the copy axis first (what :class:`~mtl.copy_trainer.CopyAdam` needs of
     anything it trains). The mean of each epoch's step weights is what gets logged, as alone.
