@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from mtl.errors import ConfigError, TrialFailed
-from mtl.fused import Prune, build_stack, train_stack
+from mtl.fused import Prune, build_stack, train_stack, weighting_key
 from mtl.padding import stack_key
 from mtl.stacked import CannotPad
 from mtl.training import TrainResult
@@ -68,8 +68,7 @@ def run_batch(ctx: TrialContext, trials: Sequence[BatchTrial], say: Callable[[st
             groups[trial.number] = [index]
             continue
         settings = train_config_for(ctx, sampled[index], trial.number)
-        key = (stack_key(sampled[index].model), settings.batch_size, settings.weighting,
-               tuple(sorted(settings.weighting_options.items())))
+        key = stack_key(sampled[index].model), settings.batch_size, weighting_key(settings)
         groups.setdefault(key, []).append(index)
     for reason, numbers in alone.items():
         say(f"trial{'s' if len(numbers) > 1 else ''} {', '.join(map(str, numbers))} train{'' if len(numbers) > 1 else 's'} "

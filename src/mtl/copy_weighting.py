@@ -26,6 +26,7 @@ import tensorflow as tf
 
 from mtl.tasks import Task
 from mtl.weighting import WEIGHT_PREFIX, WEIGHTINGS, dwa_weights
+from mtl.weighting.uncertainty import LOG_VAR_PREFIX
 
 CopyName = Callable[[str, int], str]  # (task, copy) -> the copy's name of the task in a stack's logs
 
@@ -103,7 +104,8 @@ class CopyUncertaintyWeighting(CopyWeighting):
     def extra_logs(self, copy_name: CopyName) -> dict[str, float]:
         """``log_var_<task>`` of every copy."""
         values = np.asarray(keras.ops.convert_to_numpy(self.log_vars))
-        return {f"log_var_{copy_name(n, k)}": float(values[k, t]) for k in range(self.copies) for t, n in enumerate(self.task_names)}
+        return {f"{LOG_VAR_PREFIX}{copy_name(n, k)}": float(values[k, t])
+                for k in range(self.copies) for t, n in enumerate(self.task_names)}
 
 
 class CopyDwaWeighting(CopyWeighting):

@@ -67,9 +67,10 @@ from mtl.training import (
     forget_traced_gradients,
 )
 from mtl.weighting import WEIGHT_PREFIX
+from mtl.weighting.uncertainty import LOG_VAR_PREFIX
 
 FUSABLE_WEIGHTINGS = tuple(COPY_WEIGHTINGS)
-COPY_LOG_PREFIXES = (WEIGHT_PREFIX, "log_var_")  # per-task epoch logs of a weighting, ``<prefix><copy's task name>``
+COPY_LOG_PREFIXES = (WEIGHT_PREFIX, LOG_VAR_PREFIX)  # per-task epoch logs of a weighting, ``<prefix><copy's task name>``
 
 
 def copy_name(task: str, copy: int) -> str:
@@ -183,6 +184,11 @@ class CopyStopping(keras.callbacks.Callback):  # type: ignore[misc]  # keras shi
         stack_weights(self.stacked, self.copies)
 
 
+def weighting_key(train_config: TrainConfig) -> tuple[str, tuple[tuple[str, float], ...]]:
+    """The weighting and its options: trainings that share a stack must have one (every copy weighs alike)."""
+    return train_config.weighting, tuple(sorted(train_config.weighting_options.items()))
+
+
 def why_not_stacked(train_configs: Sequence[TrainConfig]) -> str | None:
     """Why trainings with these settings cannot share one stack; None if they can (copies may differ in learning
     rate, task weights and seed, not in how batches are cut, how long they train or how tasks are weighted)."""
@@ -192,7 +198,7 @@ def why_not_stacked(train_configs: Sequence[TrainConfig]) -> str | None:
     shared = {(c.batch_size, c.epochs, c.patience) for c in train_configs}
     if len(shared) > 1:
         return "the trainings differ in batch size, epochs or patience"
-    if len({(c.weighting, tuple(sorted(c.weighting_options.items()))) for c in train_configs}) > 1:
+    if len({weighting_key(c) for c in train_configs}) > 1:
         return "the trainings differ in their weighting or its options"
     return None
 

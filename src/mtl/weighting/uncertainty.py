@@ -10,6 +10,8 @@ import tensorflow as tf
 
 from mtl.weighting.base import Weighting, stack
 
+LOG_VAR_PREFIX = "log_var_"  # each task's log-variance is logged per epoch as ``log_var_<task>``
+
 
 class UncertaintyWeighting(Weighting):
     """A trainable log-variance s_t per task; training loss ``sum_t c_t * exp(-s_t) * L_t + s_t``.
@@ -36,4 +38,4 @@ class UncertaintyWeighting(Weighting):
     def extra_logs(self) -> dict[str, float]:
         """``log_var_<task>``: each task's current s_t."""
         values = keras.ops.convert_to_numpy(self.log_vars)
-        return {f"log_var_{n}": float(v) for n, v in zip(self.task_names, values)}
+        return {f"{LOG_VAR_PREFIX}{n}": float(v) for n, v in zip(self.task_names, values)}
