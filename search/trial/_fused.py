@@ -14,8 +14,7 @@ from functools import partial
 
 import keras
 
-from mtl.fused import can_fuse, train_fused
-from mtl.weighting import WEIGHTINGS, GradientAggregator
+from mtl.fused import train_fused, why_not_stacked
 from search.signals import PreemptionGuard, signals_deferred
 from search.space import Suggest, sample
 from search.trial._run import TrialContext, TrialOutcome, close_run, end_runs_after, log_trained, start_run, train_config_for
@@ -23,11 +22,9 @@ from search.trial._run import TrialContext, TrialOutcome, close_run, end_runs_af
 
 def why_not_fused(ctx: TrialContext, suggest: Suggest) -> str | None:
     """Why the seeds of the configuration ``suggest`` gives cannot train side by side; None if they can."""
-    sampled = sample(ctx.space, ctx.splits.tasks, suggest)
-    if not can_fuse(train_config_for(ctx, sampled, 0)):
-        if issubclass(WEIGHTINGS[sampled.weighting], GradientAggregator):
-            return f"the {sampled.weighting} method combines task gradients, which side-by-side copies would mix"
-        return f"the {sampled.weighting} weighting keeps state per model"
+    reason = why_not_stacked([train_config_for(ctx, sample(ctx.space, ctx.splits.tasks, suggest), 0)])
+    if reason is not None:
+        return reason
     if ctx.sources is not None:
         return "warm-started weights load into one model at a time"
     return None

@@ -82,15 +82,21 @@ class CopyTrainer(keras.Model):  # type: ignore[misc]  # keras ships no type hin
         return predicted
 
     def train_step(self, data: tuple[Any, ...]) -> dict[str, tf.Tensor]:
-        """Forward once, every copy's task losses at once, one update of every copy."""
+        """Forward once, every copy's task losses at once, one update of every copy (then, where the weighting
+        relooks, every copy's losses on the batch again)."""
         x, y, weights = keras.utils.unpack_x_y_sample_weight(data)
-        with tf.GradientTape() as tape:
+        with tf.GradientTape(persistent=self.weighting.persistent_tape) as tape:
             losses, rows = copy_losses(self.tasks, y, self.stacked(x, training=True), weights)
             total = self.weighting.combine(losses)
         variables = self.trainable_variables
         gradients = tape.gradient(total, variables)
         self.weighting.record_step()
         self.optimizer.apply_gradients(zip(gradients, variables))
+        if self.weighting.relooks:
+            after, _ = copy_losses(self.tasks, y, self.stacked(x, training=True), weights)
+            self.weighting.after_step(losses, after)
+        self.weighting.update(tape, losses)
+        del tape
         self.loss_sum.assign_add(losses * rows)
         self.rows_sum.assign_add(rows)
         self._loss_tracker.update_state(total)

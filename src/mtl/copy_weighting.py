@@ -8,10 +8,17 @@ settings would:
 - ``fixed``: each copy's constants c_t (its ``loss_weights``);
 - ``uncertainty``: a trainable log-variance per copy and task (Kendall et al.), trained by the
   stack's optimizer with each copy's learning rate;
-- ``dwa``: each copy's weights set between epochs from its own last two epochs' training losses.
+- ``dwa``: each copy's weights set between epochs from its own last two epochs' training losses;
+- ``rlw``: each copy's weights drawn afresh every step from its own seed generator, seeded from
+  the copy's training seed as a lone training seeds its own (:func:`mtl.weighting.draw_seed`);
+- ``famo``: each copy's logits moved after every step by its own Adam, from the fall of its own
+  losses on the batch (the stack computes the batch's losses again after the step, as alone);
+- ``gradnorm``: each copy's weights moved after every step from its own tasks' gradient norms on
+  its own last shared kernel (its slice of the stacked kernel; in a padded stack copies of
+  different depths read different stacked kernels).
 
-The other schemes (random, gradient-normalising and gradient-level ones) keep state or draw random
-numbers per model in ways that do not stack here; their trainings go one by one (:func:`mtl.fused.can_fuse`).
+The gradient-level schemes combine each model's task gradients and train one by one
+(:func:`mtl.fused.can_fuse`).
 :class:`CopyWeightLogger` logs what a lone training's :class:`~mtl.weighting.WeightLogger` logs, per copy.
 """
 
@@ -25,7 +32,10 @@ import numpy as np
 import tensorflow as tf
 
 from mtl.tasks import Task
-from mtl.weighting import WEIGHT_PREFIX, WEIGHTINGS, dwa_weights
+from mtl.weighting import WEIGHT_PREFIX, WEIGHTINGS, draw_seed, dwa_weights
+from mtl.weighting.famo import famo_loss, famo_state, famo_step
+from mtl.weighting.gradnorm import gradnorm_step, starting_weights, warn_fixed
+from mtl.weighting.shared import last_shared_kernel
 from mtl.weighting.uncertainty import LOG_VAR_PREFIX
 
 CopyName = Callable[[str, int], str]  # (task, copy) -> the copy's name of the task in a stack's logs
@@ -39,11 +49,14 @@ class CopyWeighting(keras.layers.Layer):  # type: ignore[misc]  # keras ships no
     """
 
     SCHEME = "fixed"
+    relooks = False  # the trainer computes the batch's losses again after the step for after_step
+    persistent_tape = False  # update reads the step's tape again
 
-    def __init__(self, tasks: tuple[Task, ...], constants: Sequence[Mapping[str, float]], options: Mapping[str, float]) -> None:
+    def __init__(self, tasks: tuple[Task, ...], constants: Sequence[Mapping[str, float]], options: Mapping[str, float],
+                 seeds: Sequence[int]) -> None:
         super().__init__(name=f"copy_weighting_{self.SCHEME}")
         self.task_names = tuple(t.name for t in tasks)
-        self.copies = len(constants)
+        self.copies, self.seeds = len(constants), tuple(seeds)
         self.options = WEIGHTINGS[self.SCHEME].resolve_options(options)
         self.constants = np.array([[float(c.get(n, 1.0)) for n in self.task_names] for c in constants], dtype="float32")  # (K, T)
         shape = (self.copies, len(self.task_names))
@@ -58,6 +71,18 @@ class CopyWeighting(keras.layers.Layer):  # type: ignore[misc]  # keras ships no
     def combine(self, losses: tf.Tensor) -> tf.Tensor:
         """The training loss of every copy together from the ``(T, K)`` task losses: ``sum_k sum_t w_kt * L_tk``."""
         return tf.reduce_sum(self.effective() * tf.transpose(losses))
+
+    def setup(self, stacked: keras.Model, copies: Sequence[keras.Model], x: np.ndarray | dict[str, np.ndarray]) -> None:
+        """Inspect the stacked model, the lone copies it stacks and a few training rows before training; nothing by
+        default."""
+
+    def update(self, tape: tf.GradientTape, losses: tf.Tensor) -> None:
+        """Adapt after each training step from its tape and the ``(T, K)`` task losses, inside the step's graph;
+        nothing by default."""
+
+    def after_step(self, before: tf.Tensor, after: tf.Tensor) -> None:
+        """Adapt from every copy's batch losses ``(T, K)`` before and after the step, inside the step's graph; called
+        only where ``relooks``; nothing by default."""
 
     def record_step(self) -> None:
         """Add the step's weights to the epoch's running sum (inside the step's graph)."""
@@ -135,13 +160,122 @@ class CopyDwaWeighting(CopyWeighting):
             self.current.assign((self.constants * ratios).astype("float32"))
 
 
-COPY_WEIGHTINGS: dict[str, type[CopyWeighting]] = {c.SCHEME: c for c in (CopyWeighting, CopyUncertaintyWeighting, CopyDwaWeighting)}
+class CopyRlwWeighting(CopyWeighting):
+    """:class:`~mtl.weighting.rlw.RlwWeighting` per copy: fresh weights ``c_t * softmax(z)_t`` every step, z drawn
+    from the copy's own seed generator (the one its lone training would draw from; the first draw at construction)."""
+
+    SCHEME = "rlw"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.seed_generators = [keras.random.SeedGenerator(draw_seed(seed), name=f"rlw_seed_{k}") for k, seed in enumerate(self.seeds)]
+        self.current = self.add_weight(shape=(self.copies, len(self.task_names)), initializer="ones", trainable=False,
+                                       name="rlw_weights")
+        self.current.assign(self.draw())
+
+    def draw(self) -> tf.Tensor:
+        """Every copy's next weights, ``(K, T)``: one draw from each copy's generator."""
+        shape = (len(self.task_names),)
+        return self.constants * tf.nn.softmax(tf.stack([keras.random.normal(shape, seed=g) for g in self.seed_generators]))
+
+    def effective(self) -> tf.Tensor:
+        """The weights every copy drew for the coming step."""
+        return tf.convert_to_tensor(self.current)
+
+    def update(self, tape: tf.GradientTape, losses: tf.Tensor) -> None:
+        """Draw every copy's next step's weights."""
+        self.current.assign(self.draw())
+
+
+class CopyFamoWeighting(CopyWeighting):
+    """:class:`~mtl.weighting.famo.FamoWeighting` per copy: weights ``c_t z_t``, ``z = softmax(xi)``, each copy's
+    logits xi ``(K, T)`` moved by its own Adam after every step."""
+
+    SCHEME = "famo"
+    relooks = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.logits, self.first_moment, self.second_moment, self.steps = famo_state(self, (self.copies, len(self.task_names)))
+
+    def effective(self) -> tf.Tensor:
+        """``c_kt z_kt``."""
+        return self.constants * tf.nn.softmax(tf.convert_to_tensor(self.logits))
+
+    def combine(self, losses: tf.Tensor) -> tf.Tensor:
+        """Every copy's ``sum_t c_t z_t log L_t / C`` (each copy its own C), summed."""
+        return famo_loss(self.effective(), tf.transpose(losses))
+
+    def after_step(self, before: tf.Tensor, after: tf.Tensor) -> None:
+        """One Adam step on every copy's logits from the fall of its own losses on the batch."""
+        famo_step(self.logits, self.first_moment, self.second_moment, self.steps, tf.transpose(before), tf.transpose(after),
+                  self.options)
+
+
+class CopyGradNormWeighting(CopyWeighting):
+    """:class:`~mtl.weighting.gradnorm.GradNormWeighting` per copy: after every step, one GradNorm step on each copy's
+    weights from its task losses and its tasks' gradient norms on its own last shared kernel; a copy without one keeps
+    its starting weights (a lone training warns the same)."""
+
+    SCHEME = "gradnorm"
+    persistent_tape = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        shape = (self.copies, len(self.task_names))
+        self.current = self.add_weight(shape=shape, initializer="ones", trainable=False, name="gradnorm_weights")
+        self.current.assign(starting_weights(self.constants))
+        self.initial_losses = self.add_weight(shape=shape, initializer="zeros", trainable=False, name="initial_losses")
+        self.started = self.add_weight(shape=(), initializer="zeros", trainable=False, name="started")
+        self.kernels: list[tuple[keras.Variable, np.ndarray]] = []  # each stacked kernel W and the copies it is W of
+
+    def effective(self) -> tf.Tensor:
+        """The current weights, ``(K, T)``."""
+        return tf.convert_to_tensor(self.current)
+
+    def setup(self, stacked: keras.Model, copies: Sequence[keras.Model], x: np.ndarray | dict[str, np.ndarray]) -> None:
+        """Find each copy's last shared kernel in its lone model and its stacked twin (the same layer's weight)."""
+        users: dict[str, tuple[keras.Variable, np.ndarray]] = {}
+        for k, lone in enumerate(copies):
+            kernel = last_shared_kernel(lone, x)
+            if kernel is None:
+                warn_fixed(lone.name)
+                continue
+            layer = next(layer for layer in lone.layers if any(w is kernel for w in layer.weights))
+            index = next(i for i, w in enumerate(layer.weights) if w is kernel)
+            twin = stacked.get_layer(layer.name).weights[index]
+            users.setdefault(twin.path, (twin, np.zeros(self.copies, dtype="float32")))[1][k] = 1.0
+        self.kernels = list(users.values())
+
+    def update(self, tape: tf.GradientTape, losses: tf.Tensor) -> None:
+        """One GradNorm step on every copy's weights (a stacked kernel's gradient holds each copy's own in its slice)."""
+        if not self.kernels:
+            return
+        norms = tf.zeros_like(self.current)
+        for kernel, users in self.kernels:
+            axes = list(range(1, len(kernel.shape)))
+            tasks = tf.eye(len(self.task_names), dtype=losses.dtype)
+            # task t's gradient, d(sum_k L_tk)/dW: the tape's losses, selected by output gradients (a slice taken
+            # outside the tape would have no gradient)
+            gradients = [tape.gradient(losses, kernel, output_gradients=tf.ones_like(losses) * tasks[:, t:t + 1])
+                         for t in range(len(self.task_names))]
+            per_task = [tf.sqrt(tf.reduce_sum(tf.square(g), axis=axes)) for g in gradients]
+            norms += users[:, None] * tf.stack(per_task, axis=1)
+        stepped = gradnorm_step(self, tf.transpose(losses), norms)
+        moved = np.sum([users for _, users in self.kernels], axis=0) > 0  # the copies that have a last shared kernel
+        self.current.assign(tf.where(moved[:, None], stepped, tf.convert_to_tensor(self.current)))
+
+
+COPY_WEIGHTINGS: dict[str, type[CopyWeighting]] = {
+    c.SCHEME: c for c in (CopyWeighting, CopyUncertaintyWeighting, CopyDwaWeighting, CopyRlwWeighting, CopyFamoWeighting,
+                          CopyGradNormWeighting)}
 
 
 def make_copy_weighting(name: str, tasks: tuple[Task, ...], constants: Sequence[Mapping[str, float]],
-                        options: Mapping[str, float]) -> CopyWeighting:
-    """The stacked form of the weighting ``name`` for one copy per entry of ``constants`` (each copy's c_t)."""
-    return COPY_WEIGHTINGS[name](tasks, constants, options)
+                        options: Mapping[str, float], seeds: Sequence[int]) -> CopyWeighting:
+    """The stacked form of the weighting ``name`` for one copy per entry of ``constants`` (each copy's c_t) and of
+    ``seeds`` (each copy's training seed)."""
+    return COPY_WEIGHTINGS[name](tasks, constants, options, seeds)
 
 
 class CopyWeightLogger(keras.callbacks.Callback):  # type: ignore[misc]  # keras ships no type hints: its classes are Any to mypy

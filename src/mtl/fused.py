@@ -24,8 +24,8 @@ unfused twin's (:func:`copy_feed`; the K feeds' batches are stacked on the copy 
 is its lone training up to float rounding, and the copies' scores are as independent as K
 trainings one by one (a shared batch order would add one common shift to a round's paired
 differences). Each copy weighs its tasks with its own weights and state (:mod:`mtl.copy_weighting`:
-the ``fixed``, ``uncertainty`` and ``dwa`` weightings); trainings with another weighting, or with a
-warm start, do not fuse, and the caller trains them one by one.
+every loss-level weighting); trainings with a gradient-level method, or with a warm start, do not
+fuse, and the caller trains them one by one.
 
 **Stacks of trials** (:func:`train_stack`). Copies need not share a configuration: tuning trials
 of one strategy with unlike widths, depths, dropout, learning rates and task weights train as one
@@ -194,7 +194,7 @@ def why_not_stacked(train_configs: Sequence[TrainConfig]) -> str | None:
     rate, task weights and seed, not in how batches are cut, how long they train or how tasks are weighted)."""
     weighting = next((c.weighting for c in train_configs if not can_fuse(c)), None)
     if weighting is not None:
-        return f"the {weighting} weighting keeps state per model"
+        return f"the {weighting} weighting combines each model's task gradients, which stacked copies would mix"
     shared = {(c.batch_size, c.epochs, c.patience) for c in train_configs}
     if len(shared) > 1:
         return "the trainings differ in batch size, epochs or patience"
@@ -269,7 +269,9 @@ def train_stack(configs: Sequence[ModelConfig], splits: Splits, train_configs: S
     seeds = [c.seed for c in train_configs]
     _, stacked, copies = stack or build_stack(configs, splits.train, seeds)
     first = train_configs[0]
-    weighting = make_copy_weighting(first.weighting, tasks, [c.loss_weights for c in train_configs], first.weighting_options)
+    weighting = make_copy_weighting(first.weighting, tasks, [c.loss_weights for c in train_configs], first.weighting_options,
+                                    seeds)
+    weighting.setup(stacked, copies, splits.train.inputs)
     trainer = CopyTrainer(stacked, tasks, weighting)
     trainer.compile(optimizer=CopyAdam([c.learning_rate for c in train_configs]))
     trainer.optimizer.build(trainer.trainable_variables)  # now, not inside the first trace (compile_trainer says why)

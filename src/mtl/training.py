@@ -311,7 +311,8 @@ def train(
     model = build_for(config, splits.train, train_config.seed)
     load_weights(model, warm)
     frozen = freeze(model, warm.freeze)
-    weighting = make_weighting(train_config.weighting, tasks, train_config.loss_weights, train_config.weighting_options)
+    weighting = make_weighting(train_config.weighting, tasks, train_config.loss_weights, train_config.weighting_options,
+                               train_config.seed)
     weighting.setup(model, splits.train.inputs)
     trainer = WeightedTrainer(model, tasks, weighting)
     metrics = task_metrics(tasks)

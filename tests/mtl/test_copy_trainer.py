@@ -20,8 +20,8 @@ def test_copy_validation_matches_keras_metrics_of_every_copy_on_a_mixed_table(tm
     mixed_frame().to_csv(path, index=False)
     splits = split(load_table(path, MIXED_TASKS), 0.2, 0.2, seed=0)
     _, stacked, copies = build_fused(ModelConfig(shared_depth=1, shared_width=8, tower_depth=1, tower_width=4), splits.train, (7, 8, 9))
-    validation = CopyValidation(CopyTrainer(stacked, splits.tasks, make_copy_weighting("fixed", splits.tasks, [{}] * 3, {})), splits.val,
-                                copy_name)
+    weighting = make_copy_weighting("fixed", splits.tasks, [{}] * 3, {}, (7, 8, 9))
+    validation = CopyValidation(CopyTrainer(stacked, splits.tasks, weighting), splits.val, copy_name)
     logs: dict[str, float] = {}
     validation.on_epoch_begin(0)
     validation.on_epoch_end(0, logs)

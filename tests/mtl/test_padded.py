@@ -88,6 +88,19 @@ def test_a_padded_stack_trains_every_copy_as_its_lone_training_and_exports_lone_
                                    alone.model.predict(tiny_splits.test.inputs, verbose=0)["task2"], rtol=1e-3, atol=1e-5)
 
 
+def test_gradnorm_moves_each_padded_copy_s_weights_by_its_own_last_shared_kernel(tiny_splits) -> None:
+    configs = [replace(c, dropout=0.0) for c in _configs("hard")[:2]]  # trunks of depth 1 and 2: two different kernels
+    settings = [TrainConfig(learning_rate=rate, batch_size=32, epochs=4, patience=4, weighting="gradnorm", seed=seed)
+                for rate, seed in ((0.03, 11), (0.01, 12))]
+    stacked = train_stack(configs, tiny_splits, settings)
+    for config, setting, copy in zip(configs, settings, stacked, strict=True):
+        assert not isinstance(copy, TrialFailed)
+        alone = train(config, tiny_splits, setting)
+        np.testing.assert_allclose(copy.weights["task1"], alone.weights["task1"], rtol=1e-4)
+        np.testing.assert_allclose(copy.history["val_objective"], alone.history["val_objective"], rtol=1e-4)
+        assert len(set(np.round(copy.weights["task1"], 6))) > 1  # the weights moved
+
+
 def test_padded_copies_take_a_mixed_table_with_missing_values_strings_and_categories(tmp_path) -> None:
     path = tmp_path / "mixed.csv"
     mixed_frame(rows=200).to_csv(path, index=False)  # as pandas reads it: ints, strings, missing values, three task kinds
@@ -132,7 +145,7 @@ def test_what_cannot_share_a_stack_says_why() -> None:
         padded_config([hard, replace(hard, strategy="independent")])
     assert why_not_stacked([TrainConfig(batch_size=32), TrainConfig(batch_size=64)]) == (
         "the trainings differ in batch size, epochs or patience")
-    assert "gradnorm" in str(why_not_stacked([TrainConfig(weighting="gradnorm")]))
+    assert "pcgrad" in str(why_not_stacked([TrainConfig(weighting="pcgrad")]))
     assert why_not_stacked([TrainConfig(learning_rate=0.1, loss_weights={"a": 2.0}), TrainConfig()]) is None
     with pytest.raises(CannotPad, match="identity"):  # a first layer missing from a copy cannot pass the features through
         build_stacked([_chain("a", "b"), _chain("b")], template=_chain("a", "b"))

@@ -8,7 +8,7 @@ from mtl.errors import ConfigError
 from mtl.tasks import Task
 from mtl.weighting.aggregator import GradientAggregator
 from mtl.weighting.aligned import AlignedMtlWeighting
-from mtl.weighting.base import Weighting
+from mtl.weighting.base import Weighting, draw_seed
 from mtl.weighting.cagrad import CaGradWeighting
 from mtl.weighting.callback import WEIGHT_PREFIX, WeightLogger
 from mtl.weighting.dwa import DwaWeighting, dwa_weights
@@ -51,11 +51,12 @@ def check_weighting(name: str, options: Mapping[str, float]) -> None:
 
 
 def make_weighting(
-    name: str, tasks: tuple[Task, ...], constants: Mapping[str, float], options: Mapping[str, float]
+    name: str, tasks: tuple[Task, ...], constants: Mapping[str, float], options: Mapping[str, float], seed: int = 0
 ) -> Weighting:
-    """A fresh weighting ``name`` over ``tasks`` with constants c_t and its options (defaults filled in)."""
+    """A fresh weighting ``name`` over ``tasks`` with constants c_t and its options (defaults filled in), for a
+    training with ``seed`` (the seed of its random draws, if any)."""
     check_weighting(name, options)
-    return WEIGHTINGS[name](tasks, constants, options)
+    return WEIGHTINGS[name](tasks, constants, options, seed=seed)
 
 
 __all__ = [
@@ -79,6 +80,7 @@ __all__ = [
     "WeightedTrainer",
     "Weighting",
     "check_weighting",
+    "draw_seed",
     "dwa_weights",
     "last_shared_kernel",
     "make_weighting",

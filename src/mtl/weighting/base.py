@@ -22,7 +22,9 @@ class Weighting(keras.layers.Layer):  # type: ignore[misc]  # keras ships no typ
     where it differs, :meth:`combine`; ``persistent_tape`` asks for a tape :meth:`update` can reuse;
     ``relooks`` asks the trainer to compute the batch's losses again after the optimiser step and
     hand both to :meth:`after_step`. Gradient-level schemes
-    (:class:`~mtl.weighting.aggregator.GradientAggregator`) override :meth:`gradients`.
+    (:class:`~mtl.weighting.aggregator.GradientAggregator`) override :meth:`gradients`. ``seed`` is
+    the training's seed: a scheme that draws random numbers seeds its generator from it
+    (:func:`draw_seed`), so its draws are fixed by the seed alone.
     The trainer records every step's effective weights (:meth:`record_step`); the logged weight of
     an epoch is their mean (:meth:`weights_now`). Being a Layer, its variables (trainable or not)
     travel with the training wrapper.
@@ -33,8 +35,10 @@ class Weighting(keras.layers.Layer):  # type: ignore[misc]  # keras ships no typ
     persistent_tape = False
     relooks = False
 
-    def __init__(self, tasks: tuple[Task, ...], constants: Mapping[str, float], options: Mapping[str, float], **kwargs: Any) -> None:
+    def __init__(self, tasks: tuple[Task, ...], constants: Mapping[str, float], options: Mapping[str, float], seed: int = 0,
+                 **kwargs: Any) -> None:
         super().__init__(name=f"weighting_{self.SCHEME}", **kwargs)
+        self.seed = seed
         self.task_names = tuple(t.name for t in tasks)
         self.constants = np.array([float(constants.get(n, 1.0)) for n in self.task_names], dtype="float32")
         self.options = self.resolve_options(options)
@@ -102,6 +106,12 @@ class Weighting(keras.layers.Layer):  # type: ignore[misc]  # keras ships no typ
     def extra_logs(self) -> dict[str, float]:
         """Scheme-specific values worth logging each epoch; none by default."""
         return {}
+
+
+def draw_seed(seed: int) -> int:
+    """The seed of a weighting's random draws for a training's ``seed``: its own stream, apart from the streams the
+    seed itself starts (initialisation, dropout, batch order)."""
+    return int(np.random.SeedSequence([seed, 1]).generate_state(1)[0] % (2**31 - 1))
 
 
 def stack(losses: Mapping[str, tf.Tensor], names: tuple[str, ...]) -> tf.Tensor:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import keras
 import tensorflow as tf
 
 from mtl.weighting.base import Weighting, at_least, stack
@@ -31,11 +32,7 @@ class FamoWeighting(Weighting):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        shape = (len(self.task_names),)
-        self.logits = self.add_weight(shape=shape, initializer="zeros", trainable=False, name="famo_logits")
-        self.first_moment = self.add_weight(shape=shape, initializer="zeros", trainable=False, name="famo_m")
-        self.second_moment = self.add_weight(shape=shape, initializer="zeros", trainable=False, name="famo_v")
-        self.steps = self.add_weight(shape=(), initializer="zeros", trainable=False, name="famo_steps")
+        self.logits, self.first_moment, self.second_moment, self.steps = famo_state(self, (len(self.task_names),))
 
     @classmethod
     def resolve_options(cls, given: Mapping[str, float]) -> dict[str, float]:
@@ -51,23 +48,41 @@ class FamoWeighting(Weighting):
 
     def combine(self, losses: Mapping[str, tf.Tensor]) -> tf.Tensor:
         """``sum_t c_t z_t log L_t / C`` over the tasks with a non-zero loss."""
-        values = stack(losses, self.task_names)
-        weights = tf.where(values > 0, self.effective(), tf.zeros_like(values))
-        scale = tf.stop_gradient(tf.reduce_sum(weights / (values + EPSILON)))
-        return tf.math.divide_no_nan(tf.reduce_sum(weights * tf.math.log(values + EPSILON)), scale)
+        return famo_loss(self.effective(), stack(losses, self.task_names))
 
     def after_step(self, before: tf.Tensor, after: tf.Tensor) -> None:
         """One Adam step on the logits from the fall of each task's log-loss on this batch."""
-        active = before > 0
-        logits = tf.convert_to_tensor(self.logits)
-        exp = tf.where(active, tf.exp(logits - tf.reduce_max(logits)), tf.zeros_like(logits))
-        z = tf.math.divide_no_nan(exp, tf.reduce_sum(exp))  # softmax over the tasks with a loss
-        delta = tf.math.log(before + EPSILON) - tf.math.log(after + EPSILON)
-        gradient = z * (delta - tf.reduce_sum(z * delta)) + self.options["gamma"] * logits
-        gradient = tf.where(active, gradient, tf.zeros_like(gradient))
-        self.steps.assign_add(1.0)
-        self.first_moment.assign(BETA_1 * self.first_moment + (1.0 - BETA_1) * gradient)
-        self.second_moment.assign(BETA_2 * self.second_moment + (1.0 - BETA_2) * gradient**2)
-        first = self.first_moment / (1.0 - BETA_1**self.steps)
-        second = self.second_moment / (1.0 - BETA_2**self.steps)
-        self.logits.assign_sub(self.options["lr"] * first / (tf.sqrt(second) + ADAM_EPSILON))
+        famo_step(self.logits, self.first_moment, self.second_moment, self.steps, before, after, self.options)
+
+
+def famo_state(layer: keras.layers.Layer, shape: tuple[int, ...]) -> tuple[keras.Variable, ...]:
+    """FAMO's state on ``layer``, tasks on the last axis of ``shape``: the logits xi, Adam's two moments, the step count."""
+    made = [layer.add_weight(shape=shape, initializer="zeros", trainable=False, name=f"famo_{name}") for name in ("logits", "m", "v")]
+    return (*made, layer.add_weight(shape=(), initializer="zeros", trainable=False, name="famo_steps"))
+
+
+def famo_loss(weights: tf.Tensor, values: tf.Tensor) -> tf.Tensor:
+    """``sum_t w_t log L_t / C`` over the tasks (the last axis) whose loss ``values`` are not 0, summed over any
+    leading axis (the copies of a stack: each its own C)."""
+    weights = tf.where(values > 0, weights, tf.zeros_like(values))
+    scale = tf.stop_gradient(tf.reduce_sum(weights / (values + EPSILON), axis=-1))
+    return tf.reduce_sum(tf.math.divide_no_nan(tf.reduce_sum(weights * tf.math.log(values + EPSILON), axis=-1), scale))
+
+
+def famo_step(logits: keras.Variable, first_moment: keras.Variable, second_moment: keras.Variable, steps: keras.Variable,
+              before: tf.Tensor, after: tf.Tensor, options: Mapping[str, float]) -> None:
+    """One Adam step on the logits (tasks on the last axis) from the fall of each task's log-loss, ``before`` to
+    ``after`` the optimiser's step; a task whose loss was 0 keeps its logit."""
+    active = before > 0
+    values = tf.convert_to_tensor(logits)
+    exp = tf.where(active, tf.exp(values - tf.reduce_max(values, axis=-1, keepdims=True)), tf.zeros_like(values))
+    z = tf.math.divide_no_nan(exp, tf.reduce_sum(exp, axis=-1, keepdims=True))  # softmax over the tasks with a loss
+    delta = tf.math.log(before + EPSILON) - tf.math.log(after + EPSILON)
+    gradient = z * (delta - tf.reduce_sum(z * delta, axis=-1, keepdims=True)) + options["gamma"] * values
+    gradient = tf.where(active, gradient, tf.zeros_like(gradient))
+    steps.assign_add(1.0)
+    first_moment.assign(BETA_1 * first_moment + (1.0 - BETA_1) * gradient)
+    second_moment.assign(BETA_2 * second_moment + (1.0 - BETA_2) * gradient**2)
+    first = first_moment / (1.0 - BETA_1**steps)
+    second = second_moment / (1.0 - BETA_2**steps)
+    logits.assign_sub(options["lr"] * first / (tf.sqrt(second) + ADAM_EPSILON))

@@ -36,11 +36,9 @@ class GradNormWeighting(Weighting):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if not (self.constants > 0).all():
-            raise ConfigError(f"gradnorm: loss_weights must be > 0 (its starting weights), got {self.constants.tolist()}")
         n = len(self.task_names)
         self.current = self.add_weight(shape=(n,), initializer="ones", trainable=False, name="gradnorm_weights")
-        self.current.assign(self.constants * n / self.constants.sum())
+        self.current.assign(starting_weights(self.constants))
         self.initial_losses = self.add_weight(shape=(n,), initializer="zeros", trainable=False, name="initial_losses")
         self.started = self.add_weight(shape=(), initializer="zeros", trainable=False, name="started")
         self.shared_path: str | None = None
@@ -62,7 +60,7 @@ class GradNormWeighting(Weighting):
         kernel = last_shared_kernel(net, x)
         self.shared_path = None if kernel is None else kernel.path
         if kernel is None:
-            log.warning("gradnorm: no weight is shared by all task outputs of %s; the weights stay fixed", net.name)
+            warn_fixed(net.name)
 
     def update(self, tape: tf.GradientTape, losses: Mapping[str, tf.Tensor], net: keras.Model) -> None:
         """One GradNorm step on the weights from this batch's per-task losses."""
@@ -70,14 +68,35 @@ class GradNormWeighting(Weighting):
             return
         kernel = next(v for v in net.trainable_variables if v.path == self.shared_path)
         values = stack(losses, self.task_names)
-        initial = tf.where(self.started > 0, tf.convert_to_tensor(self.initial_losses), values)
-        self.initial_losses.assign(initial)
-        self.started.assign(1.0)
         norms = tf.stack([tf.norm(tape.gradient(losses[n], kernel)) for n in self.task_names])
-        weights = tf.convert_to_tensor(self.current)
-        grad_norms = weights * norms
-        ratios = values / tf.maximum(initial, 1e-12)
-        target = tf.reduce_mean(grad_norms) * (ratios / tf.reduce_mean(ratios)) ** self.options["alpha"]
-        stepped = tf.maximum(weights - self.options["lr"] * tf.sign(grad_norms - target) * norms, MIN_WEIGHT)
-        self.current.assign(stepped * len(self.task_names) / tf.reduce_sum(stepped))
+        self.current.assign(gradnorm_step(self, values, norms))
 
+
+def warn_fixed(model: str) -> None:
+    """Warn that GradNorm's weights stay fixed for ``model``, which shares no weight across all task outputs."""
+    log.warning("gradnorm: no weight is shared by all task outputs of %s; the weights stay fixed", model)
+
+
+def starting_weights(constants: np.ndarray) -> np.ndarray:
+    """GradNorm's first weights (tasks on the last axis): ``c_t`` renormalised to sum to the number of tasks;
+    :class:`ConfigError` unless every ``c_t`` > 0."""
+    if not (constants > 0).all():
+        raise ConfigError(f"gradnorm: loss_weights must be > 0 (its starting weights), got {constants.tolist()}")
+    weights: np.ndarray = constants * constants.shape[-1] / constants.sum(axis=-1, keepdims=True)
+    return weights
+
+
+def gradnorm_step(weighting: Any, values: tf.Tensor, norms: tf.Tensor) -> tf.Tensor:
+    """The next weights (tasks on the last axis) from the batch's losses ``values`` and each task's gradient norm on W,
+    ``norms``; the first call's losses become ``weighting``'s initial losses (its ``current``, ``initial_losses``,
+    ``started`` and ``options`` are read; the initial losses and the start are set)."""
+    initial = tf.where(weighting.started > 0, tf.convert_to_tensor(weighting.initial_losses), values)
+    weighting.initial_losses.assign(initial)
+    weighting.started.assign(1.0)
+    weights = tf.convert_to_tensor(weighting.current)
+    grad_norms = weights * norms
+    ratios = values / tf.maximum(initial, 1e-12)
+    target = (tf.reduce_mean(grad_norms, axis=-1, keepdims=True)
+              * (ratios / tf.reduce_mean(ratios, axis=-1, keepdims=True)) ** weighting.options["alpha"])
+    stepped = tf.maximum(weights - weighting.options["lr"] * tf.sign(grad_norms - target) * norms, MIN_WEIGHT)
+    return stepped * len(weighting.task_names) / tf.reduce_sum(stepped, axis=-1, keepdims=True)

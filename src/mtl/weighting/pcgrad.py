@@ -8,6 +8,7 @@ import keras
 import tensorflow as tf
 
 from mtl.weighting.aggregator import GradientAggregator, present
+from mtl.weighting.base import draw_seed
 
 
 def pcgrad_weights(gram: tf.Tensor, order: tf.Tensor) -> tf.Tensor:
@@ -32,7 +33,7 @@ class PCGradWeighting(GradientAggregator):
     """PCGrad: each task gradient projected onto the normal plane of every gradient it conflicts with, then summed.
 
     The paper visits the other tasks in random order; here one seeded random permutation per step
-    (from a Keras seed generator, seeded by the global seed ``train`` sets) serves every task, as in
+    (from a Keras seed generator seeded from the training's seed) serves every task, as in
     the authors' TensorFlow code, which also visits the task itself (a no-op unless a projection has
     turned g_i^PC against g_i). Weights: the coefficient of each original gradient in the sum (all 1
     where nothing conflicts, so they sum to about T).
@@ -42,7 +43,7 @@ class PCGradWeighting(GradientAggregator):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.seed_generator = keras.random.SeedGenerator(name="pcgrad_seed")
+        self.seed_generator = keras.random.SeedGenerator(draw_seed(self.seed), name="pcgrad_seed")
 
     def combination(self, gram: tf.Tensor) -> tf.Tensor:
         """The coefficients of the projected sum, in this step's random task order."""

@@ -9,13 +9,13 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from mtl.weighting.base import Weighting
+from mtl.weighting.base import Weighting, draw_seed
 
 
 class RlwWeighting(Weighting):
     """RLW: fresh weights ``c_t * softmax(z)_t``, z standard normal, for every training step (they sum to 1 with c_t = 1).
 
-    The draws come from a Keras seed generator, seeded by the global seed ``train`` sets. Each
+    The draws come from a Keras seed generator seeded from the training's seed (:func:`draw_seed`). Each
     step's weights are drawn after the step before (the first at construction), so the logged
     weights are those drawn for the next step; evaluation uses them too.
     """
@@ -24,7 +24,7 @@ class RlwWeighting(Weighting):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.seed_generator = keras.random.SeedGenerator(name="rlw_seed")
+        self.seed_generator = keras.random.SeedGenerator(draw_seed(self.seed), name="rlw_seed")
         self.current = self.add_weight(shape=(len(self.task_names),), initializer="ones", trainable=False, name="rlw_weights")
         self.current.assign(self.draw())
 

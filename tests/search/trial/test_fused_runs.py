@@ -68,5 +68,6 @@ def test_side_by_side_seeds_log_one_run_each_and_the_first_matches_its_lone_twin
 
 
 def test_a_weighting_with_state_trains_one_by_one(write_space, stores) -> None:
-    ctx, trial = _context(write_space, stores, space_toml(LONGER, search={"weighting": "rlw"}))
-    assert why_not_fused(ctx, optuna_suggest(trial)) == "the rlw weighting keeps state per model"
+    ctx, trial = _context(write_space, stores, space_toml(LONGER, search={"weighting": "pcgrad"}))
+    assert why_not_fused(ctx, optuna_suggest(trial)) == (
+        "the pcgrad weighting combines each model's task gradients, which stacked copies would mix")
