@@ -89,7 +89,7 @@ class CopyTrainer(keras.Model):  # type: ignore[misc]  # keras ships no type hin
             losses, rows = copy_losses(self.tasks, y, self.stacked(x, training=True), weights)
             total = self.weighting.combine(losses)
         variables = self.trainable_variables
-        gradients = tape.gradient(total, variables)
+        gradients = self.weighting.gradients(tape, losses, total, variables)
         self.weighting.record_step()
         self.optimizer.apply_gradients(zip(gradients, variables))
         if self.weighting.relooks:

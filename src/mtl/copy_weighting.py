@@ -17,8 +17,13 @@ settings would:
   its own last shared kernel (its slice of the stacked kernel; in a padded stack copies of
   different depths read different stacked kernels).
 
-The gradient-level schemes combine each model's task gradients and train one by one
-(:func:`mtl.fused.can_fuse`).
+- the gradient-level methods (``pcgrad``, ``mgda``, ``cagrad``, ``imtl_g``, ``aligned_mtl``,
+  ``upgrad``): each copy's Gram matrix of task gradients on its own shared variables, combined by
+  the copy's own instance of the lone scheme (PCGrad's draws from the copy's seed), into the copy's
+  own update direction (:class:`CopyGradientAggregator`).
+
+``mgda_ub`` (its Gram matrix is taken on the shared representation, which its lone scheme captures
+while the model runs) trains one by one (:func:`mtl.fused.can_fuse`).
 :class:`CopyWeightLogger` logs what a lone training's :class:`~mtl.weighting.WeightLogger` logs, per copy.
 """
 
@@ -32,7 +37,7 @@ import numpy as np
 import tensorflow as tf
 
 from mtl.tasks import Task
-from mtl.weighting import WEIGHT_PREFIX, WEIGHTINGS, draw_seed, dwa_weights
+from mtl.weighting import WEIGHT_PREFIX, WEIGHTINGS, draw_seed, dwa_weights, make_weighting
 from mtl.weighting.famo import famo_loss, famo_state, famo_step
 from mtl.weighting.gradnorm import gradnorm_step, starting_weights, warn_fixed
 from mtl.weighting.shared import last_shared_kernel
@@ -55,7 +60,7 @@ class CopyWeighting(keras.layers.Layer):  # type: ignore[misc]  # keras ships no
     def __init__(self, tasks: tuple[Task, ...], constants: Sequence[Mapping[str, float]], options: Mapping[str, float],
                  seeds: Sequence[int]) -> None:
         super().__init__(name=f"copy_weighting_{self.SCHEME}")
-        self.task_names = tuple(t.name for t in tasks)
+        self.tasks, self.task_names = tasks, tuple(t.name for t in tasks)
         self.copies, self.seeds = len(constants), tuple(seeds)
         self.options = WEIGHTINGS[self.SCHEME].resolve_options(options)
         self.constants = np.array([[float(c.get(n, 1.0)) for n in self.task_names] for c in constants], dtype="float32")  # (K, T)
@@ -75,6 +80,12 @@ class CopyWeighting(keras.layers.Layer):  # type: ignore[misc]  # keras ships no
     def setup(self, stacked: keras.Model, copies: Sequence[keras.Model], x: np.ndarray | dict[str, np.ndarray]) -> None:
         """Inspect the stacked model, the lone copies it stacks and a few training rows before training; nothing by
         default."""
+
+    def gradients(self, tape: tf.GradientTape, losses: tf.Tensor, total: tf.Tensor,
+                  variables: list[keras.Variable]) -> list[tf.Tensor | None]:
+        """The step's gradient for each of ``variables`` from the step's tape, the ``(T, K)`` task losses and the
+        training loss ``total``: that of ``total`` by default."""
+        return list(tape.gradient(total, variables))
 
     def update(self, tape: tf.GradientTape, losses: tf.Tensor) -> None:
         """Adapt after each training step from its tape and the ``(T, K)`` task losses, inside the step's graph;
@@ -266,9 +277,80 @@ class CopyGradNormWeighting(CopyWeighting):
         self.current.assign(tf.where(moved[:, None], stepped, tf.convert_to_tensor(self.current)))
 
 
+class CopyGradientAggregator(CopyWeighting):
+    """A gradient-level method per copy (:class:`~mtl.weighting.aggregator.GradientAggregator`): on copy k's shared
+    variables (its lone model's, as their stacked slices) the direction ``w_k @ G_k``, ``G_k`` the rows of its
+    ``c_t L_t`` gradients and ``w_k`` what the scheme makes of their Gram matrix; elsewhere the gradient of
+    ``sum_t c_t L_t``. The weights come from one lone instance of the scheme per copy (seeded with the copy's seed),
+    so every copy combines its gradients exactly as its lone training would. Subclasses name the scheme."""
+
+    persistent_tape = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.schemes = [make_weighting(self.SCHEME, self.tasks, dict(zip(self.task_names, (float(c) for c in row))), self.options,
+                                       seed) for row, seed in zip(self.constants, self.seeds, strict=True)]
+        self.current = self.add_weight(shape=(self.copies, len(self.task_names)), initializer="ones", trainable=False,
+                                       name=f"{self.SCHEME}_weights")
+        self.current.assign(self.constants)
+        self.shared: dict[str, np.ndarray] = {}  # a stacked variable's path -> (K,) 1 where it is one of copy k's shared
+        self.sharing = np.zeros(self.copies, dtype=bool)  # the copies with any shared variable
+
+    def effective(self) -> tf.Tensor:
+        """``c_kt * w_kt`` of the latest step (``c_kt`` before the first)."""
+        return tf.convert_to_tensor(self.current)
+
+    def combine(self, losses: tf.Tensor) -> tf.Tensor:
+        """``sum_k sum_t c_kt L_tk``: the loss the task gradients come from."""
+        return tf.reduce_sum(self.constants * tf.transpose(losses))
+
+    def setup(self, stacked: keras.Model, copies: Sequence[keras.Model], x: np.ndarray | dict[str, np.ndarray]) -> None:
+        """Find each copy's shared variables in its lone model, and their stacked twins."""
+        self.shared = {}
+        for k, lone in enumerate(copies):
+            self.schemes[k].setup(lone, x)  # warns, as alone, where nothing is shared
+            for layer in lone.layers:
+                for index, weight in enumerate(layer.weights):
+                    if weight.path in self.schemes[k].shared_paths:
+                        twin = stacked.get_layer(layer.name).weights[index]
+                        self.shared.setdefault(twin.path, np.zeros(self.copies, dtype="float32"))[k] = 1.0
+                        self.sharing[k] = True
+
+    def gradients(self, tape: tf.GradientTape, losses: tf.Tensor, total: tf.Tensor,
+                  variables: list[keras.Variable]) -> list[tf.Tensor | None]:
+        """Each variable's update gradient, every copy's slice its own (records the step's effective weights)."""
+        count = len(self.task_names)
+        # row t of every copy's G at once: d(sum_k c_kt L_tk)/dv holds copy k's c_kt dL_tk/dv_k in its slice k
+        rows = [tape.gradient(losses, variables, output_gradients=tf.one_hot(t, count)[:, None] * self.constants[:, t][None],
+                              unconnected_gradients=tf.UnconnectedGradients.ZERO) for t in range(count)]
+        gram = tf.zeros((self.copies, count, count))
+        for index, variable in enumerate(variables):
+            mask = self.shared.get(variable.path)
+            if mask is not None:
+                flat = tf.stack([tf.reshape(row[index], (self.copies, -1)) for row in rows])  # (T, K, P)
+                gram += mask[:, None, None] * tf.einsum("ikp,jkp->kij", flat, flat)
+        weights = tf.stack([tf.cast(scheme.combination(tf.cast(gram[k], "float64")), "float32") if self.sharing[k]
+                            else tf.ones(count) for k, scheme in enumerate(self.schemes)])  # (K, T)
+        self.current.assign(self.constants * weights)
+        out = []
+        for index, variable in enumerate(variables):
+            mask = self.shared.get(variable.path, np.zeros(self.copies, dtype="float32"))
+            coefficients = mask[:, None] * weights + (1.0 - mask[:, None])  # shared: w_kt; elsewhere 1 (sum_t c_t L_t)
+            shape = (self.copies, *[1] * (len(variable.shape) - 1))
+            out.append(sum(tf.reshape(coefficients[:, t], shape) * rows[t][index] for t in range(count)))
+        return out
+
+
+def copy_aggregator(name: str) -> type[CopyGradientAggregator]:
+    """The stacked form of the gradient-level method ``name``."""
+    return type(f"CopyAggregator_{name}", (CopyGradientAggregator,), {"SCHEME": name})
+
+
+AGGREGATED = ("pcgrad", "mgda", "cagrad", "imtl_g", "aligned_mtl", "upgrad")  # the gradient-level methods that stack
 COPY_WEIGHTINGS: dict[str, type[CopyWeighting]] = {
-    c.SCHEME: c for c in (CopyWeighting, CopyUncertaintyWeighting, CopyDwaWeighting, CopyRlwWeighting, CopyFamoWeighting,
-                          CopyGradNormWeighting)}
+    **{c.SCHEME: c for c in (CopyWeighting, CopyUncertaintyWeighting, CopyDwaWeighting, CopyRlwWeighting, CopyFamoWeighting,
+                             CopyGradNormWeighting)},
+    **{name: copy_aggregator(name) for name in AGGREGATED}}
 
 
 def make_copy_weighting(name: str, tasks: tuple[Task, ...], constants: Sequence[Mapping[str, float]],

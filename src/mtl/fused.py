@@ -24,8 +24,8 @@ unfused twin's (:func:`copy_feed`; the K feeds' batches are stacked on the copy 
 is its lone training up to float rounding, and the copies' scores are as independent as K
 trainings one by one (a shared batch order would add one common shift to a round's paired
 differences). Each copy weighs its tasks with its own weights and state (:mod:`mtl.copy_weighting`:
-every loss-level weighting); trainings with a gradient-level method, or with a warm start, do not
-fuse, and the caller trains them one by one.
+every weighting but ``mgda_ub``); trainings with ``mgda_ub``, or with a warm start, do not fuse, and
+the caller trains them one by one.
 
 **Stacks of trials** (:func:`train_stack`). Copies need not share a configuration: tuning trials
 of one strategy with unlike widths, depths, dropout, learning rates and task weights train as one
@@ -194,7 +194,7 @@ def why_not_stacked(train_configs: Sequence[TrainConfig]) -> str | None:
     rate, task weights and seed, not in how batches are cut, how long they train or how tasks are weighted)."""
     weighting = next((c.weighting for c in train_configs if not can_fuse(c)), None)
     if weighting is not None:
-        return f"the {weighting} weighting combines each model's task gradients, which stacked copies would mix"
+        return f"the {weighting} weighting has no stacked form"
     shared = {(c.batch_size, c.epochs, c.patience) for c in train_configs}
     if len(shared) > 1:
         return "the trainings differ in batch size, epochs or patience"

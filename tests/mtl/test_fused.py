@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from mtl.copy_weighting import AGGREGATED
 from mtl.data import load_table, split
 from mtl.fused import can_fuse, train_fused, train_stack, why_not_stacked
 from mtl.models import ModelConfig
@@ -42,7 +43,8 @@ def test_every_fused_copy_is_its_unfused_training(tiny_splits) -> None:
 @pytest.mark.parametrize(("weighting", "options", "kept"), [("uncertainty", {}, "log_var_task1"),
                                                              ("dwa", {"temperature": 0.5}, "weight_task1"),
                                                              ("rlw", {}, "weight_task1"), ("famo", {}, "weight_task1"),
-                                                             ("gradnorm", {}, "weight_task1")])
+                                                             ("gradnorm", {}, "weight_task1"),
+                                                             *((m, {}, "weight_task1") for m in AGGREGATED)])
 def test_every_fused_copy_keeps_its_own_weighting_state_as_its_unfused_training(tiny_splits, weighting, options, kept) -> None:
     settings = TrainConfig(learning_rate=0.03, batch_size=32, epochs=8, patience=8, loss_weights={"task1": 1.5},
                            weighting=weighting, weighting_options=options)
@@ -63,9 +65,9 @@ def test_every_fused_copy_keeps_its_own_weighting_state_as_its_unfused_training(
 
 
 def test_weightings_without_a_stacked_form_do_not_fuse() -> None:
-    assert can_fuse(TrainConfig(weighting="gradnorm")) and not can_fuse(TrainConfig(weighting="pcgrad"))
+    assert can_fuse(TrainConfig(weighting="pcgrad")) and not can_fuse(TrainConfig(weighting="mgda_ub"))
     with pytest.raises(ValueError, match="does not fuse"):
-        train_fused(CONFIG, None, TrainConfig(weighting="pcgrad"), SEEDS)  # type: ignore[arg-type]
+        train_fused(CONFIG, None, TrainConfig(weighting="mgda_ub"), SEEDS)  # type: ignore[arg-type]
     assert why_not_stacked([TrainConfig(weighting="dwa"), TrainConfig()]) == "the trainings differ in their weighting or its options"
 
 
