@@ -1,7 +1,7 @@
 """Stacked training's speed: K seeds of one configuration as one stacked model, against K lone trainings.
 
 Run by hand: ``python benchmarks/stacked.py [--copies 10] [--rounds 3] [--strategy hard] [--weighting fixed]``
-(any weighting with a stacked form: all but ``mgda_ub``). The data
+(any weighting: every one has a stacked form). The data
 and the model are the default comparison's (``spaces/default.toml``: 600 synthetic rows, 210 to
 train on, 3 tasks; a ``hard`` trunk of 2 x 32, towers of 16, batch 32, 40 epochs), trained with
 :func:`mtl.training.train` (one seed) and :func:`mtl.fused.train_fused` (K seeds, stacked), without

@@ -222,7 +222,7 @@ def _confirm_fused(ctx: TrialContext, arm: str, best: optuna.trial.FrozenTrial, 
     (all of them where the configuration does not fuse or the fused training failed)."""
     numbers = [CONFIRM_OFFSET + i for i in indices]
     suggest = optuna_suggest(optuna.trial.FixedTrial(best.params, numbers[0]))
-    why = why_not_fused(ctx, suggest)
+    why = why_not_fused(ctx)
     if why is not None:
         if arm not in unfused_said:
             unfused_said.add(arm)

@@ -14,17 +14,15 @@ from functools import partial
 
 import keras
 
-from mtl.fused import train_fused, why_not_stacked
+from mtl.fused import train_fused
 from search.signals import PreemptionGuard, signals_deferred
 from search.space import Suggest, sample
 from search.trial._run import TrialContext, TrialOutcome, close_run, end_runs_after, log_trained, start_run, train_config_for
 
 
-def why_not_fused(ctx: TrialContext, suggest: Suggest) -> str | None:
-    """Why the seeds of the configuration ``suggest`` gives cannot train side by side; None if they can."""
-    reason = why_not_stacked([train_config_for(ctx, sample(ctx.space, ctx.splits.tasks, suggest), 0)])
-    if reason is not None:
-        return reason
+def why_not_fused(ctx: TrialContext) -> str | None:
+    """Why seeds of one configuration cannot train side by side in this context; None if they can (every weighting
+    stacks, :mod:`mtl.copy_weighting`; warm-started weights do not)."""
     if ctx.sources is not None:
         return "warm-started weights load into one model at a time"
     return None

@@ -62,7 +62,7 @@ def run_batch(ctx: TrialContext, trials: Sequence[BatchTrial], say: Callable[[st
         except ConfigError:  # the trial fails alone, as run_trial records it
             groups[trial.number] = [index]
             continue
-        reason = why_not_fused(ctx, trial.suggest)  # a trial that cannot train beside its own seeds cannot stack
+        reason = why_not_fused(ctx)  # a trial that cannot train beside its own seeds cannot stack
         if reason is not None:
             alone.setdefault(reason, []).append(trial.number)
             groups[trial.number] = [index]

@@ -86,7 +86,7 @@ class CopyTrainer(keras.Model):  # type: ignore[misc]  # keras ships no type hin
         relooks, every copy's losses on the batch again)."""
         x, y, weights = keras.utils.unpack_x_y_sample_weight(data)
         with tf.GradientTape(persistent=self.weighting.persistent_tape) as tape:
-            losses, rows = copy_losses(self.tasks, y, self.stacked(x, training=True), weights)
+            losses, rows = copy_losses(self.tasks, y, self.weighting.forward(self.stacked, x, training=True), weights)
             total = self.weighting.combine(losses)
         variables = self.trainable_variables
         gradients = self.weighting.gradients(tape, losses, total, variables)

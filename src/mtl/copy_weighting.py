@@ -20,17 +20,17 @@ settings would:
 - the gradient-level methods (``pcgrad``, ``mgda``, ``cagrad``, ``imtl_g``, ``aligned_mtl``,
   ``upgrad``): each copy's Gram matrix of task gradients on its own shared variables, combined by
   the copy's own instance of the lone scheme (PCGrad's draws from the copy's seed), into the copy's
-  own update direction (:class:`CopyGradientAggregator`).
+  own update direction (:class:`CopyGradientAggregator`); ``mgda_ub`` takes each copy's Gram
+  matrix on its own shared representation, its slice of that stacked layer's output.
 
-``mgda_ub`` (its Gram matrix is taken on the shared representation, which its lone scheme captures
-while the model runs) trains one by one (:func:`mtl.fused.can_fuse`).
+So every weighting stacks.
 :class:`CopyWeightLogger` logs what a lone training's :class:`~mtl.weighting.WeightLogger` logs, per copy.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import keras
 import numpy as np
@@ -40,6 +40,7 @@ from mtl.tasks import Task
 from mtl.weighting import WEIGHT_PREFIX, WEIGHTINGS, draw_seed, dwa_weights, make_weighting
 from mtl.weighting.famo import famo_loss, famo_state, famo_step
 from mtl.weighting.gradnorm import gradnorm_step, starting_weights, warn_fixed
+from mtl.weighting.mgda_ub import REPRESENTATION, representation_layer
 from mtl.weighting.shared import last_shared_kernel
 from mtl.weighting.uncertainty import LOG_VAR_PREFIX
 
@@ -86,6 +87,11 @@ class CopyWeighting(keras.layers.Layer):  # type: ignore[misc]  # keras ships no
         """The step's gradient for each of ``variables`` from the step's tape, the ``(T, K)`` task losses and the
         training loss ``total``: that of ``total`` by default."""
         return list(tape.gradient(total, variables))
+
+    def forward(self, stacked: keras.Model, x: Any, training: bool) -> dict[str, tf.Tensor]:
+        """The training step's predictions of ``stacked`` on ``x`` (keyed by task); a plain call by default."""
+        predicted: dict[str, tf.Tensor] = stacked(x, training=training)
+        return predicted
 
     def update(self, tape: tf.GradientTape, losses: tf.Tensor) -> None:
         """Adapt after each training step from its tape and the ``(T, K)`` task losses, inside the step's graph;
@@ -316,19 +322,31 @@ class CopyGradientAggregator(CopyWeighting):
                         self.shared.setdefault(twin.path, np.zeros(self.copies, dtype="float32"))[k] = 1.0
                         self.sharing[k] = True
 
-    def gradients(self, tape: tf.GradientTape, losses: tf.Tensor, total: tf.Tensor,
-                  variables: list[keras.Variable]) -> list[tf.Tensor | None]:
-        """Each variable's update gradient, every copy's slice its own (records the step's effective weights)."""
+    def task_row(self, task: int) -> tf.Tensor:
+        """The output gradients of the ``(T, K)`` losses that select row ``task`` of every copy's G: the gradient of
+        ``sum_k c_kt L_tk``, whose slice k of a stacked variable (or of a stacked activation) is copy k's own."""
+        return tf.one_hot(task, len(self.task_names))[:, None] * self.constants[:, task][None]
+
+    def gram(self, tape: tf.GradientTape, losses: tf.Tensor, rows: list[list[tf.Tensor]],
+             variables: list[keras.Variable]) -> tf.Tensor:
+        """Every copy's Gram matrix ``(K, T, T)`` of its task gradient rows (``rows[t]``, one per variable) on its
+        own shared variables."""
         count = len(self.task_names)
-        # row t of every copy's G at once: d(sum_k c_kt L_tk)/dv holds copy k's c_kt dL_tk/dv_k in its slice k
-        rows = [tape.gradient(losses, variables, output_gradients=tf.one_hot(t, count)[:, None] * self.constants[:, t][None],
-                              unconnected_gradients=tf.UnconnectedGradients.ZERO) for t in range(count)]
         gram = tf.zeros((self.copies, count, count))
         for index, variable in enumerate(variables):
             mask = self.shared.get(variable.path)
             if mask is not None:
                 flat = tf.stack([tf.reshape(row[index], (self.copies, -1)) for row in rows])  # (T, K, P)
                 gram += mask[:, None, None] * tf.einsum("ikp,jkp->kij", flat, flat)
+        return gram
+
+    def gradients(self, tape: tf.GradientTape, losses: tf.Tensor, total: tf.Tensor,
+                  variables: list[keras.Variable]) -> list[tf.Tensor | None]:
+        """Each variable's update gradient, every copy's slice its own (records the step's effective weights)."""
+        count = len(self.task_names)
+        rows = [tape.gradient(losses, variables, output_gradients=self.task_row(t), unconnected_gradients=tf.UnconnectedGradients.ZERO)
+                for t in range(count)]
+        gram = self.gram(tape, losses, rows, variables)
         weights = tf.stack([tf.cast(scheme.combination(tf.cast(gram[k], "float64")), "float32") if self.sharing[k]
                             else tf.ones(count) for k, scheme in enumerate(self.schemes)])  # (K, T)
         self.current.assign(self.constants * weights)
@@ -341,6 +359,45 @@ class CopyGradientAggregator(CopyWeighting):
         return out
 
 
+class CopyMgdaUbWeighting(CopyGradientAggregator):
+    """:class:`~mtl.weighting.mgda_ub.MgdaUbWeighting` per copy: each copy's Gram matrix from its task gradients on its
+    own shared representation (the output of its last trunk layer: its slice of that stacked layer's output, which a
+    probe of the stacked model returns beside the predictions); the update as the other gradient-level methods'."""
+
+    SCHEME = "mgda_ub"
+
+    def setup(self, stacked: keras.Model, copies: Sequence[keras.Model], x: np.ndarray | dict[str, np.ndarray]) -> None:
+        """Find each copy's representation layer (a :class:`~mtl.errors.ConfigError` without one, as alone) and build
+        the probe (the stacked model's layers and variables, with those layers' outputs too)."""
+        super().setup(stacked, copies, x)
+        names = [cast(keras.layers.Layer, representation_layer(lone)).name for lone in copies]  # the lone setup checked
+        self.readers = {name: np.array([n == name for n in names], dtype="float32") for name in sorted(set(names))}
+        outputs = {**dict(zip(stacked.output_names, stacked.outputs)),
+                   **{REPRESENTATION + name: stacked.get_layer(name).output for name in self.readers}}
+        # not tracked as a sub-layer: its variables are the stacked model's, which the trainer already holds
+        object.__setattr__(self, "probe", keras.Model(stacked.input, outputs, name=f"{stacked.name}_with_representations"))
+        self.captured: dict[str, tf.Tensor] = {}
+
+    def forward(self, stacked: keras.Model, x: Any, training: bool) -> dict[str, tf.Tensor]:
+        """The predictions, through the probe so every representation is on the step's tape."""
+        outputs = dict(self.probe(x, training=training))
+        self.captured = {name: outputs.pop(REPRESENTATION + name) for name in self.readers}
+        return outputs
+
+    def gram(self, tape: tf.GradientTape, losses: tf.Tensor, rows: list[list[tf.Tensor]],
+             variables: list[keras.Variable]) -> tf.Tensor:
+        """Every copy's Gram matrix of its task gradients on its representation ``(batch, K, width)``, slice k."""
+        count = len(self.task_names)
+        gram = tf.zeros((self.copies, count, count))
+        for name, readers in self.readers.items():
+            z = self.captured.pop(name)
+            per_task = [tape.gradient(losses, z, output_gradients=self.task_row(t), unconnected_gradients=tf.UnconnectedGradients.ZERO)
+                        for t in range(count)]
+            flat = tf.stack([tf.reshape(tf.transpose(g, (1, 0, *range(2, len(g.shape)))), (self.copies, -1)) for g in per_task])
+            gram += readers[:, None, None] * tf.einsum("ikp,jkp->kij", flat, flat)
+        return gram
+
+
 def copy_aggregator(name: str) -> type[CopyGradientAggregator]:
     """The stacked form of the gradient-level method ``name``."""
     return type(f"CopyAggregator_{name}", (CopyGradientAggregator,), {"SCHEME": name})
@@ -349,7 +406,7 @@ def copy_aggregator(name: str) -> type[CopyGradientAggregator]:
 AGGREGATED = ("pcgrad", "mgda", "cagrad", "imtl_g", "aligned_mtl", "upgrad")  # the gradient-level methods that stack
 COPY_WEIGHTINGS: dict[str, type[CopyWeighting]] = {
     **{c.SCHEME: c for c in (CopyWeighting, CopyUncertaintyWeighting, CopyDwaWeighting, CopyRlwWeighting, CopyFamoWeighting,
-                             CopyGradNormWeighting)},
+                             CopyGradNormWeighting, CopyMgdaUbWeighting)},
     **{name: copy_aggregator(name) for name in AGGREGATED}}
 
 

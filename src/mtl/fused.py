@@ -24,8 +24,8 @@ unfused twin's (:func:`copy_feed`; the K feeds' batches are stacked on the copy 
 is its lone training up to float rounding, and the copies' scores are as independent as K
 trainings one by one (a shared batch order would add one common shift to a round's paired
 differences). Each copy weighs its tasks with its own weights and state (:mod:`mtl.copy_weighting`:
-every weighting but ``mgda_ub``); trainings with ``mgda_ub``, or with a warm start, do not fuse, and
-the caller trains them one by one.
+every weighting has a stacked form); warm-started trainings do not fuse, and the caller trains them
+one by one.
 
 **Stacks of trials** (:func:`train_stack`). Copies need not share a configuration: tuning trials
 of one strategy with unlike widths, depths, dropout, learning rates and task weights train as one
@@ -47,7 +47,7 @@ import numpy as np
 import tensorflow as tf
 
 from mtl.copy_trainer import CopyAdam, CopyTrainer, CopyValidation
-from mtl.copy_weighting import COPY_WEIGHTINGS, CopyWeightLogger, make_copy_weighting
+from mtl.copy_weighting import CopyWeightLogger, make_copy_weighting
 from mtl.data import Dataset, Splits
 from mtl.errors import TrialFailed
 from mtl.models import ModelConfig
@@ -69,18 +69,12 @@ from mtl.training import (
 from mtl.weighting import WEIGHT_PREFIX
 from mtl.weighting.uncertainty import LOG_VAR_PREFIX
 
-FUSABLE_WEIGHTINGS = tuple(COPY_WEIGHTINGS)
 COPY_LOG_PREFIXES = (WEIGHT_PREFIX, LOG_VAR_PREFIX)  # per-task epoch logs of a weighting, ``<prefix><copy's task name>``
 
 
 def copy_name(task: str, copy: int) -> str:
     """The output (and task) name of ``task`` in copy ``copy``."""
     return f"{task}_c{copy}"
-
-
-def can_fuse(train_config: TrainConfig) -> bool:
-    """Whether trainings with these settings fuse (the weighting has a stacked form, :mod:`mtl.copy_weighting`)."""
-    return train_config.weighting in FUSABLE_WEIGHTINGS
 
 
 def copy_tasks(tasks: tuple[Task, ...], copies: int) -> tuple[Task, ...]:
@@ -192,9 +186,6 @@ def weighting_key(train_config: TrainConfig) -> tuple[str, tuple[tuple[str, floa
 def why_not_stacked(train_configs: Sequence[TrainConfig]) -> str | None:
     """Why trainings with these settings cannot share one stack; None if they can (copies may differ in learning
     rate, task weights and seed, not in how batches are cut, how long they train or how tasks are weighted)."""
-    weighting = next((c.weighting for c in train_configs if not can_fuse(c)), None)
-    if weighting is not None:
-        return f"the {weighting} weighting has no stacked form"
     shared = {(c.batch_size, c.epochs, c.patience) for c in train_configs}
     if len(shared) > 1:
         return "the trainings differ in batch size, epochs or patience"
@@ -211,10 +202,8 @@ def train_fused(config: ModelConfig, splits: Splits, train_config: TrainConfig, 
 
     Copy k is initialised, and reads its batches, as an unfused training with ``seeds[k]`` would.
     Raises :class:`TrialFailed` if any copy's loss diverges (the caller
-    can then train the seeds one by one) and ``ValueError`` for a weighting that does not fuse.
+    can then train the seeds one by one).
     """
-    if not can_fuse(train_config):
-        raise ValueError(f"weighting {train_config.weighting!r} does not fuse (fusable: {', '.join(FUSABLE_WEIGHTINGS)})")
     results = train_stack([config] * len(seeds), splits, [replace(train_config, seed=s) for s in seeds], objective, callbacks)
     failed = next((r for r in results if isinstance(r, TrialFailed)), None)
     if failed is not None:

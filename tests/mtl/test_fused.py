@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mtl.copy_weighting import AGGREGATED
+from mtl.copy_weighting import AGGREGATED, COPY_WEIGHTINGS
 from mtl.data import load_table, split
-from mtl.fused import can_fuse, train_fused, train_stack, why_not_stacked
+from mtl.fused import train_fused, train_stack, why_not_stacked
 from mtl.models import ModelConfig
 from mtl.objective import baseline_losses
 from mtl.training import TrainConfig, TrainResult, compile_trainer, evaluate, task_metrics, train
-from mtl.weighting import WeightedTrainer, make_weighting
+from mtl.weighting import WEIGHTINGS, WeightedTrainer, make_weighting
 from tests.conftest import MIXED_TASKS, mixed_frame
 
 CONFIG = ModelConfig("hard", shared_depth=1, shared_width=16, tower_depth=1, tower_width=8)
@@ -44,7 +44,7 @@ def test_every_fused_copy_is_its_unfused_training(tiny_splits) -> None:
                                                              ("dwa", {"temperature": 0.5}, "weight_task1"),
                                                              ("rlw", {}, "weight_task1"), ("famo", {}, "weight_task1"),
                                                              ("gradnorm", {}, "weight_task1"),
-                                                             *((m, {}, "weight_task1") for m in AGGREGATED)])
+                                                             *((m, {}, "weight_task1") for m in (*AGGREGATED, "mgda_ub"))])
 def test_every_fused_copy_keeps_its_own_weighting_state_as_its_unfused_training(tiny_splits, weighting, options, kept) -> None:
     settings = TrainConfig(learning_rate=0.03, batch_size=32, epochs=8, patience=8, loss_weights={"task1": 1.5},
                            weighting=weighting, weighting_options=options)
@@ -64,10 +64,8 @@ def test_every_fused_copy_keeps_its_own_weighting_state_as_its_unfused_training(
     assert not np.allclose(fused[0].weights["task1"], fused[1].weights["task1"])  # and each copy's moved its own way
 
 
-def test_weightings_without_a_stacked_form_do_not_fuse() -> None:
-    assert can_fuse(TrainConfig(weighting="pcgrad")) and not can_fuse(TrainConfig(weighting="mgda_ub"))
-    with pytest.raises(ValueError, match="does not fuse"):
-        train_fused(CONFIG, None, TrainConfig(weighting="mgda_ub"), SEEDS)  # type: ignore[arg-type]
+def test_every_weighting_has_a_stacked_form_and_copies_of_a_stack_weigh_alike() -> None:
+    assert set(COPY_WEIGHTINGS) == set(WEIGHTINGS)
     assert why_not_stacked([TrainConfig(weighting="dwa"), TrainConfig()]) == "the trainings differ in their weighting or its options"
 
 

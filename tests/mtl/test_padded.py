@@ -88,7 +88,7 @@ def test_a_padded_stack_trains_every_copy_as_its_lone_training_and_exports_lone_
                                    alone.model.predict(tiny_splits.test.inputs, verbose=0)["task2"], rtol=1e-3, atol=1e-5)
 
 
-@pytest.mark.parametrize("weighting", ["gradnorm", "upgrad"])
+@pytest.mark.parametrize("weighting", ["gradnorm", "upgrad", "mgda_ub"])
 def test_gradient_based_weightings_read_each_padded_copy_s_own_shared_variables(weighting: str, tiny_splits) -> None:
     configs = [replace(c, dropout=0.0) for c in _configs("hard")[:2]]  # trunks of depth 1 and 2: unlike shared variables
     settings = [TrainConfig(learning_rate=rate, batch_size=32, epochs=4, patience=4, weighting=weighting, seed=seed)
@@ -146,7 +146,6 @@ def test_what_cannot_share_a_stack_says_why() -> None:
         padded_config([hard, replace(hard, strategy="independent")])
     assert why_not_stacked([TrainConfig(batch_size=32), TrainConfig(batch_size=64)]) == (
         "the trainings differ in batch size, epochs or patience")
-    assert why_not_stacked([TrainConfig(weighting="mgda_ub")]) == "the mgda_ub weighting has no stacked form"
     assert why_not_stacked([TrainConfig(learning_rate=0.1, loss_weights={"a": 2.0}), TrainConfig()]) is None
     with pytest.raises(CannotPad, match="identity"):  # a first layer missing from a copy cannot pass the features through
         build_stacked([_chain("a", "b"), _chain("b")], template=_chain("a", "b"))

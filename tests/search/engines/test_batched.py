@@ -96,13 +96,3 @@ def test_trials_weighted_by_dwa_stack_each_with_its_own_weights(write_space, sto
     for run in children:  # each trial's weights moved from the third epoch on, by its own losses
         weights = [m.value for m in sorted(client.get_metric_history(run.info.run_id, "epoch/weight/task1"), key=lambda m: m.step)]
         assert len(weights) == 4 and weights[:2] == [pytest.approx(weights[0])] * 2 and weights[2] != pytest.approx(weights[0])
-
-
-def test_trials_that_cannot_stack_train_alone_and_say_why(write_space, stores) -> None:
-    lines: list[str] = []
-    space = load_space(write_space(space_toml(study={"batch": 2, "trials": 2}, search={"weighting": "mgda_ub", "shared_depth": 1})))
-    result = run_sweep(space, printer=lines.append, **stores)
-    assert [t.state for t in result.study.get_trials()] == [optuna.trial.TrialState.COMPLETE] * 2
-    assert "trials 0, 1 train alone: the mgda_ub weighting has no stacked form" in lines
-    _, _, children = mlflow_runs(stores["tracking_uri"], "tiny")
-    assert len(children) == 2 and not any("stacked" in r.data.tags for r in children)

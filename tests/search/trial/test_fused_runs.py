@@ -31,7 +31,7 @@ def test_side_by_side_seeds_log_one_run_each_and_the_first_matches_its_lone_twin
     alone = run_trial(ctx, NUMBERS[0], optuna_suggest(trial), kind="confirmation", run_name="alone")
     params = trial.params
     fixed = optuna_suggest(optuna.trial.FixedTrial(params, NUMBERS[0]))
-    assert why_not_fused(ctx, fixed) is None
+    assert why_not_fused(ctx) is None
     outcomes = run_fused(ctx, NUMBERS, fixed, "confirmation", [{"seed": n} for n in NUMBERS],
                          [f"fused-{n}" for n in NUMBERS])
 
@@ -65,8 +65,3 @@ def test_side_by_side_seeds_log_one_run_each_and_the_first_matches_its_lone_twin
     expected = outcomes[-1].result.model.predict(ctx.splits.test.x, verbose=0)
     for task in ("task1", "task2"):
         np.testing.assert_allclose(predicted[task].to_numpy(), np.asarray(expected[task])[:, 0], rtol=1e-5, atol=1e-6)
-
-
-def test_a_weighting_without_a_stacked_form_trains_one_by_one(write_space, stores) -> None:
-    ctx, trial = _context(write_space, stores, space_toml(LONGER, search={"weighting": "mgda_ub"}))
-    assert why_not_fused(ctx, optuna_suggest(trial)) == "the mgda_ub weighting has no stacked form"

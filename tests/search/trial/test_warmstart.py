@@ -33,10 +33,12 @@ def one_line_error(result: subprocess.CompletedProcess) -> str:
     return lines[0]
 
 
-def warm_space(folder: Path, ids: dict[str, str], name: str = "warm.toml", **search: object) -> Path:
-    """A space named warm whose towers start from the runs ``ids`` (task -> run id), frozen, with ``search`` set."""
+def warm_space(folder: Path, ids: dict[str, str], name: str = "warm.toml", batch: int = 1, **search: object) -> Path:
+    """A space named warm whose towers start from the runs ``ids`` (task -> run id), frozen, with ``search`` set, asking
+    ``batch`` trials at a time."""
     path = folder / name
-    path.write_text(space_toml(BASE, study={"name": "warm"}, search={"freeze": "towers", **search}, init={"towers": ids}))
+    path.write_text(space_toml(BASE, study={"name": "warm", "batch": batch}, search={"freeze": "towers", **search},
+                               init={"towers": ids}))
     return path
 
 
@@ -86,15 +88,19 @@ def test_weights_loaded_from_baseline_runs_equal_the_sources(baselines) -> None:
                     assert np.array_equal(a, b)
 
 
-def test_a_warm_started_sweep_tags_its_lineage_and_keeps_frozen_towers(baselines, monkeypatch) -> None:
+def test_a_warm_started_sweep_tags_its_lineage_and_keeps_frozen_towers(baselines, monkeypatch, capsys) -> None:
     folder, uri, ids = baselines
     storage = f"sqlite:///{folder / 'optuna.db'}"
     monkeypatch.chdir(folder)  # the command, in this process; its report goes under folder
-    assert run_in_process("--space", str(warm_space(folder, ids)), "--trials", "1", "--storage", storage, "--tracking-uri", uri) == 0
+    space = warm_space(folder, ids, batch=2)  # asked together, the trials still train one by one, and say why
+    assert run_in_process("--space", str(space), "--trials", "2", "--storage", storage, "--tracking-uri", uri) == 0
+    assert "trials 0, 1 train alone: warm-started weights load into one model at a time" in capsys.readouterr().out
     client, _, children = mlflow_runs(uri, "warm")
-    (child,) = children
-    assert child.data.tags["init.tower.task1"] == ids["task1"] and child.data.tags["init.tower.task2"] == ids["task2"]
-    assert child.data.params["freeze"] == "towers" and child.data.tags["state"] == "COMPLETE"
+    assert len(children) == 2
+    for child in children:
+        assert child.data.tags["init.tower.task1"] == ids["task1"] and child.data.tags["init.tower.task2"] == ids["task2"]
+        assert child.data.params["freeze"] == "towers" and child.data.tags["state"] == "COMPLETE"
+        assert "stacked" not in child.data.tags
     trial = optuna.load_study(study_name="warm", storage=storage).trials[0]
     model = keras.models.load_model(download_model(client, trial.user_attrs[RUN_ID_ATTR], str(folder / "t"))[0])
     source = keras.models.load_model(download_model(client, ids["task1"], str(folder / "s"))[0])
