@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mtl.copy_weighting import AGGREGATED, COPY_WEIGHTINGS
+from mtl.copy_weighting import COPY_WEIGHTINGS
 from mtl.data import load_table, split
 from mtl.fused import train_fused, train_stack, why_not_stacked
 from mtl.models import ModelConfig
@@ -44,7 +44,9 @@ def test_every_fused_copy_is_its_unfused_training(tiny_splits) -> None:
                                                              ("dwa", {"temperature": 0.5}, "weight_task1"),
                                                              ("rlw", {}, "weight_task1"), ("famo", {}, "weight_task1"),
                                                              ("gradnorm", {}, "weight_task1"),
-                                                             *((m, {}, "weight_task1") for m in (*AGGREGATED, "mgda_ub"))])
+                                                             # the gradient-level methods share one stacked path
+                                                             # (CopyGradientAggregator); pcgrad draws, mgda_ub probes
+                                                             *((m, {}, "weight_task1") for m in ("pcgrad", "upgrad", "mgda_ub"))])
 def test_every_fused_copy_keeps_its_own_weighting_state_as_its_unfused_training(tiny_splits, weighting, options, kept) -> None:
     settings = TrainConfig(learning_rate=0.03, batch_size=32, epochs=8, patience=8, loss_weights={"task1": 1.5},
                            weighting=weighting, weighting_options=options)

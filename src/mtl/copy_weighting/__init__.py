@@ -58,7 +58,6 @@ def make_copy_weighting(name: str, tasks: tuple[Task, ...], constants: Sequence[
 
 
 __all__ = [
-    "AGGREGATED",
     "COPY_WEIGHTINGS",
     "CopyGradientAggregator",
     "CopyName",
