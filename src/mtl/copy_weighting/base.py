@@ -18,8 +18,11 @@ CopyName = Callable[[str, int], str]  # (task, copy) -> the copy's name of the t
 class CopyWeighting(keras.layers.Layer):  # type: ignore[misc]  # keras ships no type hints: its classes are Any to mypy
     """Per copy, task weights for a stack's ``(T, K)`` task losses: each copy's fixed constants, ``(K, T)``, by default.
 
-    Every variable carries the copy axis first (what :class:`~mtl.copy_trainer.CopyAdam` needs of
-    anything it trains). The mean of each epoch's step weights is what gets logged, as alone.
+    Every trainable variable carries the copy axis first (what :class:`~mtl.copy_trainer.CopyAdam`
+    needs of anything it trains). The mean of each epoch's step weights is what gets logged, as
+    alone. The hooks mirror the lone :class:`~mtl.weighting.Weighting`'s, over the copy axis:
+    ``setup``, ``forward``, ``gradients``, ``update`` (with ``persistent_tape``), ``after_step``
+    (with ``relooks``) and ``end_epoch``.
     """
 
     SCHEME = "fixed"
