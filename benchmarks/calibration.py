@@ -38,7 +38,10 @@ the default space's data, training and search ranges, with ``--trials`` per arm 
 confirmation seeds, a study seed of its own per repetition (so its own split, tuning and seeds),
 in throwaway stores. Cases: **null**, three arms of one design (``hard``) that differ only in their
 random streams (``[compare.arms.<name>] stream``, the calibration aid): any drop or any verdict is a
-false positive; **sharing**, ``independent`` (the reference) against ``hard``: a real effect, whose
+false positive about the designs, though the two tunings end with different configurations; **fixed**, two arms that
+both hold one configuration (every searched setting fixed, ``FIXED``) and differ in their streams: tuning picks the
+same configuration in both, so any drop or verdict is a false positive about the configurations too (the null of a
+claim at R = 1); **sharing**, ``independent`` (the reference) against ``hard``: a real effect, whose
 size the repetitions estimate, and the power to find it on the mean objective; **planted**, two arms of
 ``hard`` that differ in their streams, arm ``b``'s test scores read ``--planted`` (default 20%) worse
 (``[compare.arms.<name>] planted``, the second calibration aid), so its true effect is known exactly:
@@ -86,6 +89,10 @@ REFERENCE = ModelConfig("hard", shared_depth=2, shared_width=32, tower_depth=1, 
 PLANTED = (0.05, 0.10, 0.20)  # relative effects added to the A/A arm's scores
 GOAL_EFFECT = 0.20
 STACK = 10  # seeds trained side by side at a time
+# the fixed case's one configuration (REFERENCE's sizes, the default space's middle settings), held by both arms
+FIXED = {"strategy": "hard", "shared_depth": 2, "shared_width": 32, "tower_depth": 1, "tower_width": 16, "loss_weight": 1.0,
+         "learning_rate": 0.003, "batch_size": 32, "dropout": 0.1}
+NULLS = ("null", "fixed")  # the cases where any claim is a false positive
 SEPARATE = ModelConfig("independent", shared_depth=2, shared_width=32, tower_depth=1, tower_width=16)
 
 
@@ -199,6 +206,8 @@ def protocol_space(case: str, rep: int, settings: Protocol) -> Space:
     doc["study"] |= {"name": f"calibration-{case}-{rep}", "trials": settings.trials, "seed": 5000 + rep}
     if case == "null":
         arms = {chr(ord("a") + i): {"strategy": "hard"} | ({"stream": i} if i else {}) for i in range(settings.arms)}
+    elif case == "fixed":
+        arms = {"a": FIXED, "b": FIXED | {"stream": 1}}
     elif case == "planted":
         arms = {"a": {"strategy": "hard"}, "b": {"strategy": "hard", "stream": 1, "planted": settings.planted}}
     else:
@@ -228,20 +237,20 @@ def protocol(case: str, reps: int, settings: Protocol, first: int = 0) -> None:
                              or objective.arm in {d.arm for d in verdict.dropped}),
                    "components": asdict(objective.components) if objective.components else None}
         outcomes.append(outcome)
-        hits = sum(o["claim"] for o in outcomes) if case == "null" else sum(o["found"] for o in outcomes)
-        what = {"null": "false positives", "sharing": "hard found better on the objective",
+        hits = sum(o["claim"] for o in outcomes) if case in NULLS else sum(o["found"] for o in outcomes)
+        what = {"null": "false positives", "fixed": "false positives", "sharing": "hard found better on the objective",
                 "planted": "b found worse on the objective (or dropped)"}[case]
         print(f"rep {rep + 1}/{first + reps}: {'claim' if outcome['claim'] else 'none'} {outcome['dropped'] or ''} | {what} "
               f"{hits}/{len(outcomes)} | {time.perf_counter() - started:.0f} s", flush=True)
         summary = {"case": case, **asdict(settings), "batch": space.study.batch, "alpha": ALPHA,
                    "seconds": time.perf_counter() - started, "rate": rate(hits, len(outcomes)), "outcomes": outcomes}
-        if case != "null":
+        if case not in NULLS:
             summary["mean_relative_effect_pct"] = float(np.mean([o["relative"] for o in outcomes]))
         RESULTS.mkdir(parents=True, exist_ok=True)
         (RESULTS / f"{name}.json").write_text(json.dumps(summary, indent=1))
     r = summary["rate"]
     print(f"{case}: {r['hits']}/{r['n']} = {r['rate']:.1%} (95% CI {r['low']:.1%} to {r['high']:.1%})"
-          + (f"; mean effect {summary['mean_relative_effect_pct']:.1f}% of the reference's objective" if case != "null" else ""))
+          + (f"; mean effect {summary['mean_relative_effect_pct']:.1f}% of the reference's objective" if case not in NULLS else ""))
 
 
 def main() -> None:
@@ -252,7 +261,8 @@ def main() -> None:
     parser.add_argument("--pool", type=int, help="resample from pools of this many seeds instead (see the docstring)")
     parser.add_argument("--resamples", type=int, default=2000, help="comparisons drawn per size with --pool")
     parser.add_argument("--sizes", default="3,6,10,15,20", help="seeds per arm to resample with --pool (2K <= pool)")
-    parser.add_argument("--protocol", choices=("null", "sharing", "planted"), help="run whole comparisons of this case (see the docstring)")
+    parser.add_argument("--protocol", choices=("null", "fixed", "sharing", "planted"),
+                        help="run whole comparisons of this case (see the docstring)")
     parser.add_argument("--trials", type=int, default=2, help="tuning trials per arm with --protocol")
     parser.add_argument("--fuse", type=int, choices=(0, 1), default=1, help="[compare] fuse with --protocol")
     parser.add_argument("--racing", type=int, choices=(0, 1), default=1, help="[compare] racing with --protocol")
