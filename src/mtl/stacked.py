@@ -241,6 +241,13 @@ def stack_weights(stacked: keras.Model, copies: Sequence[keras.Model]) -> None:
                                       for w in own]))
 
 
+def stacked_twins(stacked: keras.Model, lone: keras.Model) -> dict[str, keras.Variable]:
+    """Each weight of ``lone`` (by path) -> the weight of ``stacked`` that holds its copy's slice (the same layer's, in
+    the same place)."""
+    return {mine.path: twin for layer in lone.layers
+            for mine, twin in zip(layer.weights, stacked.get_layer(layer.name).weights, strict=True)}
+
+
 def copy_weights(stacked: keras.Model, lone: keras.Model, copy: int) -> list[np.ndarray]:
     """Copy ``copy``'s weights in ``stacked`` (un-padded to ``lone``'s shapes), in the order ``lone.get_weights()``
     lists them."""

@@ -10,6 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from mtl.copy_weighting.base import CopyWeighting
+from mtl.stacked import stacked_twins
 from mtl.weighting import make_weighting
 from mtl.weighting.mgda_ub import REPRESENTATION, representation_layer
 
@@ -46,12 +47,10 @@ class CopyGradientAggregator(CopyWeighting):
         self.shared = {}
         for k, lone in enumerate(copies):
             self.schemes[k].setup(lone, x)  # warns, as alone, where nothing is shared
-            for layer in lone.layers:
-                for index, weight in enumerate(layer.weights):
-                    if weight.path in self.schemes[k].shared_paths:
-                        twin = stacked.get_layer(layer.name).weights[index]
-                        self.shared.setdefault(twin.path, np.zeros(self.copies, dtype="float32"))[k] = 1.0
-                        self.sharing[k] = True
+            twins = stacked_twins(stacked, lone)
+            for path in self.schemes[k].shared_paths:
+                self.shared.setdefault(twins[path].path, np.zeros(self.copies, dtype="float32"))[k] = 1.0
+                self.sharing[k] = True
 
     def task_row(self, task: int) -> tf.Tensor:
         """The output gradients of the ``(T, K)`` losses that select row ``task`` of every copy's G: the gradient of

@@ -10,6 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from mtl.copy_weighting.base import CopyName, CopyWeighting
+from mtl.stacked import stacked_twins
 from mtl.weighting import draw_seed, dwa_weights
 from mtl.weighting.famo import famo_loss, famo_state, famo_step
 from mtl.weighting.gradnorm import gradnorm_step, starting_weights, warn_fixed
@@ -149,9 +150,7 @@ class CopyGradNormWeighting(CopyWeighting):
             if kernel is None:
                 warn_fixed(lone.name)
                 continue
-            layer = next(layer for layer in lone.layers if any(w is kernel for w in layer.weights))
-            index = next(i for i, w in enumerate(layer.weights) if w is kernel)
-            twin = stacked.get_layer(layer.name).weights[index]
+            twin = stacked_twins(stacked, lone)[kernel.path]
             users.setdefault(twin.path, (twin, np.zeros(self.copies, dtype="float32")))[1][k] = 1.0
         self.kernels = list(users.values())
 
