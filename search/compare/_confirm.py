@@ -14,8 +14,8 @@ With ``[compare] fuse`` (the default) an arm's seeds of one round train side by 
 model (:func:`search.trial.run_fused`; one MLflow run per seed all the same): the same seeds, data,
 epochs, per-copy early stopping and per-copy batch order as lone trainings. Rounds are then two
 halves of the seeds when racing (at least 3 before the race's one look), else one round of every
-seed. Configurations that do not fuse (a weighting with per-model state, warm starts),
-``resplit = true`` and a failed fused training train one by one.
+seed. Warm-started configurations, ``resplit = true`` and a failed fused training train one by
+one (every weighting stacks, :mod:`mtl.copy_weighting`).
 
 Where the study has single-task baselines (``python -m search baselines`` runs in its experiment,
 one per task), they are confirmed too, as the pseudo-arm ``single-task``: each task's baseline
@@ -219,7 +219,7 @@ def _confirm_one(ctx: TrialContext, arm: str, best: optuna.trial.FrozenTrial, in
 def _confirm_fused(ctx: TrialContext, arm: str, best: optuna.trial.FrozenTrial, indices: list[int], seeds: tuple[int, ...],
                    unfused_said: set[str], printer: Printer) -> list[int]:
     """Retrain ``best`` with the seeds at ``indices`` side by side; the indices still to train one by one
-    (all of them where the configuration does not fuse or the fused training failed)."""
+    (all of them where the configuration is warm-started or the fused training failed)."""
     numbers = [CONFIRM_OFFSET + i for i in indices]
     suggest = optuna_suggest(optuna.trial.FixedTrial(best.params, numbers[0]))
     why = why_not_fused(ctx)
