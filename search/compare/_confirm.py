@@ -196,9 +196,10 @@ def confirm(sweep: OpenSweep, printer: Printer = print,
 
 
 def _context(sweep: OpenSweep, arm: ArmStudy, splits: Splits) -> TrialContext:
-    """Where ``arm``'s confirmation runs train (on ``splits``) and log."""
+    """Where ``arm``'s confirmation runs train (on ``splits``) and log; only the first seed's run draws learning
+    curves (the seeds share one configuration, and MLflow charts every run's per-epoch metrics itself)."""
     return TrialContext(arm.space, splits, sweep.tracker, sweep.parent_run_id, sweep.study.study_name,
-                        sources=sweep.sources, arm=arm.name, replicate=arm.replicate)
+                        sources=sweep.sources, arm=arm.name, replicate=arm.replicate, curves_of=frozenset({CONFIRM_OFFSET}))
 
 
 def _tags(best: optuna.trial.FrozenTrial, seed: int) -> dict[str, object]:

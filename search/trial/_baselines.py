@@ -100,8 +100,9 @@ def train_baselines(space: Space, splits: Splits, tracker: Tracker, task: Task, 
                     tags: Sequence[dict[str, str]], run_names: Sequence[str],
                     parent_run_id: str | None = None) -> list[str | TrialFailed]:
     """:func:`train_baseline` for every seed of ``seeds`` at once, side by side as one stack
-    (:func:`mtl.fused.train_stack`; each copy is its lone training); one run each. Per seed, in order: its run id, or
-    the :class:`~mtl.errors.TrialFailed` of a training that diverged (its run ended FAILED; the others go on)."""
+    (:func:`mtl.fused.train_stack`; each copy is its lone training); one run each, the first with learning curves.
+    Per seed, in order: its run id, or the :class:`~mtl.errors.TrialFailed` of a training that diverged (its run
+    ended FAILED; the others go on)."""
     settings = baseline_settings(space)
     metrics = space.objective.metrics
     objective = Objective(None if metrics is None else {task.name: metrics[task.name]}, space.objective.direction)
@@ -115,14 +116,14 @@ def train_baselines(space: Space, splits: Splits, tracker: Tracker, task: Task, 
     try:
         results = train_stack([baseline_config(settings)] * len(seeds), one, [replace(train_config, seed=s) for s in seeds],
                               objective)
-        for run_id, result in zip(list(running), results, strict=True):
+        for index, (run_id, result) in enumerate(zip(list(running), results, strict=True)):
             if isinstance(result, TrialFailed):
                 tracker.end(run_id, "FAILED", "FAIL", str(result))
                 outcomes.append(result)
             else:
                 EpochLogger(tracker, run_id, one.tasks).replay(result.history)
                 tracker.log_final_metrics(run_id, result)
-                tracker.log_artifacts(run_id, result, one.train)
+                tracker.log_artifacts(run_id, result, one.train, curves=index == 0)  # the seeds share a configuration
                 tracker.end(run_id, "FINISHED", "COMPLETE")
                 outcomes.append(run_id)
             running.remove(run_id)

@@ -3,7 +3,7 @@ one MLflow run per seed, exactly as :func:`search.trial.run_trial` logs each of 
 
 Each seed's run is started before training (the UI shows them running), and gets its per-epoch
 metrics (replayed from its copy's history, cut where the copy stopped), its datasets, final
-metrics, learning curves and Logged Model once the fused ``fit`` ends. A failure or an interruption
+metrics, learning curves (where the context draws them) and Logged Model once the fused ``fit`` ends. A failure or an interruption
 ends every run as ``run_trial`` would end one.
 """
 
@@ -55,8 +55,8 @@ def run_fused(ctx: TrialContext, numbers: Sequence[int], suggest: Suggest, kind:
             raise stop from exc
         raise
     outcomes = []
-    for run_id, result in zip(run_ids, results, strict=True):
+    for number, run_id, result in zip(numbers, run_ids, results, strict=True):
         log_trained(ctx, run_id, result)
-        ctx.write(partial(close_run, ctx, run_id, result, "COMPLETE", ctx.best is None))
+        ctx.write(partial(close_run, ctx, run_id, result, "COMPLETE", ctx.draws_curves(number)))
         outcomes.append(TrialOutcome(result, sampled))
     return outcomes

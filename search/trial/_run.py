@@ -66,6 +66,11 @@ class TrialContext:
     best: BestSoFar | None = None  # learning curves for its trial only, at the sweep's end; None: every trial's at once
     arm: str | None = None  # the comparison arm being tuned or confirmed (tag ``arm``); None outside comparisons
     replicate: int | None = None  # the comparison's replicate (tag ``replicate``); None outside comparisons
+    curves_of: frozenset[int] | None = None  # where ``best`` is None: the trial numbers whose runs draw curves; None: all
+
+    def draws_curves(self, number: int) -> bool:
+        """Whether trial ``number``'s run draws its learning curves as it closes (else at the sweep's end, or never)."""
+        return self.best is None and (self.curves_of is None or number in self.curves_of)
 
     def write(self, job: Callable[[], None]) -> None:
         """Run ``job`` (an MLflow write) through the background writer, or now if there is none."""
@@ -147,7 +152,7 @@ def run_trial(
         ctx.write(partial(ctx.tracker.set_tags, run_id, {"pruned_at_epoch": pruned_at}))
     if ctx.best is not None and pruned_at is None:
         ctx.best.offer(run_id, result)
-    ctx.write(partial(close_run, ctx, run_id, result, "COMPLETE" if pruned_at is None else "PRUNED", ctx.best is None))
+    ctx.write(partial(close_run, ctx, run_id, result, "COMPLETE" if pruned_at is None else "PRUNED", ctx.draws_curves(number)))
     return TrialOutcome(result, sampled, pruned_at)
 
 

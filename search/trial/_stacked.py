@@ -130,5 +130,6 @@ def _log(ctx: TrialContext, run_id: str, trial: BatchTrial, sampled: Sampled, re
         ctx.write(partial(ctx.tracker.set_tags, run_id, {"stacked": "true"}))
     if ctx.best is not None and pruned_at is None:
         ctx.best.offer(run_id, result)
-    ctx.write(partial(close_run, ctx, run_id, result, "COMPLETE" if pruned_at is None else "PRUNED", ctx.best is None))
+    ctx.write(partial(close_run, ctx, run_id, result, "COMPLETE" if pruned_at is None else "PRUNED",
+                      ctx.draws_curves(trial.number)))
     return TrialOutcome(result, sampled, pruned_at)

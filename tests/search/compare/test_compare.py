@@ -77,6 +77,9 @@ def test_an_a_a_comparison_finds_no_difference_and_mlflow_holds_that_verdict(wri
     assert len(confirmations) == 6 and {r.data.tags["arm"] for r in confirmations} == {"hard", "hard-again"}
     assert {r.data.tags["seed"] for r in confirmations} == {"20003", "20004", "20005"}  # seed 3 + 20_000 + i, every arm
     assert all("trial_number" not in r.data.tags for r in confirmations)
+    drawn = {r.info.run_name for r in confirmations
+             if "learning_curves.png" in {a.path for a in client.list_artifacts(r.info.run_id)}}
+    assert drawn == {"confirm-hard-0", "confirm-hard-again-0"}  # each arm's first seed stands for its configuration
     trials = [r for r in children if r.data.tags["kind"] == "trial"]
     assert len(trials) == 6 and {r.data.tags["arm"] for r in trials} == {"hard", "hard-again"}
     for arm in ("hard", "hard-again"):
@@ -108,6 +111,9 @@ def test_a_planted_effect_is_found_and_the_better_arm_named_and_single_task_base
     assert sorted((r.data.tags["task"], r.data.tags["seed"]) for r in single) == \
         [(t, s) for t in ("task1", "task2") for s in ("20003", "20004", "20005", "20006")]
     assert all(r.data.tags["kind"] == CONFIRM_KIND and f"test/{r.data.tags['task']}/loss" in r.data.metrics for r in single)
+    client = mlflow_runs(stores["tracking_uri"], "planted")[0]
+    drawn = {r.info.run_name for r in single if "learning_curves.png" in {a.path for a in client.list_artifacts(r.info.run_id)}}
+    assert drawn == {"confirm-single-task-task1-0", "confirm-single-task-task2-0"}
     again = conclude(sweep, printer=lambda line: None)  # resuming trains nothing new and judges the same
     assert again == verdict
     by_target = {c.target: c for c in verdict.comparisons if c.reference == "stuck"}
