@@ -15,6 +15,13 @@ from mtl.weighting import WEIGHT_PREFIX, WEIGHTINGS
 CopyName = Callable[[str, int], str]  # (task, copy) -> the copy's name of the task in a stack's logs
 
 
+def task_selector(task: int, tasks: int, per_copy: np.ndarray) -> tf.Tensor:
+    """Output gradients for a stack's ``(T, K)`` task losses that select row ``task``, copy k's scaled by
+    ``per_copy[k]``: the tape's gradient of the losses with them is that of ``sum_k per_copy[k] L_task,k``, whose slice k
+    of a stacked variable (or activation) is copy k's own (a slice of the losses taken outside the tape has no gradient)."""
+    return tf.one_hot(task, tasks)[:, None] * tf.constant(per_copy, tf.float32)[None]
+
+
 class CopyWeighting(keras.layers.Layer):  # type: ignore[misc]  # keras ships no type hints: its classes are Any to mypy
     """Per copy, task weights for a stack's ``(T, K)`` task losses: each copy's fixed constants, ``(K, T)``, by default.
 

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from mtl.copy_weighting.base import CopyWeighting
+from mtl.copy_weighting.base import CopyWeighting, task_selector
 from mtl.stacked import stacked_twins
 from mtl.weighting import make_weighting
-from mtl.weighting.mgda_ub import REPRESENTATION, representation_layer
+from mtl.weighting.aggregator import GradientAggregator
+from mtl.weighting.mgda_ub import REPRESENTATION, required_representation
 
 
 class CopyGradientAggregator(CopyWeighting):
@@ -46,16 +47,19 @@ class CopyGradientAggregator(CopyWeighting):
         """Find each copy's shared variables in its lone model, and their stacked twins."""
         self.shared = {}
         for k, lone in enumerate(copies):
-            self.schemes[k].setup(lone, x)  # warns, as alone, where nothing is shared
+            self.setup_scheme(k, lone, x)
             twins = stacked_twins(stacked, lone)
             for path in self.schemes[k].shared_paths:
                 self.shared.setdefault(twins[path].path, np.zeros(self.copies, dtype="float32"))[k] = 1.0
                 self.sharing[k] = True
 
+    def setup_scheme(self, copy: int, lone: keras.Model, x: np.ndarray | dict[str, np.ndarray]) -> None:
+        """Copy ``copy``'s lone scheme finds its shared variables (and warns, as alone, where nothing is shared)."""
+        self.schemes[copy].setup(lone, x)
+
     def task_row(self, task: int) -> tf.Tensor:
-        """The output gradients of the ``(T, K)`` losses that select row ``task`` of every copy's G: the gradient of
-        ``sum_k c_kt L_tk``, whose slice k of a stacked variable (or of a stacked activation) is copy k's own."""
-        return tf.one_hot(task, len(self.task_names))[:, None] * self.constants[:, task][None]
+        """The output gradients that select row ``task`` of every copy's G, the gradient of ``c_kt L_tk``."""
+        return task_selector(task, len(self.task_names), self.constants[:, task])
 
     def gram(self, tape: tf.GradientTape, losses: tf.Tensor, rows: list[list[tf.Tensor]],
              variables: list[keras.Variable]) -> tf.Tensor:
@@ -100,13 +104,18 @@ class CopyMgdaUbWeighting(CopyGradientAggregator):
         """Find each copy's representation layer (a :class:`~mtl.errors.ConfigError` without one, as alone) and build
         the probe (the stacked model's layers and variables, with those layers' outputs too)."""
         super().setup(stacked, copies, x)
-        names = [cast(keras.layers.Layer, representation_layer(lone)).name for lone in copies]  # the lone setup checked
+        names = [required_representation(lone).name for lone in copies]
         self.readers = {name: np.array([n == name for n in names], dtype="float32") for name in sorted(set(names))}
         outputs = {**dict(zip(stacked.output_names, stacked.outputs)),
                    **{REPRESENTATION + name: stacked.get_layer(name).output for name in self.readers}}
         # not tracked as a sub-layer: its variables are the stacked model's, which the trainer already holds
         object.__setattr__(self, "probe", keras.Model(stacked.input, outputs, name=f"{stacked.name}_with_representations"))
         self.captured: dict[str, tf.Tensor] = {}
+
+    def setup_scheme(self, copy: int, lone: keras.Model, x: np.ndarray | dict[str, np.ndarray]) -> None:
+        """Copy ``copy``'s shared variables, as its lone scheme finds them, without the lone scheme's probe (the
+        stacked probe reads every copy's representation)."""
+        GradientAggregator.setup(self.schemes[copy], lone, x)
 
     def forward(self, stacked: keras.Model, x: Any, training: bool) -> dict[str, tf.Tensor]:
         """The predictions, through the probe so every representation is on the step's tape."""

@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from mtl.copy_weighting.base import CopyName, CopyWeighting
+from mtl.copy_weighting.base import CopyName, CopyWeighting, task_selector
 from mtl.stacked import stacked_twins
 from mtl.weighting import draw_seed, dwa_weights
 from mtl.weighting.famo import famo_loss, famo_state, famo_step
@@ -159,13 +159,11 @@ class CopyGradNormWeighting(CopyWeighting):
         if not self.kernels:
             return
         norms = tf.zeros_like(self.current)
+        count = len(self.task_names)
+        selectors = [task_selector(t, count, np.ones(self.copies, dtype="float32")) for t in range(count)]
         for kernel, users in self.kernels:
             axes = list(range(1, len(kernel.shape)))
-            tasks = tf.eye(len(self.task_names), dtype=losses.dtype)
-            # task t's gradient, d(sum_k L_tk)/dW: the tape's losses, selected by output gradients (a slice taken
-            # outside the tape would have no gradient)
-            gradients = [tape.gradient(losses, kernel, output_gradients=tf.ones_like(losses) * tasks[:, t:t + 1])
-                         for t in range(len(self.task_names))]
+            gradients = [tape.gradient(losses, kernel, output_gradients=selector) for selector in selectors]  # d(sum_k L_tk)/dW
             per_task = [tf.sqrt(tf.reduce_sum(tf.square(g), axis=axes)) for g in gradients]
             norms += users[:, None] * tf.stack(per_task, axis=1)
         stepped = gradnorm_step(self, tf.transpose(losses), norms)

@@ -24,6 +24,15 @@ def representation_layer(net: keras.Model) -> keras.layers.Layer | None:
     return trunk[max(trunk)] if trunk else None
 
 
+def required_representation(net: keras.Model) -> keras.layers.Layer:
+    """:func:`representation_layer`, or a :class:`~mtl.errors.ConfigError` saying MGDA-UB needs one."""
+    layer = representation_layer(net)
+    if layer is None:
+        raise ConfigError(f"mgda_ub: model {net.name} has no shared trunk to take the representation from "
+                          "(use strategy hard with shared_depth >= 1, or mgda)")
+    return layer
+
+
 class MgdaUbWeighting(GradientAggregator):
     """MGDA-UB: MGDA's min-norm weights from the task gradients on the shared representation Z.
 
@@ -46,10 +55,7 @@ class MgdaUbWeighting(GradientAggregator):
     def setup(self, net: keras.Model, x: np.ndarray | dict[str, np.ndarray]) -> None:
         """Find the representation and build the model that also returns it (same layers, same variables)."""
         super().setup(net, x)
-        layer = representation_layer(net)
-        if layer is None:
-            raise ConfigError(f"mgda_ub: model {net.name} has no shared trunk to take the representation from "
-                              "(use strategy hard with shared_depth >= 1, or mgda)")
+        layer = required_representation(net)
         outputs = {**dict(zip(net.output_names, net.outputs)), REPRESENTATION: layer.output}
         # not tracked as a sub-layer: its variables are net's, which the trainer already holds
         object.__setattr__(self, "probe", keras.Model(net.input, outputs, name=f"{net.name}_with_representation"))
