@@ -2,7 +2,8 @@
 
 Optuna's ``optimize`` runs one trial at a time; here the sampler is asked for up to B trials (TPE
 with a constant liar, :func:`~search.engines._study.make_sampler`), :func:`search.trial.run_batch`
-trains them (stacked where they can be), and each is told its own value, pruning or failure, so
+trains them (stacked where they can be; a batch of one, as ``"startup"`` asks once the start-up trials are asked,
+is a stack of one copy), and each is told its own value, pruning or failure, so
 every trial is still an Optuna trial of its own. The budget stays exact: a batch asks at most what
 the study's budget has left, and a trial another worker's trials leave no room for fails with
 :class:`~search.cluster.BudgetReached`, as in ``optimize``. Every trial of a batch gets Optuna's
@@ -33,32 +34,27 @@ Stops = Callable[[FrozenTrial], bool]  # True: stop tuning (too many failures in
 
 def optimize_in_batches(study: optuna.Study, batch: Callable[[optuna.Study], int], budget: StudyBudget,
                         deadline: float | None, train: TrainBatch, value_of: ValueOf,
-                        callbacks: Sequence[Callable[[optuna.Study, FrozenTrial], None]], stops: Stops) -> bool:
-    """Ask, train and tell batches of up to ``batch(study)`` trials until ``budget`` is filled, ``deadline``
-    (``time.monotonic``) passes or ``stops`` says so (then True: tuning is over), or until ``batch`` says 1
-    (then False: the caller tunes on one trial at a time); ``callbacks`` run after each trial is told."""
+                        callbacks: Sequence[Callable[[optuna.Study, FrozenTrial], None]], stops: Stops) -> None:
+    """Ask, train and tell batches of up to ``batch(study)`` trials (one is a batch too) until ``budget`` is filled,
+    ``deadline`` (``time.monotonic``) passes or ``stops`` says so; ``callbacks`` run after each trial is told."""
     while deadline is None or time.monotonic() < deadline:
         room = budget.budget - len(study.get_trials(deepcopy=False, states=OCCUPYING))
         if room <= 0:
             if budget.filled(study):
-                return True
+                return
             continue
-        size = batch(study)
-        if size <= 1:
-            return False
         if is_heartbeat_enabled(study._storage):
             fail_stale_trials(study)  # as optimize does before each trial: a dead worker's trials are retried
-        trials = _ask(study, min(size, room), budget.budget, callbacks)
+        trials = _ask(study, min(batch(study), room), budget.budget, callbacks)
         if not trials:
-            return True
+            return
         stop = False
         for frozen in _train_and_tell(study, trials, train, value_of):
             for callback in callbacks:
                 callback(study, frozen)
             stop = stops(frozen) or stop
         if stop or budget.filled(study):
-            return True
-    return True
+            return
 
 
 def _ask(study: optuna.Study, count: int, budget: int,

@@ -343,11 +343,11 @@ def _tune(sweep: OpenSweep, arm: ArmStudy, writer: BackgroundWriter, timeout: fl
             if counted_trials(study) >= budget or (left is not None and left <= 0):
                 return
             try:
-                if space.study.batch != 1 and optimize_in_batches(study, batch_size(space.study.sampler, space.study.batch),
-                                                                  budget_guard, deadline, train_batch, value_of, [progress],
-                                                                  failures.stops):
-                    return
-                study.optimize(objective, timeout=time_left(), catch=(*CAUGHT, BudgetReached), callbacks=callbacks)
+                if space.study.batch != 1:
+                    optimize_in_batches(study, batch_size(space.study.sampler, space.study.batch), budget_guard, deadline,
+                                        train_batch, value_of, [progress], failures.stops)
+                else:
+                    study.optimize(objective, timeout=time_left(), catch=(*CAUGHT, BudgetReached), callbacks=callbacks)
                 return
             except Exception:
                 taken = resilient.release_all() if resilient is not None else []

@@ -52,7 +52,8 @@ def batch_size(sampler: str, batch: int | str) -> Callable[[optuna.Study], int]:
     ``"startup"``, the sampler's start-up trials not yet asked (TPE, CMA-ES and the Gaussian process
     draw their first :data:`STARTUP_TRIALS` at random, whatever the results, so asking them together
     samples the same trials as one by one), up to :data:`MAX_STARTUP_BATCH` for the random sampler,
-    and 1 once they are asked (or for NSGA-II, whose generations are not start-up trials)."""
+    and 1 once they are asked (or for NSGA-II, whose generations are not start-up trials): each later trial is
+    asked after every earlier one is told, as one by one, and trains as a stack of one copy."""
     if isinstance(batch, int):
         return lambda study: batch
     if sampler == "random":
