@@ -76,11 +76,12 @@ def run_batch(ctx: TrialContext, trials: Sequence[BatchTrial], say: Callable[[st
         say(f"trial{'s' if len(numbers) > 1 else ''} {', '.join(map(str, numbers))} train{'' if len(numbers) > 1 else 's'} "
             f"alone: {reason}")
     outcomes: dict[int, Outcome] = {}
-    for members in [*groups.values(), *([i] for i in singles)]:
-        stacked = None if members[0] in singles else _run_stack(ctx, [trials[i] for i in members], [sampled[i] for i in members],
-                                                                 say)
+    for members in groups.values():
+        stacked = _run_stack(ctx, [trials[i] for i in members], [sampled[i] for i in members], say)
         for i, outcome in zip(members, stacked or [_run_alone(ctx, trials[i]) for i in members], strict=True):
             outcomes[i] = outcome
+    for i in singles:
+        outcomes[i] = _run_alone(ctx, trials[i])
     return [outcomes[i] for i in range(len(trials))]
 
 
