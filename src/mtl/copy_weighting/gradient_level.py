@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import keras
 import numpy as np
@@ -27,8 +27,9 @@ class CopyGradientAggregator(CopyWeighting):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.schemes = [make_weighting(self.SCHEME, self.tasks, dict(zip(self.task_names, (float(c) for c in row))), self.options,
-                                       seed) for row, seed in zip(self.constants, self.seeds, strict=True)]
+        weights = (dict(zip(self.task_names, (float(c) for c in row))) for row in self.constants)
+        self.schemes = [cast(GradientAggregator, make_weighting(self.SCHEME, self.tasks, w, self.options, seed))  # a gradient-level SCHEME
+                        for w, seed in zip(weights, self.seeds, strict=True)]
         self.current = self.add_weight(shape=(self.copies, len(self.task_names)), initializer="ones", trainable=False,
                                        name=f"{self.SCHEME}_weights")
         self.current.assign(self.constants)
@@ -47,15 +48,11 @@ class CopyGradientAggregator(CopyWeighting):
         """Find each copy's shared variables in its lone model, and their stacked twins."""
         self.shared = {}
         for k, lone in enumerate(copies):
-            self.setup_scheme(k, lone, x)
+            self.schemes[k].find_shared(lone, x)  # as alone, with the lone warning where nothing is shared
             twins = stacked_twins(stacked, lone)
             for path in self.schemes[k].shared_paths:
                 self.shared.setdefault(twins[path].path, np.zeros(self.copies, dtype="float32"))[k] = 1.0
                 self.sharing[k] = True
-
-    def setup_scheme(self, copy: int, lone: keras.Model, x: np.ndarray | dict[str, np.ndarray]) -> None:
-        """Copy ``copy``'s lone scheme finds its shared variables (and warns, as alone, where nothing is shared)."""
-        self.schemes[copy].setup(lone, x)
 
     def task_row(self, task: int) -> tf.Tensor:
         """The output gradients that select row ``task`` of every copy's G, the gradient of ``c_kt L_tk``."""
@@ -111,11 +108,6 @@ class CopyMgdaUbWeighting(CopyGradientAggregator):
         # not tracked as a sub-layer: its variables are the stacked model's, which the trainer already holds
         object.__setattr__(self, "probe", keras.Model(stacked.input, outputs, name=f"{stacked.name}_with_representations"))
         self.captured: dict[str, tf.Tensor] = {}
-
-    def setup_scheme(self, copy: int, lone: keras.Model, x: np.ndarray | dict[str, np.ndarray]) -> None:
-        """Copy ``copy``'s shared variables, as its lone scheme finds them, without the lone scheme's probe (the
-        stacked probe reads every copy's representation)."""
-        GradientAggregator.setup(self.schemes[copy], lone, x)
 
     def forward(self, stacked: keras.Model, x: Any, training: bool) -> dict[str, tf.Tensor]:
         """The predictions, through the probe so every representation is on the step's tape."""

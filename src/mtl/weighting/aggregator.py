@@ -51,7 +51,12 @@ class GradientAggregator(Weighting):
         return tf.reduce_sum(self.constants * stack(losses, self.task_names))
 
     def setup(self, net: keras.Model, x: np.ndarray | dict[str, np.ndarray]) -> None:
-        """Find the shared variables, or warn that the update will be the plain sum."""
+        """Find the shared variables (:meth:`find_shared`)."""
+        self.find_shared(net, x)
+
+    def find_shared(self, net: keras.Model, x: np.ndarray | dict[str, np.ndarray]) -> None:
+        """Find the shared variables, or warn that the update will be the plain sum (all a stacked copy's scheme
+        needs of its lone model)."""
         self.shared_paths = frozenset(v.path for v in shared_variables(net, x))
         if not self.shared_paths:
             log.warning("%s: no weight is shared by all task outputs of %s; training on the plain sum", self.SCHEME, net.name)
