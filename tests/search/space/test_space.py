@@ -12,7 +12,7 @@ from search.engines import make_sampler
 from search.errors import SpaceError
 from search.space import load_space, optuna_suggest, parse_space, sample
 from tests.conftest import TINY_SPACE
-from tests.helpers import space_toml
+from tests.helpers import assert_one_line_error, cli, space_toml
 
 SPACES = sorted(Path(__file__).resolve().parents[3].joinpath("spaces").glob("*.toml"))
 
@@ -248,7 +248,5 @@ def test_bad_tracking_settings_name_the_key(text: str, key: str, problem: str) -
 
 @pytest.mark.slow
 def test_a_bad_log_models_exits_2_naming_the_key(tmp_path, write_space) -> None:
-    from tests.search.test_cli import assert_one_line_error, cli
-
     bad = write_space(TINY_SPACE + '\n[tracking]\nlog_models = "most"\n', "bad.toml")
     assert_one_line_error(cli("run", "--space", str(bad), cwd=tmp_path), "bad.toml", "tracking.log_models", "'most'")
