@@ -6,15 +6,16 @@ Each case is a comparison, tuned once; its arms' best configurations are then co
 ways, each under a parent run of its own in the same stores, so the three confirm the same tuned
 configurations with the same seeds:
 
-- **sequential**: ``fuse = false, racing = false``, every seed of every arm trained alone;
+- **sequential**: ``fuse = false, racing = false``, every seed of every arm trained alone with Keras' own
+  ``fit`` (``MTL_STACK=0``: not as a stack of one, which the harness does otherwise);
 - **fused**: ``fuse = true, racing = false``, each arm's seeds trained side by side as one model;
 - **fused + racing**: ``fuse = true, racing = true`` (the default), rounds of 3 fused seeds and an
   arm clearly worse than the leader dropped after a round.
 
 Time to verdict = the tuning time (shared) + that way's confirmation and judgement; where the space
 stacks tuning trials (``[study] batch``, the default space's ``"startup"``), the sequential way's
-tuning is a second tuning of the same case one trial at a time (``batch = 1``), and the figures say
-whether it found the same best trials. Cases:
+tuning is a second tuning of the same case one trial at a time (``batch = 1``, each trial a Keras ``fit``),
+and the figures say whether it found the same best trials. Cases:
 ``default`` (``spaces/default.toml`` as it is), ``aa`` (two identical ``hard`` arms on the default
 data: no effect) and ``planted`` (a ``hard`` arm against one that cannot learn: a large effect),
 as in ``benchmarks/calibration.py``. Prints the times, their ratio to sequential, and whether
@@ -25,8 +26,11 @@ verdict at most 0.5 of sequential, with the same verdicts.
 
 from __future__ import annotations
 
+import os
 import time
 import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -40,6 +44,19 @@ from search.space import Space
 WAYS = {"sequential": {"fuse": False, "racing": False}, "fused": {"fuse": True, "racing": False},
         "fused + racing": {"fuse": True, "racing": True}}
 STUCK = {"strategy": "hard", "shared_depth": 1, "shared_width": 1, "tower_depth": 0, "learning_rate": 1e-6}
+
+
+@contextmanager
+def keras_fit(on: bool) -> Iterator[None]:
+    """While the block runs, every model trains alone with Keras' own ``fit`` where ``on`` (``MTL_STACK=0``)."""
+    if not on:
+        yield
+        return
+    os.environ["MTL_STACK"] = "0"
+    try:
+        yield
+    finally:
+        del os.environ["MTL_STACK"]
 
 
 def case_space(case: str, quick: bool) -> Space:
@@ -66,7 +83,8 @@ def confirm_way(sweep: OpenSweep, way: str) -> tuple[float, Verdict]:
     space = replace(sweep.space, compare=replace(compare, **WAYS[way]))
     parent = sweep.tracker.open_parent(None, f"confirm {way}", {}, {"kind": "benchmark", "way": way})
     started = time.perf_counter()
-    verdict = conclude(replace(sweep, space=space, parent_run_id=parent), printer=silent, finish=False)
+    with keras_fit(way == "sequential"):
+        verdict = conclude(replace(sweep, space=space, parent_run_id=parent), printer=silent, finish=False)
     return time.perf_counter() - started, verdict
 
 
@@ -75,11 +93,13 @@ def words(verdict: Verdict) -> dict[tuple[str, str, str], str]:
     return {(c.arm, c.reference, c.target): c.word for c in verdict.comparisons}
 
 
-def tune(space: Space, stores: dict[str, str]) -> tuple[OpenSweep, float, dict[str, dict[str, Any] | None]]:
-    """Tune ``space`` into ``stores``: the sweep, the seconds it took, and each arm's best trial's parameters."""
+def tune(space: Space, stores: dict[str, str], lone: bool = False) -> tuple[OpenSweep, float, dict[str, dict[str, Any] | None]]:
+    """Tune ``space`` into ``stores`` (every trial a Keras ``fit`` where ``lone``): the sweep, the seconds it took, and
+    each arm's best trial's parameters."""
     sweep = open_sweep(space, **stores)
     started = time.perf_counter()
-    tune_sweep(sweep, printer=silent)
+    with keras_fit(lone):
+        tune_sweep(sweep, printer=silent)
     seconds = time.perf_counter() - started
     return sweep, seconds, {str(arm.name): getattr(best_trial(arm.study), "params", None) for arm in sweep.arms}
 
@@ -94,7 +114,7 @@ def run_case(case: str, quick: bool) -> dict[str, Any]:
     one_by_one, same_best = tuning, True
     if space.study.batch != 1:
         with temp_stores() as stores:
-            _, one_by_one, alone_best = tune(replace(space, study=replace(space.study, batch=1)), stores)
+            _, one_by_one, alone_best = tune(replace(space, study=replace(space.study, batch=1)), stores, lone=True)
         same_best = alone_best == best
     base = words(results["sequential"][1])
     sequential = one_by_one + results["sequential"][0]

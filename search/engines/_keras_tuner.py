@@ -32,7 +32,7 @@ from search.errors import SpaceError, StorageError
 from search.space import Space, wants_affinity
 from search.stores import STORE_DIR, default_tracking_uri, redact
 from search.tracking import ModelKeeping, Tracker
-from search.trial import BestSoFar, TrialContext, lean_process, prepare_data, resolve_init, run_trial
+from search.trial import BestSoFar, TrialContext, lean_process, prepare_data, resolve_init, run_trial, why_not_fused
 
 ENGINE = "keras-tuner"
 ORACLES = ("random", "bayesian", "hyperband")
@@ -231,6 +231,9 @@ def run_tuner_sweep(
                         timeout or space.study.timeout, printer)
     printer(f"study {study_name!r} (keras-tuner, {oracle} oracle): {tuner.counted()}/{budget} trials done; "
             f"project {project}, tracking {redact(tracking_uri)}")
+    alone = why_not_fused(ctx)
+    if alone is not None:
+        printer(f"trials train with Keras' own fit, not as stacks of one: {alone}")
     try:
         if tuner.counted() < budget:
             with lean_process():

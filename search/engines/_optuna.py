@@ -33,7 +33,7 @@ from search.cluster import (
 from search.engines._batched import optimize_in_batches
 from search.engines._champion import crown, crown_confirmed
 from search.engines._common import CAUGHT, MAX_CONSECUTIVE_FAILURES, Printer
-from search.engines._pruning import PruneCopy, PruneOnObjective
+from search.engines._pruning import PruneTrial
 from search.engines._study import batch_size, counted_trials, load_existing_study, open_study, stored_space
 from search.engines._sweep import (
     ArmStudy,
@@ -75,6 +75,7 @@ from search.trial import (
     resolve_init,
     run_batch,
     run_trial,
+    why_not_fused,
 )
 
 if TYPE_CHECKING:  # search.compare imports the engines
@@ -297,7 +298,7 @@ def _tune(sweep: OpenSweep, arm: ArmStudy, writer: BackgroundWriter, timeout: fl
         try:
             outcome = run_trial(ctx, trial.number, optuna_suggest(trial),
                                 on_run=lambda run_id: trial.set_user_attr(RUN_ID_ATTR, run_id),
-                                pruning=PruneOnObjective(trial) if prunes else None)
+                                pruning=PruneTrial(trial) if prunes else None)
         except CAUGHT as exc:
             trial.set_user_attr(FAIL_ATTR, str(exc))
             raise
@@ -308,7 +309,7 @@ def _tune(sweep: OpenSweep, arm: ArmStudy, writer: BackgroundWriter, timeout: fl
         for trial in trials:
             trial.set_user_attr(WORKER_ATTR, f"{socket.gethostname()}:{os.getpid()}")
         return run_batch(ctx, [BatchTrial(trial.number, optuna_suggest(trial), partial(trial.set_user_attr, RUN_ID_ATTR),
-                                          PruneCopy(trial) if prunes else None, PruneOnObjective(trial) if prunes else None)
+                                          PruneTrial(trial) if prunes else None)
                                for trial in trials], say)
 
     def value_of(trial: optuna.Trial, outcome: TrialOutcome) -> float | list[float]:
@@ -328,6 +329,9 @@ def _tune(sweep: OpenSweep, arm: ArmStudy, writer: BackgroundWriter, timeout: fl
 
     if arm.name is not None:
         say(f"tuning, {counted_trials(study)}/{budget} trials done")
+    alone = why_not_fused(ctx)
+    if alone is not None and space.study.batch == 1:  # a batch names its trials that train alone itself
+        say(f"trials train with Keras' own fit, not as stacks of one: {alone}")
     progress = Progress(budget, say)
     budget_guard, failures = StudyBudget(budget, has_heartbeats(sweep.storage), say), FailureGuard(MAX_CONSECUTIVE_FAILURES, say)
     callbacks: list[Callable[[optuna.Study, FrozenTrial], None]] = [budget_guard, progress, failures]

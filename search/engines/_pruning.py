@@ -1,8 +1,7 @@
-"""Pruning: the pruners a space file can name, and the Keras callback that reports to Optuna.
+"""Pruning: the pruners a space file can name, and what reports to Optuna during a training.
 
-The callback (:class:`PruneOnObjective`; :class:`PruneCopy` for a copy of a stacked training) reports the
-loss-weight-independent validation objective after every epoch; when the
-pruner says so it stops training (it does not raise inside ``fit``), so the trial's run can still
+:class:`PruneTrial` reports the loss-weight-independent validation objective after every epoch; when the
+pruner says so it stops the training (it does not raise inside ``fit``), so the trial's run can still
 log the metrics it reached before the engine records it as pruned.
 """
 
@@ -11,10 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import keras
 import optuna
 
-from mtl.training import VAL_OBJECTIVE
 from search.space import PRUNERS
 
 
@@ -26,28 +23,9 @@ def make_pruner(name: str, options: Mapping[str, Any], epochs: int) -> optuna.pr
     return PRUNERS[name](**options)
 
 
-class PruneOnObjective(keras.callbacks.Callback):  # type: ignore[misc]  # keras ships no type hints: its classes are Any to mypy
-    """Reports ``val_objective`` to an Optuna trial each epoch; stops training when it should be pruned."""
-
-    def __init__(self, trial: optuna.Trial) -> None:
-        super().__init__()
-        self.trial = trial
-        self.pruned_at: int | None = None
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        """Report this epoch's objective and ask the pruner."""
-        value = (logs or {}).get(VAL_OBJECTIVE)
-        if value is None:
-            return
-        self.trial.report(float(value), epoch)
-        if self.trial.should_prune():
-            self.pruned_at = epoch
-            self.model.stop_training = True
-
-
-class PruneCopy:
-    """The same reporting for one copy of a stacked training (:data:`mtl.fused.Prune`): called with the copy's epoch
-    and validation objective, it reports to the copy's trial and says whether to stop that copy."""
+class PruneTrial:
+    """An Optuna trial's pruner for its training (:data:`mtl.training.Prune`, alone or as a copy of a stack): called
+    with an epoch and its validation objective, it reports to the trial and says whether to stop training it."""
 
     def __init__(self, trial: optuna.Trial) -> None:
         self.trial = trial

@@ -12,9 +12,9 @@ from search.trial._baselines import (
     train_baselines,
 )
 from search.trial._data import prepare_data
-from search.trial._fused import run_fused, why_not_fused
+from search.trial._fused import run_fused
 from search.trial._lean import lean_process
-from search.trial._run import BestSoFar, TrialContext, TrialOutcome, fixed_params, run_trial
+from search.trial._run import BestSoFar, TrialContext, TrialOutcome, fixed_params, run_trial, why_not_fused
 from search.trial._stacked import BatchTrial, run_batch
 from search.trial._warm import Sources, resolve_init, warm_start
 

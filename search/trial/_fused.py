@@ -20,14 +20,6 @@ from search.space import Suggest, sample
 from search.trial._run import TrialContext, TrialOutcome, close_run, end_runs_after, log_trained, start_run, train_config_for
 
 
-def why_not_fused(ctx: TrialContext) -> str | None:
-    """Why seeds of one configuration cannot train side by side in this context; None if they can (every weighting
-    stacks, :mod:`mtl.copy_weighting`; warm-started weights do not)."""
-    if ctx.sources is not None:
-        return "warm-started weights load into one model at a time"
-    return None
-
-
 def run_fused(ctx: TrialContext, numbers: Sequence[int], suggest: Suggest, kind: str,
               tags: Sequence[Mapping[str, object]], run_names: Sequence[str],
               callbacks: Sequence[keras.callbacks.Callback] = ()) -> list[TrialOutcome]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -10,6 +11,7 @@ from typing import Any, Protocol
 
 from mtl.data import Splits
 from mtl.errors import TrialFailed
+from mtl.fused import train_alone
 from mtl.models import ModelConfig
 from mtl.partition import canonical, strategy_partition
 from mtl.training import TrainConfig, TrainResult, train
@@ -81,9 +83,28 @@ class TrialContext:
 
 
 class Pruning(Protocol):
-    """A Keras callback that may stop training early for the engine; ``pruned_at`` is that epoch."""
+    """An engine's pruner (:data:`mtl.training.Prune`): asked after every epoch; ``pruned_at`` is the epoch it stopped
+    training at (None: it did not)."""
 
     pruned_at: int | None
+
+    def __call__(self, epoch: int, value: float) -> bool:
+        """Whether to stop training after ``epoch``, whose validation objective is ``value``."""
+        ...
+
+
+STACK_SWITCH = "MTL_STACK"  # "0": every training alone, with Keras' own fit (the reference trainer), nothing stacked
+
+
+def why_not_fused(ctx: TrialContext) -> str | None:
+    """Why models cannot train as stacked copies in this context (seeds side by side, trials in stacks, a model alone
+    as a stack of one); None if they can (every weighting stacks, :mod:`mtl.copy_weighting`; warm-started weights
+    do not, and ``MTL_STACK=0`` asks for Keras' own ``fit``)."""
+    if ctx.sources is not None:
+        return "warm-started weights load into one model at a time"
+    if os.environ.get(STACK_SWITCH) == "0":
+        return f"{STACK_SWITCH}=0 asks for Keras' own fit"
+    return None
 
 
 @dataclass(frozen=True)
@@ -136,10 +157,8 @@ def run_trial(
     try:  # from here on an interruption or failure ends the run: nothing may stand between its creation and this
         on_run(run_id)
         ctx.write(partial(ctx.tracker.log_datasets, run_id, ctx.splits, ctx.space.data.source))
-        callbacks = [epochs, PreemptionGuard()] + ([pruning] if pruning is not None else [])
         with signals_deferred():  # a Ctrl-C or SIGTERM stops training between batches, never inside TensorFlow's C++
-            result = train(sampled.model, ctx.splits, train_config, ctx.space.objective, callbacks=callbacks,
-                           warm=warm_start(ctx.space, ctx.sources, sampled.freeze))
+            result = train_one(ctx, sampled, train_config, epochs, pruning)
         ctx.write(partial(ctx.tracker.log_final_metrics, run_id, result))
     except BaseException as exc:
         epochs.flush()
@@ -154,6 +173,18 @@ def run_trial(
         ctx.best.offer(run_id, result)
     ctx.write(partial(close_run, ctx, run_id, result, "COMPLETE" if pruned_at is None else "PRUNED", ctx.draws_curves(number)))
     return TrialOutcome(result, sampled, pruned_at)
+
+
+def train_one(ctx: TrialContext, sampled: Sampled, train_config: TrainConfig, epochs: EpochLogger,
+              pruning: Pruning | None) -> TrainResult:
+    """Train one trial's model as a stack of one copy (:func:`mtl.fused.train_alone`), its epochs logged live by
+    ``epochs``; with Keras' own ``fit`` (:func:`mtl.training.train`) where :func:`why_not_fused` says it cannot stack
+    (a warm start)."""
+    if why_not_fused(ctx) is None:
+        return train_alone(sampled.model, ctx.splits, train_config, ctx.space.objective, callbacks=[PreemptionGuard()],
+                           epoch_callbacks=[epochs], prune=pruning)
+    return train(sampled.model, ctx.splits, train_config, ctx.space.objective, callbacks=[epochs, PreemptionGuard()],
+                 warm=warm_start(ctx.space, ctx.sources, sampled.freeze), prune=pruning)
 
 
 def end_runs_after(ctx: TrialContext, run_ids: Sequence[str], exc: BaseException) -> BaseException:

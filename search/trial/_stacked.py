@@ -3,10 +3,10 @@ each trial still its own MLflow run, logged exactly as :func:`search.trial.run_t
 
 Trials whose configurations share a stack key (:func:`mtl.padding.stack_key`), a batch size and a
 weighting with its options, and whose training settings can share a stack
-(:func:`mtl.fused.why_not_stacked`), train as one stack, and a trial alone in its group as a stack of one copy
-(the copy trainer's loop: about 0.6 of a lone training's time, the same results to float rounding; its per-epoch
-metrics are logged when it ends, not live); a warm-started space, or a group that cannot pad, trains one by one,
-with a line that says why. A copy that diverges fails its own trial only.
+(:func:`mtl.fused.why_not_stacked`), train as one stack; a trial alone in its group trains as
+:func:`~search.trial.run_trial` trains it (a stack of one copy, its epochs logged live). A warm-started
+space, or a group that cannot pad, trains one by one, with a line that says why. A copy that diverges
+fails its own trial only.
 """
 
 from __future__ import annotations
@@ -16,13 +16,12 @@ from dataclasses import dataclass
 from functools import partial
 
 from mtl.errors import ConfigError, TrialFailed
-from mtl.fused import Prune, build_stack, train_stack, weighting_key
+from mtl.fused import build_stack, train_stack, weighting_key
 from mtl.padding import stack_key
 from mtl.stacked import CannotPad
 from mtl.training import TrainResult
 from search.signals import PreemptionGuard, signals_deferred
 from search.space import Sampled, Suggest, sample
-from search.trial._fused import why_not_fused
 from search.trial._run import (
     Pruning,
     TrialContext,
@@ -33,6 +32,7 @@ from search.trial._run import (
     run_trial,
     start_run,
     train_config_for,
+    why_not_fused,
 )
 
 
@@ -43,16 +43,15 @@ class BatchTrial:
     number: int
     suggest: Suggest
     on_run: Callable[[str], None]
-    prune: Prune | None = None
-    pruning: Pruning | None = None  # the same pruner as a Keras callback, for a trial that trains alone
+    prune: Pruning | None = None
 
 
 Outcome = TrialOutcome | BaseException
 
 
 def run_batch(ctx: TrialContext, trials: Sequence[BatchTrial], say: Callable[[str], None]) -> list[Outcome]:
-    """Train ``trials``, stacked where they can be (a trial alone in its group as a stack of one copy); per trial (in
-    order) its outcome, or the exception that ended it (a :class:`~mtl.errors.TrialFailed` or a configuration error; an
+    """Train ``trials``, stacked where they can be (a trial alone in its group as :func:`run_trial` trains it); per
+    trial (in order) its outcome, or the exception that ended it (a :class:`~mtl.errors.TrialFailed` or a configuration error; an
     interruption is raised). Trials that cannot stack at all are named in one line per reason."""
     sampled: dict[int, Sampled] = {}
     groups: dict[Hashable, list[int]] = {}
@@ -77,7 +76,7 @@ def run_batch(ctx: TrialContext, trials: Sequence[BatchTrial], say: Callable[[st
             f"alone: {reason}")
     outcomes: dict[int, Outcome] = {}
     for members in groups.values():
-        stacked = _run_stack(ctx, [trials[i] for i in members], [sampled[i] for i in members], say)
+        stacked = None if len(members) == 1 else _run_stack(ctx, [trials[i] for i in members], [sampled[i] for i in members], say)
         for i, outcome in zip(members, stacked or [_run_alone(ctx, trials[i]) for i in members], strict=True):
             outcomes[i] = outcome
     for i in singles:
@@ -88,7 +87,7 @@ def run_batch(ctx: TrialContext, trials: Sequence[BatchTrial], say: Callable[[st
 def _run_alone(ctx: TrialContext, trial: BatchTrial) -> Outcome:
     """:func:`run_trial` for one trial; a training failure is its outcome, an interruption is raised."""
     try:
-        return run_trial(ctx, trial.number, trial.suggest, on_run=trial.on_run, pruning=trial.pruning)
+        return run_trial(ctx, trial.number, trial.suggest, on_run=trial.on_run, pruning=trial.prune)
     except (TrialFailed, ConfigError) as exc:
         return exc
 
@@ -117,22 +116,20 @@ def _run_stack(ctx: TrialContext, trials: Sequence[BatchTrial], sampled: Sequenc
         if stop is not exc:
             raise stop from exc
         raise
-    return [_log(ctx, run_id, trial, values, result, len(trials) > 1)
+    return [_log(ctx, run_id, trial, values, result)
             for run_id, trial, values, result in zip(run_ids, trials, sampled, results, strict=True)]
 
 
-def _log(ctx: TrialContext, run_id: str, trial: BatchTrial, sampled: Sampled, result: TrainResult | TrialFailed,
-         beside_others: bool) -> Outcome:
+def _log(ctx: TrialContext, run_id: str, trial: BatchTrial, sampled: Sampled, result: TrainResult | TrialFailed) -> Outcome:
     """Log one stacked trial's epochs, metrics and model and end its run, as :func:`run_trial` ends a lone one (tag
-    ``stacked`` where it trained ``beside_others``, not in a stack of one)."""
+    ``stacked``: it trained beside others)."""
     if isinstance(result, TrialFailed):
         end_runs_after(ctx, [run_id], result)
         return result
     log_trained(ctx, run_id, result)
-    pruned_at = getattr(trial.prune, "pruned_at", None)
-    tags = ({"pruned_at_epoch": pruned_at} if pruned_at is not None else {}) | ({"stacked": "true"} if beside_others else {})
-    if tags:
-        ctx.write(partial(ctx.tracker.set_tags, run_id, tags))
+    pruned_at = None if trial.prune is None else trial.prune.pruned_at
+    tags = ({"pruned_at_epoch": pruned_at} if pruned_at is not None else {}) | {"stacked": "true"}
+    ctx.write(partial(ctx.tracker.set_tags, run_id, tags))
     if ctx.best is not None and pruned_at is None:
         ctx.best.offer(run_id, result)
     ctx.write(partial(close_run, ctx, run_id, result, "COMPLETE" if pruned_at is None else "PRUNED",

@@ -33,12 +33,17 @@ padded stack (:mod:`mtl.padding`, :mod:`mtl.stacked`), each copy with its own Ad
 (:class:`~mtl.copy_trainer.CopyAdam`), task weights and pruner, and each copy that diverges fails
 alone while the others train on. A padded stack is checked on a few rows to compute every copy's
 lone outputs before it trains.
+
+**A model alone** (:func:`train_alone`) is a stack of one copy: the copy trainer's loop takes about 0.6
+of Keras' own ``fit`` (:func:`mtl.training.train`, the lone reference) for the same results to float
+rounding, and its epoch logs reach the caller's callbacks live, under a lone training's names
+(:class:`CopyLogs`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -58,6 +63,7 @@ from mtl.stacked import CannotPad, build_stacked, copy_weights, stack_weights
 from mtl.tasks import Task
 from mtl.training import (
     STEP_MS,
+    Prune,
     StepClock,
     TrainConfig,
     TrainResult,
@@ -110,9 +116,6 @@ def build_fused(config: ModelConfig, data: Dataset, seeds: Sequence[int]) -> tup
     stacked = build_stacked(copies)
     outputs = {copy_name(task, copy): value[:, copy] for task, value in stacked.output.items() for copy in range(len(seeds))}
     return keras.Model(stacked.input, outputs, name="fused"), stacked, copies
-
-
-Prune = Callable[[int, float], bool]  # (epoch, validation objective) -> stop this copy now (an engine's pruner)
 
 
 class CopyStopping(keras.callbacks.Callback):  # type: ignore[misc]  # keras ships no type hints: its classes are Any to mypy
@@ -317,3 +320,41 @@ def _copy_history(history: Mapping[str, list[float]], tasks: tuple[Task, ...], c
             own[f"{prefix}loss"] = [sum(own[f"{WEIGHT_PREFIX}{t.name}"][i] * own[f"{prefix}{t.name}_loss"][i] for t in tasks)
                                     for i in range(epochs)]
     return own
+
+
+class CopyLogs(keras.callbacks.Callback):  # type: ignore[misc]  # keras ships no type hints: its classes are Any to mypy
+    """Passes copy ``copy``'s epoch logs to ``callbacks`` under the names a lone training logs (``<task>_loss``,
+    ``val_objective``, ``weight_<task>``, ``loss``...), as each epoch ends, and the end of training."""
+
+    def __init__(self, tasks: tuple[Task, ...], copy: int, callbacks: Sequence[keras.callbacks.Callback]) -> None:
+        super().__init__()
+        self.tasks, self.copy, self.callbacks = tasks, copy, list(callbacks)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        """Rename this epoch's logs to the copy's own and hand them on."""
+        own = {key: values[0] for key, values in
+               _copy_history({k: [v] for k, v in (logs or {}).items()}, self.tasks, self.copy, 1).items()}
+        for callback in self.callbacks:
+            callback.on_epoch_end(epoch, own)
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        """Tell the callbacks that training ended."""
+        for callback in self.callbacks:
+            callback.on_train_end(logs)
+
+
+def train_alone(config: ModelConfig, splits: Splits, train_config: TrainConfig, objective: Objective | None = None,
+                callbacks: Sequence[keras.callbacks.Callback] = (), epoch_callbacks: Sequence[keras.callbacks.Callback] = (),
+                prune: Prune | None = None) -> TrainResult:
+    """Train one model as a stack of one copy (:func:`train_stack`); raise :class:`TrialFailed` if it diverges.
+
+    ``callbacks`` see every step of the stack's ``fit`` (a signal guard, say); ``epoch_callbacks`` get only each
+    epoch's end, with the logs a lone training's callbacks see (:class:`CopyLogs`), and the end of training.
+    ``prune`` is asked after every epoch (:data:`~mtl.training.Prune`). Warm starts are not taken here
+    (:func:`mtl.training.train` loads them).
+    """
+    every = [*callbacks, CopyLogs(splits.tasks, 0, epoch_callbacks)]
+    (result,) = train_stack([config], splits, [train_config], objective, every, [prune])
+    if isinstance(result, TrialFailed):
+        raise result
+    return result

@@ -10,7 +10,7 @@ import math
 import statistics
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +29,8 @@ from mtl.weighting import WEIGHT_PREFIX, WeightedTrainer, WeightLogger, check_we
 VAL_OBJECTIVE = "val_objective"
 STEP_MS = "step_ms"  # an epoch's mean training step time in ms (StepClock)
 MAX_EVAL_BATCH = 65536
+
+Prune = Callable[[int, float], bool]  # (epoch, validation objective) -> stop training now (an engine's pruner)
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,20 @@ class ObjectiveLogger(keras.callbacks.Callback):  # type: ignore[misc]  # keras 
         per_task = per_task_metrics(logs, self.tasks, self.baselines, prefix="val_")
         logs[VAL_OBJECTIVE] = self.objective.value(per_task, self.tasks)
         if not math.isfinite(logs[VAL_OBJECTIVE]):
+            self.model.stop_training = True
+
+
+class PruneOnObjective(keras.callbacks.Callback):  # type: ignore[misc]  # keras ships no type hints: its classes are Any to mypy
+    """Asks ``prune`` after every epoch with its ``val_objective``; stops training when it says so."""
+
+    def __init__(self, prune: Prune) -> None:
+        super().__init__()
+        self.prune = prune
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        """Ask the pruner about this epoch's objective."""
+        value = (logs or {}).get(VAL_OBJECTIVE)
+        if value is not None and self.prune(epoch, float(value)):
             self.model.stop_training = True
 
 
@@ -289,13 +305,17 @@ def train(
     objective: Objective | None = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     warm: WarmStart | None = None,
+    prune: Prune | None = None,
 ) -> TrainResult:
-    """Build, compile and fit one model; raise :class:`TrialFailed` if the loss diverges or memory runs out.
+    """Build, compile and fit one model with Keras' own ``fit``; raise :class:`TrialFailed` if the loss diverges or
+    memory runs out.
 
-    The model trains inside a :class:`~mtl.weighting.WeightedTrainer` with the configured
-    weighting; the returned model is the plain functional one, compiled by :func:`compile_model`.
+    This is the lone reference trainer: the harness trains a model alone as a stack of one copy
+    (:func:`mtl.fused.train_stack`, about 0.6 of this one's time), except a warm-started one, and the stacked
+    trainer is tested against this one. The model trains inside a :class:`~mtl.weighting.WeightedTrainer` with
+    the configured weighting; the returned model is the plain functional one, compiled by :func:`compile_model`.
     ``callbacks`` run after the weight and objective loggers, so they see ``weight_<task>`` and
-    ``val_objective`` in the logs.
+    ``val_objective`` in the logs; ``prune`` is asked after every epoch (:data:`Prune`).
 
     ``warm`` loads weights into the built model by role and freezes layers before compiling; with
     ``finetune_after`` = N (and something frozen), training stops after epoch N, the frozen layers
@@ -325,7 +345,8 @@ def train(
         restore_best_weights=True,
     )
     guard = StopOnNonFinite()
-    every = [guard, StepClock(), WeightLogger(weighting), ObjectiveLogger(objective, tasks, val_baselines), stopper, *callbacks]
+    every = [guard, StepClock(), WeightLogger(weighting), ObjectiveLogger(objective, tasks, val_baselines), stopper, *callbacks,
+             *([PruneOnObjective(prune)] if prune is not None else [])]
     switch = warm.finetune_after if frozen and warm.finetune_after is not None and warm.finetune_after < train_config.epochs else None
     history = fit_trainer(trainer, splits, train_config, every, epochs=switch or train_config.epochs)
     if switch is not None and not trainer.stop_training:

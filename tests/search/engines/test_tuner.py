@@ -174,12 +174,12 @@ def test_a_rerun_resumes_the_project_and_the_parent_run_after_an_interruption(wr
     def crash(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("search.trial._run.train", interrupt)
+    monkeypatch.setattr("search.trial._run.train_alone", interrupt)
     with pytest.raises(KeyboardInterrupt):
         run_tuner_sweep(space, trials=2, **sweep)
     _, parents, children = _runs(stores["tracking_uri"], "tiny")
     assert parents[0].info.status == "KILLED" and children[0].info.status == "KILLED"
-    monkeypatch.setattr("search.trial._run.train", crash)  # an unexpected error ends the sweep, unwrapped
+    monkeypatch.setattr("search.trial._run.train_alone", crash)  # an unexpected error ends the sweep, unwrapped
     with pytest.raises(RuntimeError, match="boom"):
         run_tuner_sweep(space, trials=2, **sweep)
     assert MlflowClient(stores["tracking_uri"]).get_run(parents[0].info.run_id).info.status == "FAILED"
@@ -208,7 +208,7 @@ def test_failing_trials_are_recorded_failed_replaced_and_five_in_a_row_stop(writ
     def diverge(*args, **kwargs):
         raise TrialFailed("training diverged: non-finite loss in epoch 0")
 
-    monkeypatch.setattr("search.trial._run.train", diverge)
+    monkeypatch.setattr("search.trial._run.train_alone", diverge)
     space = load_space(write_space(TWO_EPOCHS))
     lines: list[str] = []
     result = run_tuner_sweep(space, tracking_uri=stores["tracking_uri"], trials=2, oracle="random",

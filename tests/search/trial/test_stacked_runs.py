@@ -1,4 +1,4 @@
-"""A tuning trial alone in its batch trains as a stack of one copy, and its run holds what its lone training logs."""
+"""A trial trained alone is a stack of one copy, and its run holds what Keras' own fit of it logs."""
 
 from __future__ import annotations
 
@@ -14,32 +14,69 @@ from tests.helpers import space_toml
 LONGER = space_toml(training={"epochs": 12, "patience": 3})
 
 
-def test_a_trial_alone_in_its_batch_is_a_stack_of_one_logged_as_its_lone_training(write_space, stores, monkeypatch) -> None:
+def context(write_space, stores) -> tuple[TrialContext, Tracker]:
+    """A trial context on the tiny space trained 12 epochs, logging into ``stores``."""
     space = load_space(write_space(LONGER))
     tracker = Tracker(stores["tracking_uri"], "tiny")
     parent = tracker.open_parent(None, "sweep-tiny", {}, {"kind": "sweep"})
-    ctx = TrialContext(space, prepare_data(space), tracker, parent, "tiny")
+    return TrialContext(space, prepare_data(space), tracker, parent, "tiny"), tracker
+
+
+def test_a_trial_alone_is_a_stack_of_one_logged_as_keras_fit_logs_it(write_space, stores, monkeypatch) -> None:
+    ctx, tracker = context(write_space, stores)
     trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1)).ask()
-    alone = run_trial(ctx, 7, optuna_suggest(trial), run_name="alone")
-    lines: list[str] = []
     stacks: list[int] = []  # the size of every stack trained (the real trainer, watched)
-    monkeypatch.setattr("search.trial._stacked.train_stack", lambda models, *args, **kwargs: stacks.append(len(models)) or train_stack(
+    monkeypatch.setattr("mtl.fused.train_stack", lambda models, *args, **kwargs: stacks.append(len(models)) or train_stack(
         models, *args, **kwargs))
-    (stacked,) = run_batch(ctx, [BatchTrial(7, optuna_suggest(optuna.trial.FixedTrial(trial.params, 7)), lambda run_id: None)],
-                           lines.append)
-    assert isinstance(stacked, TrialOutcome) and lines == [] and stacks == [1]  # one stack of one copy, nothing said
-    for key in ("loss", "val_objective", "task1_loss", "val_task2_loss"):
-        assert stacked.result.history[key] == pytest.approx(alone.result.history[key], rel=1e-4), key
-    assert stacked.result.best_epoch == alone.result.best_epoch
-    for task, metrics in alone.result.test.items():
-        assert stacked.result.test[task] == pytest.approx(metrics, rel=1e-4), task
+    monkeypatch.setenv("MTL_STACK", "0")  # the reference: Keras' own fit
+    reference = run_trial(ctx, 7, optuna_suggest(trial), run_name="keras-fit")
+    assert stacks == []
+    monkeypatch.delenv("MTL_STACK")
+    lines: list[str] = []
+    (alone,) = run_batch(ctx, [BatchTrial(7, optuna_suggest(optuna.trial.FixedTrial(trial.params, 7)), lambda run_id: None)],
+                         lines.append)
+    assert isinstance(alone, TrialOutcome) and lines == [] and stacks == [1]  # one stack of one copy, nothing said
+    for key in ("loss", "val_objective", "task1_loss", "val_task2_loss", "weight_task1"):
+        assert alone.result.history[key] == pytest.approx(reference.result.history[key], rel=1e-4), key
+    assert alone.result.best_epoch == reference.result.best_epoch
+    for task, metrics in reference.result.test.items():
+        assert alone.result.test[task] == pytest.approx(metrics, rel=1e-4), task
     runs = {r.info.run_name: r for r in tracker.client.search_runs([tracker.experiment_id], "tags.kind = 'trial'")}
     assert len(runs) == 2
-    lone_run = runs.pop("alone")
+    fit_run = runs.pop("keras-fit")
     (one,) = runs.values()
     assert "stacked" not in one.data.tags  # the tag marks trials trained beside others
-    assert one.data.params == lone_run.data.params
-    assert one.data.metrics["objective"] == pytest.approx(lone_run.data.metrics["objective"], rel=1e-4)
-    epochs = tracker.client.get_metric_history(one.info.run_id, "epoch/val/objective")
-    assert [m.step for m in epochs] == list(range(len(alone.result.history["loss"])))
+    assert one.data.params == fit_run.data.params
+    assert one.data.metrics["objective"] == pytest.approx(fit_run.data.metrics["objective"], rel=1e-4)
+    for name in ("epoch/val/objective", "epoch/train/task1/loss", "epoch/weight/task2"):
+        logged = tracker.client.get_metric_history(one.info.run_id, name)
+        expected = tracker.client.get_metric_history(fit_run.info.run_id, name)
+        assert [m.step for m in logged] == list(range(len(reference.result.history["loss"]))), name
+        assert [m.value for m in logged] == pytest.approx([m.value for m in expected], rel=1e-4), name
     assert one.outputs.model_outputs  # its Logged Model
+
+
+class PruneAfter:
+    """A pruner that stops training after epoch ``epoch`` (what an engine's pruner does, without an engine)."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch, self.asked, self.pruned_at = epoch, [], None
+
+    def __call__(self, epoch: int, value: float) -> bool:
+        self.asked.append(epoch)
+        if epoch == self.epoch:
+            self.pruned_at = epoch
+            return True
+        return False
+
+
+def test_a_pruned_trial_alone_stops_where_its_pruner_says_and_logs_the_epochs_it_reached(write_space, stores) -> None:
+    ctx, tracker = context(write_space, stores)
+    pruner = PruneAfter(1)
+    suggest = optuna_suggest(optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=2)).ask())
+    outcome = run_trial(ctx, 3, suggest, pruning=pruner)
+    assert outcome.pruned_at == 1 and pruner.asked == [0, 1]
+    assert len(outcome.result.history["val_objective"]) == 2
+    (run,) = tracker.client.search_runs([tracker.experiment_id], "tags.kind = 'trial'")
+    assert run.data.tags["state"] == "PRUNED" and run.data.tags["pruned_at_epoch"] == "1"
+    assert [m.step for m in tracker.client.get_metric_history(run.info.run_id, "epoch/val/objective")] == [0, 1]
