@@ -233,7 +233,7 @@ def run_tuner_sweep(
             f"project {project}, tracking {redact(tracking_uri)}")
     alone = why_not_fused(ctx)
     if alone is not None:
-        printer(f"trials train with Keras' own fit, not as stacks of one: {alone}")
+        printer(f"trials train one by one with Keras' own fit: {alone}")
     try:
         if tuner.counted() < budget:
             with lean_process():

@@ -330,8 +330,8 @@ def _tune(sweep: OpenSweep, arm: ArmStudy, writer: BackgroundWriter, timeout: fl
     if arm.name is not None:
         say(f"tuning, {counted_trials(study)}/{budget} trials done")
     alone = why_not_fused(ctx)
-    if alone is not None and space.study.batch == 1:  # a batch names its trials that train alone itself
-        say(f"trials train with Keras' own fit, not as stacks of one: {alone}")
+    if alone is not None and space.study.batch == 1:  # a batch names the trials it trains alone itself
+        say(f"trials train one by one with Keras' own fit: {alone}")
     progress = Progress(budget, say)
     budget_guard, failures = StudyBudget(budget, has_heartbeats(sweep.storage), say), FailureGuard(MAX_CONSECUTIVE_FAILURES, say)
     callbacks: list[Callable[[optuna.Study, FrozenTrial], None]] = [budget_guard, progress, failures]

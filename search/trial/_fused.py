@@ -18,6 +18,7 @@ from mtl.fused import train_fused
 from search.signals import PreemptionGuard, signals_deferred
 from search.space import Suggest, sample
 from search.trial._run import TrialContext, TrialOutcome, close_run, end_runs_after, log_trained, start_run, train_config_for
+from search.trial._warm import warm_start
 
 
 def run_fused(ctx: TrialContext, numbers: Sequence[int], suggest: Suggest, kind: str,
@@ -40,7 +41,8 @@ def run_fused(ctx: TrialContext, numbers: Sequence[int], suggest: Suggest, kind:
             ctx.write(partial(ctx.tracker.log_datasets, run_id, ctx.splits, ctx.space.data.source))
         with signals_deferred():  # a Ctrl-C or SIGTERM stops training between batches, never inside TensorFlow's C++
             results = train_fused(sampled.model, ctx.splits, configs[0], [c.seed for c in configs], ctx.space.objective,
-                                  callbacks=[PreemptionGuard(), *callbacks])
+                                  callbacks=[PreemptionGuard(), *callbacks],
+                                  warm=warm_start(ctx.space, ctx.sources, sampled.freeze))
     except BaseException as exc:
         stop = end_runs_after(ctx, run_ids, exc)
         if stop is not exc:

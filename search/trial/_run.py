@@ -98,12 +98,10 @@ STACK_SWITCH = "MTL_STACK"  # "0": every training alone, with Keras' own fit (th
 
 def why_not_fused(ctx: TrialContext) -> str | None:
     """Why models cannot train as stacked copies in this context (seeds side by side, trials in stacks, a model alone
-    as a stack of one); None if they can (every weighting stacks, :mod:`mtl.copy_weighting`; warm-started weights
-    do not, and ``MTL_STACK=0`` asks for Keras' own ``fit``)."""
-    if ctx.sources is not None:
-        return "warm-started weights load into one model at a time"
+    as a stack of one); None if they can: everything stacks (every weighting, :mod:`mtl.copy_weighting`; warm starts,
+    :func:`mtl.fused.train_stack`) unless ``MTL_STACK=0`` asks for Keras' own ``fit``."""
     if os.environ.get(STACK_SWITCH) == "0":
-        return f"{STACK_SWITCH}=0 asks for Keras' own fit"
+        return f"{STACK_SWITCH}=0 is set"
     return None
 
 
@@ -178,13 +176,13 @@ def run_trial(
 def train_one(ctx: TrialContext, sampled: Sampled, train_config: TrainConfig, epochs: EpochLogger,
               pruning: Pruning | None) -> TrainResult:
     """Train one trial's model as a stack of one copy (:func:`mtl.fused.train_alone`), its epochs logged live by
-    ``epochs``; with Keras' own ``fit`` (:func:`mtl.training.train`) where :func:`why_not_fused` says it cannot stack
-    (a warm start)."""
+    ``epochs``; with Keras' own ``fit`` (:func:`mtl.training.train`) where :func:`why_not_fused` says so."""
+    warm = warm_start(ctx.space, ctx.sources, sampled.freeze)
     if why_not_fused(ctx) is None:
         return train_alone(sampled.model, ctx.splits, train_config, ctx.space.objective, callbacks=[PreemptionGuard()],
-                           epoch_callbacks=[epochs], prune=pruning)
+                           epoch_callbacks=[epochs], prune=pruning, warm=warm)
     return train(sampled.model, ctx.splits, train_config, ctx.space.objective, callbacks=[epochs, PreemptionGuard()],
-                 warm=warm_start(ctx.space, ctx.sources, sampled.freeze), prune=pruning)
+                 warm=warm, prune=pruning)
 
 
 def end_runs_after(ctx: TrialContext, run_ids: Sequence[str], exc: BaseException) -> BaseException:

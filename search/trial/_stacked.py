@@ -2,11 +2,11 @@
 each trial still its own MLflow run, logged exactly as :func:`search.trial.run_trial` logs a lone one.
 
 Trials whose configurations share a stack key (:func:`mtl.padding.stack_key`), a batch size and a
-weighting with its options, and whose training settings can share a stack
+weighting with its options, what they freeze of a warm start, and whose training settings can share a stack
 (:func:`mtl.fused.why_not_stacked`), train as one stack; a trial alone in its group trains as
-:func:`~search.trial.run_trial` trains it (a stack of one copy, its epochs logged live). A warm-started
-space, or a group that cannot pad, trains one by one, with a line that says why. A copy that diverges
-fails its own trial only.
+:func:`~search.trial.run_trial` trains it (a stack of one copy, its epochs logged live). A group that cannot pad
+(or whose warm start does not fit one of its trials) trains one by one, with a line that says why. A copy that
+diverges fails its own trial only.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from search.trial._run import (
     train_config_for,
     why_not_fused,
 )
+from search.trial._warm import warm_start
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ def run_batch(ctx: TrialContext, trials: Sequence[BatchTrial], say: Callable[[st
             singles.append(index)
             continue
         settings = train_config_for(ctx, sampled[index], trial.number)
-        key = stack_key(sampled[index].model), settings.batch_size, weighting_key(settings)
+        key = stack_key(sampled[index].model), settings.batch_size, weighting_key(settings), sampled[index].freeze
         groups.setdefault(key, []).append(index)
     for reason, numbers in alone.items():
         say(f"trial{'s' if len(numbers) > 1 else ''} {', '.join(map(str, numbers))} train{'' if len(numbers) > 1 else 's'} "
@@ -97,8 +98,9 @@ def _run_stack(ctx: TrialContext, trials: Sequence[BatchTrial], sampled: Sequenc
     """Train ``trials`` as one stack, one run each; None (nothing started) if their configurations cannot pad."""
     configs = [train_config_for(ctx, values, trial.number) for trial, values in zip(trials, sampled, strict=True)]
     models = [values.model for values in sampled]
+    warm = warm_start(ctx.space, ctx.sources, sampled[0].freeze)  # a stack's trials freeze alike (their group's key)
     try:
-        stack = build_stack(models, ctx.splits.train, [c.seed for c in configs])
+        stack = build_stack(models, ctx.splits.train, [c.seed for c in configs], warm)
     except (CannotPad, ConfigError) as exc:
         say(f"trials {', '.join(str(t.number) for t in trials)} train one by one: {exc}")
         return None
@@ -110,7 +112,7 @@ def _run_stack(ctx: TrialContext, trials: Sequence[BatchTrial], sampled: Sequenc
             ctx.write(partial(ctx.tracker.log_datasets, run_ids[-1], ctx.splits, ctx.space.data.source))
         with signals_deferred():  # a Ctrl-C or SIGTERM stops training between batches, never inside TensorFlow's C++
             results = train_stack(models, ctx.splits, configs, ctx.space.objective, callbacks=[PreemptionGuard()],
-                                  prune=[t.prune for t in trials], stack=stack)
+                                  prune=[t.prune for t in trials], stack=stack, warm=warm)
     except BaseException as exc:
         stop = end_runs_after(ctx, run_ids, exc)
         if stop is not exc:

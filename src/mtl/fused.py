@@ -24,8 +24,9 @@ unfused twin's (:func:`copy_feed`; the K feeds' batches are stacked on the copy 
 is its lone training up to float rounding, and the copies' scores are as independent as K
 trainings one by one (a shared batch order would add one common shift to a round's paired
 differences). Each copy weighs its tasks with its own weights and state (:mod:`mtl.copy_weighting`:
-every weighting has a stacked form); warm-started trainings do not fuse, and the caller trains them
-one by one.
+every weighting has a stacked form). A warm start loads into every lone copy before stacking, freezes
+each frozen layer's stacked twin, and a fine-tuning phase recompiles the stack, as a lone training
+recompiles its model.
 
 **Stacks of trials** (:func:`train_stack`). Copies need not share a configuration: tuning trials
 of one strategy with unlike widths, depths, dropout, learning rates and task weights train as one
@@ -72,6 +73,7 @@ from mtl.training import (
     fit_feeds,
     forget_traced_gradients,
 )
+from mtl.warmstart import WarmStart, freeze, load_weights
 from mtl.weighting import WEIGHT_PREFIX
 from mtl.weighting.uncertainty import LOG_VAR_PREFIX
 
@@ -109,10 +111,14 @@ def copy_feed(data: Dataset, batch_size: int, seeds: Sequence[int]) -> Feed:
     return Feed(without_rewrites(zipped), feeds[0].steps)
 
 
-def build_fused(config: ModelConfig, data: Dataset, seeds: Sequence[int]) -> tuple[keras.Model, keras.Model, list[keras.Model]]:
+def build_fused(config: ModelConfig, data: Dataset, seeds: Sequence[int],
+                warm: WarmStart | None = None) -> tuple[keras.Model, keras.Model, list[keras.Model]]:
     """The fused model (:func:`~mtl.stacked.build_stacked` with one output per copy and task, :func:`copy_name`),
-    the stacked model inside it, and the lone copies (copy k built as ``build_for(config, data, seeds[k])``)."""
+    the stacked model inside it, and the lone copies (copy k built as ``build_for(config, data, seeds[k])``, then
+    ``warm``'s weights loaded into it as a lone training loads them)."""
     copies = [build_for(config, data, seed) for seed in seeds]
+    for copy in copies:
+        load_weights(copy, warm or WarmStart())
     stacked = build_stacked(copies)
     outputs = {copy_name(task, copy): value[:, copy] for task, value in stacked.output.items() for copy in range(len(seeds))}
     return keras.Model(stacked.input, outputs, name="fused"), stacked, copies
@@ -198,8 +204,10 @@ def why_not_stacked(train_configs: Sequence[TrainConfig]) -> str | None:
 
 
 def train_fused(config: ModelConfig, splits: Splits, train_config: TrainConfig, seeds: Sequence[int],
-                objective: Objective | None = None, callbacks: Sequence[keras.callbacks.Callback] = ()) -> list[TrainResult]:
-    """Train one copy of ``config`` per seed, side by side; one :class:`TrainResult` per seed, in order.
+                objective: Objective | None = None, callbacks: Sequence[keras.callbacks.Callback] = (),
+                warm: WarmStart | None = None) -> list[TrainResult]:
+    """Train one copy of ``config`` per seed, side by side (each warm-started as ``warm`` says,
+    :func:`train_stack`); one :class:`TrainResult` per seed, in order.
 
     ``callbacks`` run after the per-copy early stopping (they see ``val_objective_c<k>`` in the logs).
 
@@ -207,7 +215,8 @@ def train_fused(config: ModelConfig, splits: Splits, train_config: TrainConfig, 
     Raises :class:`TrialFailed` if any copy's loss diverges (the caller
     can then train the seeds one by one).
     """
-    results = train_stack([config] * len(seeds), splits, [replace(train_config, seed=s) for s in seeds], objective, callbacks)
+    results = train_stack([config] * len(seeds), splits, [replace(train_config, seed=s) for s in seeds], objective, callbacks,
+                          warm=warm)
     failed = next((r for r in results if isinstance(r, TrialFailed)), None)
     if failed is not None:
         raise TrialFailed(f"{failed} (fused copies)")
@@ -217,15 +226,18 @@ def train_fused(config: ModelConfig, splits: Splits, train_config: TrainConfig, 
 Stack = tuple[keras.Model, keras.Model, list[keras.Model]]  # the fused model, the stacked model, the lone copies
 
 
-def build_stack(configs: Sequence[ModelConfig], data: Dataset, seeds: Sequence[int]) -> Stack:
+def build_stack(configs: Sequence[ModelConfig], data: Dataset, seeds: Sequence[int], warm: WarmStart | None = None) -> Stack:
     """:func:`build_fused` for copies of one configuration; for copies of several (one stack key), the padded stack,
-    checked on a few rows to compute each copy's lone outputs (:class:`CannotPad` if it does not). Clears Keras'
-    session first, as a training does."""
+    checked on a few rows to compute each copy's lone outputs (:class:`CannotPad` if it does not). ``warm``'s weights
+    are loaded into every copy (a :class:`~mtl.errors.ConfigError` if they do not fit one). Clears Keras' session
+    first, as a training does."""
     forget_traced_gradients()
     keras.backend.clear_session()
     if all(c == configs[0] for c in configs):
-        return build_fused(configs[0], data, seeds)
+        return build_fused(configs[0], data, seeds, warm)
     copies = [build_for(config, data, seed) for config, seed in zip(configs, seeds, strict=True)]
+    for copy in copies:
+        load_weights(copy, warm or WarmStart())
     stacked = build_stacked(copies, template=build_for(padded_config(configs), data, 0))
     sample = data.take(np.arange(min(len(data), 8)))
     inputs = tf.nest.map_structure(lambda *parts: tf.stack([_column(tf.constant(p)) for p in parts], axis=1),
@@ -242,13 +254,17 @@ def build_stack(configs: Sequence[ModelConfig], data: Dataset, seeds: Sequence[i
 
 def train_stack(configs: Sequence[ModelConfig], splits: Splits, train_configs: Sequence[TrainConfig],
                 objective: Objective | None = None, callbacks: Sequence[keras.callbacks.Callback] = (),
-                prune: Sequence[Prune | None] | None = None, stack: Stack | None = None) -> list[TrainResult | TrialFailed]:
+                prune: Sequence[Prune | None] | None = None, stack: Stack | None = None,
+                warm: WarmStart | None = None) -> list[TrainResult | TrialFailed]:
     """Train copy k of ``configs[k]`` with ``train_configs[k]``, all side by side in one stack; per copy its
     :class:`TrainResult`, or the :class:`TrialFailed` of a copy that diverged (the others train on).
 
     The configurations share a :func:`~mtl.padding.stack_key` (equal ones fuse, others pad) and the settings pass
-    :func:`why_not_stacked`. ``prune[k]`` is asked after every epoch of copy k's training (:data:`Prune`).
-    ``stack`` is what :func:`build_stack` built for these configurations and seeds (None: built here).
+    :func:`why_not_stacked`. ``prune[k]`` is asked after every epoch of copy k's training (:data:`~mtl.training.Prune`).
+    ``stack`` is what :func:`build_stack` built for these configurations, seeds and ``warm`` (None: built here).
+    ``warm`` starts every copy as :func:`mtl.training.train` starts a lone model: its weights loaded, its layers
+    frozen, and with ``finetune_after`` = N the frozen layers train again after epoch N, from the best weights so far,
+    at each copy's learning rate times ``finetune_lr_factor`` (a copy done before epoch N ends without that phase).
     Raises :class:`~mtl.stacked.CannotPad` if the configurations cannot share a padded stack, and
     ``ValueError`` for settings that cannot stack.
     """
@@ -259,7 +275,9 @@ def train_stack(configs: Sequence[ModelConfig], splits: Splits, train_configs: S
     tasks = splits.tasks
     objective.check(tasks)
     seeds = [c.seed for c in train_configs]
-    _, stacked, copies = stack or build_stack(configs, splits.train, seeds)
+    warm = warm or WarmStart()
+    _, stacked, copies = stack or build_stack(configs, splits.train, seeds, warm)
+    frozen = freeze_stack(stacked, copies, warm.freeze)
     first = train_configs[0]
     weighting = make_copy_weighting(first.weighting, tasks, [c.loss_weights for c in train_configs], first.weighting_options,
                                     seeds)
@@ -271,8 +289,18 @@ def train_stack(configs: Sequence[ModelConfig], splits: Splits, train_configs: S
     stopper = CopyStopping(stacked, copies, tasks, objective, val_baselines, first.patience, prune)
     validation = CopyValidation(trainer, splits.val, copy_name)
     every = [StepClock(), validation, CopyWeightLogger(weighting, copy_name, validation.epoch_losses), stopper, *callbacks]
+    switch = warm.finetune_after if frozen and warm.finetune_after is not None and warm.finetune_after < first.epochs else None
     history = fit_feeds(trainer, copy_feed(splits.train, first.batch_size, seeds), None, first.verbose, every,
-                        epochs=first.epochs)
+                        epochs=switch or first.epochs)
+    if switch is not None and not trainer.stop_training:  # the fine-tuning phase, from every copy's best weights
+        for layer in frozen:
+            layer.trainable = True
+        trainer.compile(optimizer=CopyAdam([c.learning_rate * warm.finetune_lr_factor for c in train_configs]))
+        trainer.optimizer.build(trainer.trainable_variables)
+        stopper.wait = [0] * len(copies)  # only the patience count starts afresh, as PhasedEarlyStopping's
+        later = fit_feeds(trainer, copy_feed(splits.train, first.batch_size, seeds), None, first.verbose, every,
+                          initial_epoch=switch, epochs=first.epochs)
+        history = {k: history.get(k, []) + later.get(k, []) for k in {**history, **later}}
     # the copies' final metrics (best weights restored): one pass over each split, every copy at once, with a lone
     # evaluation's formulas; one Keras output per copy and task cost as much as the training itself
     flat_val, flat_test = validation.flat(), CopyValidation(trainer, splits.test, copy_name).flat()
@@ -293,6 +321,16 @@ def train_stack(configs: Sequence[ModelConfig], splits: Splits, train_configs: S
             objective=objective.value(val, tasks), task_scores=objective.task_scores(val, tasks),
             weights={t.name: own[f"{WEIGHT_PREFIX}{t.name}"] for t in tasks if f"{WEIGHT_PREFIX}{t.name}" in own}))
     return results
+
+
+def freeze_stack(stacked: keras.Model, copies: Sequence[keras.Model], what: str) -> list[keras.layers.Layer]:
+    """Freeze what ``what`` names (:data:`mtl.warmstart.FREEZE`) in every lone copy and its twin in ``stacked``;
+    the layers frozen, lone and stacked alike."""
+    lone = [layer for copy in copies for layer in freeze(copy, what)]
+    twins = {layer.name: stacked.get_layer(layer.name) for layer in lone}
+    for twin in twins.values():
+        twin.trainable = False
+    return lone + list(twins.values())
 
 
 def _copy_metrics(flat: Mapping[str, float], tasks: tuple[Task, ...], copy: int,
@@ -345,16 +383,16 @@ class CopyLogs(keras.callbacks.Callback):  # type: ignore[misc]  # keras ships n
 
 def train_alone(config: ModelConfig, splits: Splits, train_config: TrainConfig, objective: Objective | None = None,
                 callbacks: Sequence[keras.callbacks.Callback] = (), epoch_callbacks: Sequence[keras.callbacks.Callback] = (),
-                prune: Prune | None = None) -> TrainResult:
-    """Train one model as a stack of one copy (:func:`train_stack`); raise :class:`TrialFailed` if it diverges.
+                prune: Prune | None = None, warm: WarmStart | None = None) -> TrainResult:
+    """Train one model as a stack of one copy (:func:`train_stack`, ``warm`` as it says); raise :class:`TrialFailed`
+    if it diverges.
 
     ``callbacks`` see every step of the stack's ``fit`` (a signal guard, say); ``epoch_callbacks`` get only each
     epoch's end, with the logs a lone training's callbacks see (:class:`CopyLogs`), and the end of training.
-    ``prune`` is asked after every epoch (:data:`~mtl.training.Prune`). Warm starts are not taken here
-    (:func:`mtl.training.train` loads them).
+    ``prune`` is asked after every epoch (:data:`~mtl.training.Prune`).
     """
     every = [*callbacks, CopyLogs(splits.tasks, 0, epoch_callbacks)]
-    (result,) = train_stack([config], splits, [train_config], objective, every, [prune])
+    (result,) = train_stack([config], splits, [train_config], objective, every, [prune], warm=warm)
     if isinstance(result, TrialFailed):
         raise result
     return result

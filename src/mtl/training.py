@@ -311,8 +311,8 @@ def train(
     memory runs out.
 
     This is the lone reference trainer: the harness trains a model alone as a stack of one copy
-    (:func:`mtl.fused.train_stack`, about 0.6 of this one's time), except a warm-started one, and the stacked
-    trainer is tested against this one. The model trains inside a :class:`~mtl.weighting.WeightedTrainer` with
+    (:func:`mtl.fused.train_alone`, about 0.6 of this one's time; this one only where ``MTL_STACK=0``), and the
+    stacked trainer is tested against this one. The model trains inside a :class:`~mtl.weighting.WeightedTrainer` with
     the configured weighting; the returned model is the plain functional one, compiled by :func:`compile_model`.
     ``callbacks`` run after the weight and objective loggers, so they see ``weight_<task>`` and
     ``val_objective`` in the logs; ``prune`` is asked after every epoch (:data:`Prune`).

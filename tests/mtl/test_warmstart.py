@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import keras
 import numpy as np
 import pytest
 
 from mtl.errors import ConfigError
+from mtl.fused import train_stack
 from mtl.models import ModelConfig, build_model
 from mtl.models.roles import layer_roles
-from mtl.training import TrainConfig, train
+from mtl.training import TrainConfig, TrainResult, train
 from mtl.warmstart import WarmStart, load_weights, read_source
 
 HARD = ModelConfig(shared_depth=1, shared_width=8, tower_depth=1, tower_width=4)
@@ -102,3 +105,27 @@ def test_the_fine_tuning_phase_unfreezes(tiny_splits) -> None:
     assert same(trunk.seen[0], list(source.weights["trunk.0"]))  # frozen in epoch 1
     assert not same(trunk.seen[2], list(source.weights["trunk.0"]))  # trained after it
     assert all(layer.trainable for layer in result.model.layers)
+
+
+def test_a_stack_warm_starts_freezes_and_fine_tunes_every_copy_as_its_lone_training(tiny_splits) -> None:
+    source = read_source(built(HARD, tiny_splits, seed=1), "joint")
+    warm = WarmStart(trunk=source, towers={"task1": source}, freeze="all-but-heads", finetune_after=2, finetune_lr_factor=0.5)
+    settings = [TrainConfig(epochs=4, patience=5, learning_rate=rate, seed=seed) for rate, seed in ((0.01, 4), (0.03, 5))]
+    stacked = train_stack([HARD, HARD], tiny_splits, settings, warm=warm)
+    for setting, copy in zip(settings, stacked, strict=True):
+        alone = train(HARD, tiny_splits, setting, warm=warm)
+        assert isinstance(copy, TrainResult) and len(copy.history["loss"]) == 4
+        for key in ("loss", "val_objective", "task1_loss", "val_task2_loss"):
+            assert copy.history[key] == pytest.approx(alone.history[key], rel=1e-4), key
+        assert copy.best_epoch == alone.best_epoch
+        for task, metrics in alone.test.items():
+            assert copy.test[task] == pytest.approx(metrics, rel=1e-4), task
+        assert all(layer.trainable for layer in copy.model.layers)  # unfrozen for the fine-tuning phase
+        assert not same(weights_of(copy.model, "shared_0"), list(source.weights["trunk.0"]))  # and trained in it
+
+    frozen = train_stack([HARD, HARD], tiny_splits, [replace(s, epochs=2) for s in settings], warm=replace(warm, finetune_after=None))
+    for copy in frozen:
+        assert isinstance(copy, TrainResult)
+        assert same(weights_of(copy.model, "shared_0"), list(source.weights["trunk.0"]))  # loaded, then never moved
+        assert same(weights_of(copy.model, "tower_task1_0"), list(source.weights["tower.task1.0"]))
+        assert not copy.model.get_layer("shared_0").trainable and copy.model.get_layer("head_task1").trainable
