@@ -112,7 +112,7 @@ def main() -> None:
     ax.axhline(at_baseline + GOAL_MB, color="red", linestyle="--", linewidth=0.8, label=f"trial {BASELINE_TRIAL} + {GOAL_MB:g} MB")
     ax.set_xlabel("trials finished")
     ax.set_ylabel("RSS, MB")
-    ax.set_title(f"RSS over {len(rss)} trials: +{growth:.1f} MB after trial {BASELINE_TRIAL}", fontsize=10)
+    ax.set_title(f"RSS over {len(rss)} trials: {growth:+.1f} MB after trial {BASELINE_TRIAL}", fontsize=10)
     ax.legend(fontsize=8)
     name = "memory" if args.batch == 1 else f"memory-batch{args.batch}"
     common.save_results(name, args.quick, {"trials": n, "sampler": args.sampler, "batch": args.batch, "space": TINY_SPACE.strip()},
