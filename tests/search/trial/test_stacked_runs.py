@@ -28,11 +28,12 @@ def test_a_trial_alone_is_a_stack_of_one_logged_as_keras_fit_logs_it(write_space
     stacks: list[int] = []  # the size of every stack trained (the real trainer, watched)
     monkeypatch.setattr("mtl.fused.train_stack", lambda models, *args, **kwargs: stacks.append(len(models)) or train_stack(
         models, *args, **kwargs))
-    monkeypatch.setenv("MTL_STACK", "0")  # the reference: Keras' own fit
-    reference = run_trial(ctx, 7, optuna_suggest(trial), run_name="keras-fit")
-    assert stacks == []
-    monkeypatch.delenv("MTL_STACK")
+    monkeypatch.setenv("MTL_STACK", "0")  # the reference: Keras' own fit, and a line that says why
     lines: list[str] = []
+    (reference,) = run_batch(ctx, [BatchTrial(7, optuna_suggest(trial), lambda run_id: None)], lines.append)
+    assert isinstance(reference, TrialOutcome) and stacks == [] and lines == ["trial 7 trains alone: MTL_STACK=0 is set"]
+    monkeypatch.delenv("MTL_STACK")
+    lines.clear()
     (alone,) = run_batch(ctx, [BatchTrial(7, optuna_suggest(optuna.trial.FixedTrial(trial.params, 7)), lambda run_id: None)],
                          lines.append)
     assert isinstance(alone, TrialOutcome) and lines == [] and stacks == [1]  # one stack of one copy, nothing said
@@ -41,10 +42,7 @@ def test_a_trial_alone_is_a_stack_of_one_logged_as_keras_fit_logs_it(write_space
     assert alone.result.best_epoch == reference.result.best_epoch
     for task, metrics in reference.result.test.items():
         assert alone.result.test[task] == pytest.approx(metrics, rel=1e-4), task
-    runs = {r.info.run_name: r for r in tracker.client.search_runs([tracker.experiment_id], "tags.kind = 'trial'")}
-    assert len(runs) == 2
-    fit_run = runs.pop("keras-fit")
-    (one,) = runs.values()
+    fit_run, one = tracker.client.search_runs([tracker.experiment_id], "tags.kind = 'trial'", order_by=["start_time ASC"])
     assert "stacked" not in one.data.tags  # the tag marks trials trained beside others
     assert one.data.params == fit_run.data.params
     assert one.data.metrics["objective"] == pytest.approx(fit_run.data.metrics["objective"], rel=1e-4)
