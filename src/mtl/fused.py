@@ -72,6 +72,7 @@ from mtl.training import (
     compile_model,
     fit_feeds,
     forget_traced_gradients,
+    joined,
 )
 from mtl.warmstart import WarmStart, freeze, load_weights
 from mtl.weighting import WEIGHT_PREFIX
@@ -111,14 +112,21 @@ def copy_feed(data: Dataset, batch_size: int, seeds: Sequence[int]) -> Feed:
     return Feed(without_rewrites(zipped), feeds[0].steps)
 
 
+def lone_copies(configs: Sequence[ModelConfig], data: Dataset, seeds: Sequence[int],
+                warm: WarmStart | None) -> list[keras.Model]:
+    """Copy k as a lone training starts it: ``build_for(configs[k], data, seeds[k])`` with ``warm``'s weights loaded."""
+    copies = [build_for(config, data, seed) for config, seed in zip(configs, seeds, strict=True)]
+    for copy in copies:
+        load_weights(copy, warm or WarmStart())
+    return copies
+
+
 def build_fused(config: ModelConfig, data: Dataset, seeds: Sequence[int],
                 warm: WarmStart | None = None) -> tuple[keras.Model, keras.Model, list[keras.Model]]:
     """The fused model (:func:`~mtl.stacked.build_stacked` with one output per copy and task, :func:`copy_name`),
     the stacked model inside it, and the lone copies (copy k built as ``build_for(config, data, seeds[k])``, then
     ``warm``'s weights loaded into it as a lone training loads them)."""
-    copies = [build_for(config, data, seed) for seed in seeds]
-    for copy in copies:
-        load_weights(copy, warm or WarmStart())
+    copies = lone_copies([config] * len(seeds), data, seeds, warm)
     stacked = build_stacked(copies)
     outputs = {copy_name(task, copy): value[:, copy] for task, value in stacked.output.items() for copy in range(len(seeds))}
     return keras.Model(stacked.input, outputs, name="fused"), stacked, copies
@@ -235,9 +243,7 @@ def build_stack(configs: Sequence[ModelConfig], data: Dataset, seeds: Sequence[i
     keras.backend.clear_session()
     if all(c == configs[0] for c in configs):
         return build_fused(configs[0], data, seeds, warm)
-    copies = [build_for(config, data, seed) for config, seed in zip(configs, seeds, strict=True)]
-    for copy in copies:
-        load_weights(copy, warm or WarmStart())
+    copies = lone_copies(configs, data, seeds, warm)
     stacked = build_stacked(copies, template=build_for(padded_config(configs), data, 0))
     sample = data.take(np.arange(min(len(data), 8)))
     inputs = tf.nest.map_structure(lambda *parts: tf.stack([_column(tf.constant(p)) for p in parts], axis=1),
@@ -283,8 +289,7 @@ def train_stack(configs: Sequence[ModelConfig], splits: Splits, train_configs: S
                                     seeds)
     weighting.setup(stacked, copies, splits.train.inputs)
     trainer = CopyTrainer(stacked, tasks, weighting)
-    trainer.compile(optimizer=CopyAdam([c.learning_rate for c in train_configs]))
-    trainer.optimizer.build(trainer.trainable_variables)  # now, not inside the first trace (compile_trainer says why)
+    compile_copies(trainer, [c.learning_rate for c in train_configs])
     val_baselines, test_baselines = baseline_losses(splits, "val"), baseline_losses(splits, "test")
     stopper = CopyStopping(stacked, copies, tasks, objective, val_baselines, first.patience, prune)
     validation = CopyValidation(trainer, splits.val, copy_name)
@@ -295,12 +300,11 @@ def train_stack(configs: Sequence[ModelConfig], splits: Splits, train_configs: S
     if switch is not None and not trainer.stop_training:  # the fine-tuning phase, from every copy's best weights
         for layer in frozen:
             layer.trainable = True
-        trainer.compile(optimizer=CopyAdam([c.learning_rate * warm.finetune_lr_factor for c in train_configs]))
-        trainer.optimizer.build(trainer.trainable_variables)
+        compile_copies(trainer, [c.learning_rate * warm.finetune_lr_factor for c in train_configs])
         stopper.wait = [0] * len(copies)  # only the patience count starts afresh, as PhasedEarlyStopping's
         later = fit_feeds(trainer, copy_feed(splits.train, first.batch_size, seeds), None, first.verbose, every,
                           initial_epoch=switch, epochs=first.epochs)
-        history = {k: history.get(k, []) + later.get(k, []) for k in {**history, **later}}
+        history = joined(history, later)
     # the copies' final metrics (best weights restored): one pass over each split, every copy at once, with a lone
     # evaluation's formulas; one Keras output per copy and task cost as much as the training itself
     flat_val, flat_test = validation.flat(), CopyValidation(trainer, splits.test, copy_name).flat()
@@ -321,6 +325,13 @@ def train_stack(configs: Sequence[ModelConfig], splits: Splits, train_configs: S
             objective=objective.value(val, tasks), task_scores=objective.task_scores(val, tasks),
             weights={t.name: own[f"{WEIGHT_PREFIX}{t.name}"] for t in tasks if f"{WEIGHT_PREFIX}{t.name}" in own}))
     return results
+
+
+def compile_copies(trainer: CopyTrainer, learning_rates: Sequence[float]) -> None:
+    """Compile the copy trainer with a :class:`~mtl.copy_trainer.CopyAdam` of these rates and build its variables
+    now, not inside the first trace (:func:`mtl.training.compile_trainer` says why)."""
+    trainer.compile(optimizer=CopyAdam(learning_rates))
+    trainer.optimizer.build(trainer.trainable_variables)
 
 
 def freeze_stack(stacked: keras.Model, copies: Sequence[keras.Model], what: str) -> list[keras.layers.Layer]:

@@ -298,6 +298,11 @@ def fit_feeds(trainer: keras.Model, feed: Feed, val_feed: Feed | None, verbose: 
     return {k: [float(v) for v in values] for k, values in fitted.history.items()}
 
 
+def joined(first: Mapping[str, list[float]], later: Mapping[str, list[float]]) -> dict[str, list[float]]:
+    """The history of two ``fit`` calls in a row (the fine-tuning phase after the first), key by key."""
+    return {k: first.get(k, []) + later.get(k, []) for k in {**first, **later}}
+
+
 def train(
     config: ModelConfig,
     splits: Splits,
@@ -355,7 +360,7 @@ def train(
         rate = train_config.learning_rate * warm.finetune_lr_factor
         compile_trainer(trainer, rate, metrics)
         later = fit_trainer(trainer, splits, train_config, every, initial_epoch=switch, epochs=train_config.epochs)
-        history = {k: history.get(k, []) + later.get(k, []) for k in {**history, **later}}
+        history = joined(history, later)
     finite = all(math.isfinite(v) for k in ("loss", VAL_OBJECTIVE) for v in history.get(k, [math.nan]))
     if guard.diverged_at is not None or not finite:
         epoch = guard.diverged_at or len(history.get("loss", [])) or 1
